@@ -1,0 +1,86 @@
+//! `report.json`: what was read, every parameter used, what each step did and
+//! how long it took, and what was written. No patient identifiers.
+
+use crate::components::SelectionReport;
+use crate::io::InputInfo;
+use crate::pipeline::{Params, Stage};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub tool: Tool,
+    pub input: InputInfo,
+    pub parameters: Params,
+    pub stages: Vec<Stage>,
+    pub seconds_total: f64,
+    pub segmentation: Segmentation,
+    pub mask: MaskReport,
+    pub mesh: MeshReport,
+    pub outputs: Outputs,
+    /// Peak resident memory of the process, MB (Linux), if known.
+    pub peak_memory_mb: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+impl Default for Tool {
+    fn default() -> Self {
+        Tool {
+            name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+/// What each segmentation step kept or changed, mm³.
+#[derive(Clone, Debug, Serialize)]
+pub struct Segmentation {
+    pub threshold_mm3: f64,
+    pub closing_added_mm3: f64,
+    pub components: SelectionReport,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MaskReport {
+    pub voxels: usize,
+    pub volume_mm3: f64,
+    /// Crop box of the surface step in input voxel indices, `[lo, hi)`.
+    pub crop_lo: [usize; 3],
+    pub crop_hi: [usize; 3],
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MeshReport {
+    pub triangles: usize,
+    pub vertices: usize,
+    pub volume_mm3: f64,
+    pub area_mm2: f64,
+    /// Every edge shared by exactly two consistently oriented triangles.
+    pub watertight: bool,
+    pub edges_not_shared_by_two: usize,
+    /// Coordinate frame of the vertices.
+    pub frame: &'static str,
+    /// Bounds of the vertices, mm, in that frame.
+    pub bounds_min: [f64; 3],
+    pub bounds_max: [f64; 3],
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Outputs {
+    pub mesh: String,
+    pub mask: String,
+    pub report: String,
+}
+
+/// Peak resident set size of this process in MB (VmHWM), on Linux.
+pub fn peak_memory_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

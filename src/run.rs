@@ -1,0 +1,193 @@
+//! The end-to-end jobs behind the CLI: read a CT, run the pipeline, write the
+//! outputs (`reconstruct`), and the self-contained `demo`. All file I/O of a
+//! run happens here, at the edges; every output is written to a temporary
+//! name and renamed, and the input is never written to.
+
+use crate::io::{self, LoadedCt};
+use crate::pipeline::{self, Params};
+use crate::report::{self, MaskReport, MeshReport, Outputs, Report, Segmentation, Tool};
+use crate::{evaluate, phantom, Error, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Receives progress: stage names and slice counts while loading.
+pub trait Progress: Sync {
+    fn stage(&self, _name: &str) {}
+    fn loading(&self, _done: usize, _total: usize) {}
+}
+
+/// Progress that goes nowhere.
+pub struct Silent;
+impl Progress for Silent {}
+
+/// File names written into the output folder.
+pub const MESH_FILE: &str = "spine.stl";
+pub const MASK_FILE: &str = "mask.nii.gz";
+pub const REPORT_FILE: &str = "report.json";
+
+/// Reads a CT from a DICOM folder or a `.nii` / `.nii.gz` file.
+pub fn load_ct(input: &Path, progress: &dyn Progress) -> Result<LoadedCt> {
+    let meta = std::fs::metadata(input).map_err(|e| Error::io("cannot open", input, e))?;
+    if meta.is_dir() {
+        return io::dicom::read_series(input, &|d, t| progress.loading(d, t));
+    }
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if name.ends_with(".nii") || name.ends_with(".nii.gz") {
+        io::nifti::read_ct(input)
+    } else {
+        Err(Error::Input(format!(
+            "{} is neither a folder of DICOM files nor a .nii/.nii.gz volume; \
+             give the folder that holds the series, or a NIfTI file",
+            input.display()
+        )))
+    }
+}
+
+/// Runs the pipeline on `input` and writes `spine.stl`, `mask.nii.gz` and
+/// `report.json` into `out_dir` (created if needed).
+pub fn reconstruct(
+    input: &Path,
+    out_dir: &Path,
+    params: &Params,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let start = Instant::now();
+    progress.stage("read");
+    let t = Instant::now();
+    let ct = load_ct(input, progress)?;
+    let read_seconds = t.elapsed().as_secs_f64();
+    reconstruct_volume(ct, out_dir, params, progress, start, read_seconds)
+}
+
+/// As [`reconstruct`], for a CT already in memory.
+pub fn reconstruct_volume(
+    ct: LoadedCt,
+    out_dir: &Path,
+    params: &Params,
+    progress: &dyn Progress,
+    start: Instant,
+    read_seconds: f64,
+) -> Result<Report> {
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io("cannot create", out_dir, e))?;
+    let LoadedCt { volume, info } = ct;
+    let out = pipeline::run(&volume, params, &|s| progress.stage(s))?;
+    drop(volume);
+
+    progress.stage("write");
+    let t = Instant::now();
+    let mesh_path = out_dir.join(MESH_FILE);
+    let mask_path = out_dir.join(MASK_FILE);
+    let report_path = out_dir.join(REPORT_FILE);
+    let stl_bytes = io::mesh::save_stl(&out.mesh, &mesh_path)?;
+    io::nifti::write_mask(&mask_path, &out.mask)?;
+    let write_seconds = t.elapsed().as_secs_f64();
+
+    let mut stages = vec![pipeline::Stage {
+        name: "read",
+        seconds: read_seconds,
+    }];
+    stages.extend(out.stages.iter().cloned());
+    stages.push(pipeline::Stage {
+        name: "write",
+        seconds: write_seconds,
+    });
+    let voxel_mm3 = out.mask.grid.voxel_volume_mm3();
+    let edges = out.mesh.edge_stats();
+    let (lo, hi) = out.mesh.bounds().unwrap_or(([0.0; 3], [0.0; 3]));
+    let mask_voxels = out.mask.count();
+    let report = Report {
+        tool: Tool::default(),
+        input: info,
+        parameters: params.clone(),
+        stages,
+        seconds_total: start.elapsed().as_secs_f64(),
+        segmentation: Segmentation {
+            threshold_mm3: out.threshold_voxels as f64 * voxel_mm3,
+            closing_added_mm3: (out.closing_voxels - out.threshold_voxels) as f64 * voxel_mm3,
+            components: out.components.clone(),
+        },
+        mask: MaskReport {
+            voxels: mask_voxels,
+            volume_mm3: mask_voxels as f64 * voxel_mm3,
+            crop_lo: out.crop.lo,
+            crop_hi: out.crop.hi,
+        },
+        mesh: MeshReport {
+            triangles: out.mesh.triangles.len(),
+            vertices: out.mesh.vertices.len(),
+            volume_mm3: out.mesh.volume_mm3(),
+            area_mm2: out.mesh.area_mm2(),
+            watertight: out.mesh.is_watertight(),
+            edges_not_shared_by_two: edges.boundary + edges.non_manifold,
+            frame: "LPS",
+            bounds_min: lo,
+            bounds_max: hi,
+            bytes: stl_bytes,
+        },
+        outputs: Outputs {
+            mesh: MESH_FILE.into(),
+            mask: MASK_FILE.into(),
+            report: REPORT_FILE.into(),
+        },
+        peak_memory_mb: report::peak_memory_mb(),
+    };
+    let json = serde_json::to_string_pretty(&report).expect("report serialises");
+    io::atomic::write_bytes(&report_path, json.as_bytes())?;
+    Ok(report)
+}
+
+/// What the demo did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DemoSummary {
+    pub out_dir: PathBuf,
+    pub dicom_dir: PathBuf,
+    pub truth: PathBuf,
+    pub result_dir: PathBuf,
+    pub phantom_seconds: f64,
+    pub metrics: evaluate::Metrics,
+    pub report: Report,
+}
+
+/// Generates the synthetic lumbar phantom, writes it as a DICOM series with its
+/// truth mask, reconstructs it with `params`, and scores the result.
+pub fn demo(
+    out_dir: &Path,
+    phantom_params: &phantom::PhantomParams,
+    params: &Params,
+    progress: &dyn Progress,
+) -> Result<DemoSummary> {
+    progress.stage("phantom");
+    let t = Instant::now();
+    let ph = phantom::generate(phantom_params);
+    let dicom_dir = out_dir.join("phantom-dicom");
+    let truth_path = out_dir.join("truth.nii.gz");
+    let result_dir = out_dir.join("result");
+    if dicom_dir.exists() {
+        // Only ever our own earlier demo output: never mix two phantoms.
+        std::fs::remove_dir_all(&dicom_dir).map_err(|e| Error::io("cannot clear", &dicom_dir, e))?;
+    }
+    std::fs::create_dir_all(&dicom_dir).map_err(|e| Error::io("cannot create", &dicom_dir, e))?;
+    io::dicom::write_series(&ph.ct, &dicom_dir, &io::dicom::WriteOptions::default())?;
+    let truth = ph.spine_truth();
+    io::nifti::write_mask(&truth_path, &truth)?;
+    let phantom_seconds = t.elapsed().as_secs_f64();
+    drop(ph);
+
+    let report = reconstruct(&dicom_dir, &result_dir, params, progress)?;
+    progress.stage("evaluate");
+    let pred = crate::io::nifti::read_nifti(&result_dir.join(MASK_FILE))?.volume;
+    let pred = pred.map(|v| (v != 0.0) as u8);
+    let metrics = evaluate::compare(&pred, &truth)?;
+    Ok(DemoSummary {
+        out_dir: out_dir.to_path_buf(),
+        dicom_dir,
+        truth: truth_path,
+        result_dir,
+        phantom_seconds,
+        metrics,
+        report,
+    })
+}

@@ -1,0 +1,418 @@
+//! A typed 3D grid with physical spacing and its place in patient space.
+//!
+//! Memory order: x (columns) fastest, then y (rows), then z (slices); index
+//! `x + nx * (y + ny * z)`. A [`Grid`] maps a voxel index `(i, j, k)` to DICOM
+//! patient coordinates (LPS, millimetres):
+//!
+//! `p = origin + i·sx·d₀ + j·sy·d₁ + k·sz·d₂`
+//!
+//! where `dₐ = direction[a]` is the unit LPS vector of index axis `a`. For a
+//! DICOM series, `d₀`/`d₁` are the Image Orientation (Patient) row/column
+//! cosines and `d₂` the slice normal in the order the slices are stacked.
+
+use crate::{Error, Result};
+
+/// Geometry of a voxel grid in patient space (LPS, mm).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grid {
+    /// Number of voxels along x, y, z (index axes 0, 1, 2).
+    pub dims: [usize; 3],
+    /// Voxel size along each index axis, mm.
+    pub spacing: [f64; 3],
+    /// LPS position of the centre of voxel (0, 0, 0), mm.
+    pub origin: [f64; 3],
+    /// `direction[a]`: unit LPS vector of index axis `a`.
+    pub direction: [[f64; 3]; 3],
+}
+
+impl Grid {
+    /// An axis-aligned grid (identity direction cosines).
+    pub fn new(dims: [usize; 3], spacing: [f64; 3], origin: [f64; 3]) -> Self {
+        Grid {
+            dims,
+            spacing,
+            origin,
+            direction: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        }
+    }
+
+    /// Number of voxels.
+    pub fn len(&self) -> usize {
+        self.dims[0] * self.dims[1] * self.dims[2]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Linear index of voxel (x, y, z).
+    #[inline]
+    pub fn index(&self, x: usize, y: usize, z: usize) -> usize {
+        x + self.dims[0] * (y + self.dims[1] * z)
+    }
+
+    /// Voxel (x, y, z) of a linear index.
+    #[inline]
+    pub fn coords(&self, i: usize) -> [usize; 3] {
+        let nx = self.dims[0];
+        let ny = self.dims[1];
+        [i % nx, (i / nx) % ny, i / (nx * ny)]
+    }
+
+    /// Volume of one voxel, mm³.
+    pub fn voxel_volume_mm3(&self) -> f64 {
+        self.spacing[0] * self.spacing[1] * self.spacing[2]
+    }
+
+    /// LPS position (mm) of a continuous voxel index.
+    pub fn index_to_lps(&self, idx: [f64; 3]) -> [f64; 3] {
+        let mut p = self.origin;
+        for (a, &v) in idx.iter().enumerate() {
+            let s = v * self.spacing[a];
+            for (c, pc) in p.iter_mut().enumerate() {
+                *pc += s * self.direction[a][c];
+            }
+        }
+        p
+    }
+
+    /// The 3×3 matrix M with `p = origin + M · idx` (columns = spacing × direction).
+    pub fn index_matrix(&self) -> [[f64; 3]; 3] {
+        let mut m = [[0.0; 3]; 3];
+        for (a, dir) in self.direction.iter().enumerate() {
+            for c in 0..3 {
+                m[c][a] = dir[c] * self.spacing[a];
+            }
+        }
+        m
+    }
+
+    /// Continuous voxel index of an LPS position (mm). `None` if the grid is degenerate.
+    pub fn lps_to_index(&self, p: [f64; 3]) -> Option<[f64; 3]> {
+        let inv = invert3(&self.index_matrix())?;
+        let d = [
+            p[0] - self.origin[0],
+            p[1] - self.origin[1],
+            p[2] - self.origin[2],
+        ];
+        Some([
+            inv[0][0] * d[0] + inv[0][1] * d[1] + inv[0][2] * d[2],
+            inv[1][0] * d[0] + inv[1][1] * d[1] + inv[1][2] * d[2],
+            inv[2][0] * d[0] + inv[2][1] * d[1] + inv[2][2] * d[2],
+        ])
+    }
+
+    /// True when index space maps to LPS with a mirror (negative determinant);
+    /// surfaces then flip their winding to stay outward-facing.
+    pub fn is_mirrored(&self) -> bool {
+        det3(&self.index_matrix()) < 0.0
+    }
+
+    /// The 4×4 voxel-to-RAS affine that NIfTI stores (sform / qform).
+    pub fn ras_affine(&self) -> [[f64; 4]; 4] {
+        let m = self.index_matrix();
+        let mut a = [[0.0; 4]; 4];
+        for r in 0..3 {
+            // LPS → RAS flips the first two axes.
+            let sign = if r < 2 { -1.0 } else { 1.0 };
+            for c in 0..3 {
+                a[r][c] = sign * m[r][c];
+            }
+            a[r][3] = sign * self.origin[r];
+        }
+        a[3][3] = 1.0;
+        a
+    }
+
+    /// A grid from a voxel-to-RAS affine (as NIfTI stores it).
+    pub fn from_ras_affine(dims: [usize; 3], affine: &[[f64; 4]; 4]) -> Result<Grid> {
+        let mut spacing = [0.0; 3];
+        let mut direction = [[0.0; 3]; 3];
+        for a in 0..3 {
+            let col = [-affine[0][a], -affine[1][a], affine[2][a]];
+            let n = (col[0] * col[0] + col[1] * col[1] + col[2] * col[2]).sqrt();
+            if !(n.is_finite() && n > 0.0) {
+                return Err(Error::Input(format!(
+                    "the image affine has a zero or invalid column {a}; the file's geometry is broken"
+                )));
+            }
+            spacing[a] = n;
+            direction[a] = [col[0] / n, col[1] / n, col[2] / n];
+        }
+        Ok(Grid {
+            dims,
+            spacing,
+            origin: [-affine[0][3], -affine[1][3], affine[2][3]],
+            direction,
+        })
+    }
+
+    /// The grid of the box `[lo, lo + dims)` of this grid (same spacing and
+    /// directions, origin moved). `lo` may be negative (padding).
+    pub fn sub_grid(&self, lo: [isize; 3], dims: [usize; 3]) -> Grid {
+        let origin = self.index_to_lps([lo[0] as f64, lo[1] as f64, lo[2] as f64]);
+        Grid {
+            dims,
+            spacing: self.spacing,
+            origin,
+            direction: self.direction,
+        }
+    }
+
+    /// Index axis most aligned with the patient's superior–inferior axis (the
+    /// "axial" slice axis).
+    pub fn axial_axis(&self) -> usize {
+        (0..3)
+            .max_by(|&a, &b| {
+                self.direction[a][2]
+                    .abs()
+                    .total_cmp(&self.direction[b][2].abs())
+            })
+            .unwrap_or(2)
+    }
+
+    /// True when two grids describe the same voxels (within 1e-3 mm / 1e-4).
+    pub fn same_as(&self, other: &Grid) -> bool {
+        let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol;
+        self.dims == other.dims
+            && (0..3).all(|a| {
+                close(self.spacing[a], other.spacing[a], 1e-4)
+                    && close(self.origin[a], other.origin[a], 1e-3)
+                    && (0..3).all(|c| close(self.direction[a][c], other.direction[a][c], 1e-4))
+            })
+    }
+}
+
+pub(crate) fn det3(m: &[[f64; 3]; 3]) -> f64 {
+    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+}
+
+pub(crate) fn invert3(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
+    let d = det3(m);
+    if !(d.is_finite() && d.abs() > 1e-12) {
+        return None;
+    }
+    let mut inv = [[0.0; 3]; 3];
+    for r in 0..3 {
+        for c in 0..3 {
+            // Cofactor of (c, r), transposed.
+            let (r1, r2) = ((c + 1) % 3, (c + 2) % 3);
+            let (c1, c2) = ((r + 1) % 3, (r + 2) % 3);
+            inv[r][c] = (m[r1][c1] * m[r2][c2] - m[r1][c2] * m[r2][c1]) / d;
+        }
+    }
+    Some(inv)
+}
+
+/// A 3D array of voxels on a [`Grid`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Volume<T> {
+    pub grid: Grid,
+    pub data: Vec<T>,
+}
+
+/// A binary mask: 0 outside, 1 inside.
+pub type Mask = Volume<u8>;
+
+impl<T: Copy + Send + Sync> Volume<T> {
+    /// Wraps data on a grid; fails if the length does not match.
+    pub fn new(grid: Grid, data: Vec<T>) -> Result<Self> {
+        if data.len() != grid.len() {
+            return Err(Error::Input(format!(
+                "volume data has {} values but its grid {:?} needs {}",
+                data.len(),
+                grid.dims,
+                grid.len()
+            )));
+        }
+        Ok(Volume { grid, data })
+    }
+
+    /// A volume with every voxel set to `value`.
+    pub fn filled(grid: Grid, value: T) -> Self {
+        let data = vec![value; grid.len()];
+        Volume { grid, data }
+    }
+
+    pub fn dims(&self) -> [usize; 3] {
+        self.grid.dims
+    }
+
+    #[inline]
+    pub fn get(&self, x: usize, y: usize, z: usize) -> T {
+        self.data[self.grid.index(x, y, z)]
+    }
+
+    #[inline]
+    pub fn set(&mut self, x: usize, y: usize, z: usize, v: T) {
+        let i = self.grid.index(x, y, z);
+        self.data[i] = v;
+    }
+
+    /// The box `[lo, hi)` as a new volume (placed correctly in patient space).
+    pub fn crop(&self, lo: [usize; 3], hi: [usize; 3]) -> Volume<T> {
+        let dims = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
+        let grid = self
+            .grid
+            .sub_grid([lo[0] as isize, lo[1] as isize, lo[2] as isize], dims);
+        let mut data = Vec::with_capacity(grid.len());
+        for z in lo[2]..hi[2] {
+            for y in lo[1]..hi[1] {
+                let start = self.grid.index(lo[0], y, z);
+                data.extend_from_slice(&self.data[start..start + dims[0]]);
+            }
+        }
+        Volume { grid, data }
+    }
+
+    /// Pads each side of axis `a` with `pad[a]` voxels of `value`.
+    pub fn pad(&self, pad: [usize; 3], value: T) -> Volume<T> {
+        let d = self.grid.dims;
+        let dims = [d[0] + 2 * pad[0], d[1] + 2 * pad[1], d[2] + 2 * pad[2]];
+        let grid = self.grid.sub_grid(
+            [-(pad[0] as isize), -(pad[1] as isize), -(pad[2] as isize)],
+            dims,
+        );
+        let mut data = vec![value; grid.len()];
+        for z in 0..d[2] {
+            for y in 0..d[1] {
+                let src = self.grid.index(0, y, z);
+                let dst = grid.index(pad[0], y + pad[1], z + pad[2]);
+                data[dst..dst + d[0]].copy_from_slice(&self.data[src..src + d[0]]);
+            }
+        }
+        Volume { grid, data }
+    }
+
+    /// Writes `inner` (whose grid is a sub-box starting at `lo`) into a copy of self.
+    pub fn paste(&mut self, inner: &Volume<T>, lo: [usize; 3]) {
+        let d = inner.grid.dims;
+        for z in 0..d[2] {
+            for y in 0..d[1] {
+                let src = inner.grid.index(0, y, z);
+                let dst = self.grid.index(lo[0], y + lo[1], z + lo[2]);
+                self.data[dst..dst + d[0]].copy_from_slice(&inner.data[src..src + d[0]]);
+            }
+        }
+    }
+
+    /// A volume of the same grid with `f` applied to every voxel (in parallel).
+    pub fn map<U: Copy + Send + Sync>(&self, f: impl Fn(T) -> U + Sync) -> Volume<U> {
+        use rayon::prelude::*;
+        let data = self.data.par_iter().map(|&v| f(v)).collect();
+        Volume {
+            grid: self.grid.clone(),
+            data,
+        }
+    }
+}
+
+impl Mask {
+    /// Number of voxels set.
+    pub fn count(&self) -> usize {
+        use rayon::prelude::*;
+        self.data
+            .par_chunks(1 << 16)
+            .map(|c| c.iter().filter(|&&v| v != 0).count())
+            .sum()
+    }
+
+    /// Volume of the set voxels, mm³.
+    pub fn volume_mm3(&self) -> f64 {
+        self.count() as f64 * self.grid.voxel_volume_mm3()
+    }
+
+    /// Inclusive-exclusive bounding box `[lo, hi)` of the set voxels, or `None` if empty.
+    pub fn bounding_box(&self) -> Option<([usize; 3], [usize; 3])> {
+        let [nx, ny, nz] = self.grid.dims;
+        let mut lo = [usize::MAX; 3];
+        let mut hi = [0usize; 3];
+        for z in 0..nz {
+            for y in 0..ny {
+                let row = &self.data[self.grid.index(0, y, z)..][..nx];
+                let Some(first) = row.iter().position(|&v| v != 0) else {
+                    continue;
+                };
+                let last = row.iter().rposition(|&v| v != 0).unwrap_or(first);
+                lo = [lo[0].min(first), lo[1].min(y), lo[2].min(z)];
+                hi = [hi[0].max(last + 1), hi[1].max(y + 1), hi[2].max(z + 1)];
+            }
+        }
+        (lo[0] != usize::MAX).then_some((lo, hi))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oblique_grid() -> Grid {
+        let c = (30f64).to_radians().cos();
+        let s = (30f64).to_radians().sin();
+        Grid {
+            dims: [4, 5, 6],
+            spacing: [0.5, 0.7, 2.0],
+            origin: [10.0, -20.0, 30.0],
+            direction: [[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]],
+        }
+    }
+
+    #[test]
+    fn index_to_lps_and_back() {
+        let g = oblique_grid();
+        let p = g.index_to_lps([1.0, 2.0, 3.0]);
+        let i = g.lps_to_index(p).unwrap();
+        for a in 0..3 {
+            assert!((i[a] - [1.0, 2.0, 3.0][a]).abs() < 1e-9);
+        }
+        // Known point: along z only.
+        let p = g.index_to_lps([0.0, 0.0, 2.0]);
+        assert!((p[2] - 34.0).abs() < 1e-12 && (p[0] - 10.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ras_affine_round_trip() {
+        let g = oblique_grid();
+        let a = g.ras_affine();
+        // RAS x of origin is -L.
+        assert_eq!(a[0][3], -10.0);
+        assert_eq!(a[1][3], 20.0);
+        let back = Grid::from_ras_affine(g.dims, &a).unwrap();
+        assert!(back.same_as(&g));
+    }
+
+    #[test]
+    fn crop_pad_paste_keep_world_positions() {
+        let g = oblique_grid();
+        let data: Vec<u16> = (0..g.len() as u16).collect();
+        let v = Volume::new(g.clone(), data).unwrap();
+        let c = v.crop([1, 2, 3], [3, 5, 6]);
+        assert_eq!(c.get(0, 0, 0), v.get(1, 2, 3));
+        let w = c.grid.index_to_lps([0.0; 3]);
+        let w0 = g.index_to_lps([1.0, 2.0, 3.0]);
+        for a in 0..3 {
+            assert!((w[a] - w0[a]).abs() < 1e-9);
+        }
+        let p = c.pad([1, 1, 1], 0);
+        assert_eq!(p.get(1, 1, 1), v.get(1, 2, 3));
+        assert_eq!(p.get(0, 0, 0), 0);
+        let mut z = Volume::filled(g, 0u16);
+        z.paste(&c, [1, 2, 3]);
+        assert_eq!(z.get(2, 4, 5), v.get(2, 4, 5));
+        assert_eq!(z.get(0, 0, 0), 0);
+    }
+
+    #[test]
+    fn bounding_box_and_mirroring() {
+        let mut m = Mask::filled(Grid::new([5, 5, 5], [1.0; 3], [0.0; 3]), 0);
+        assert!(m.bounding_box().is_none());
+        m.set(1, 2, 3, 1);
+        m.set(3, 2, 4, 1);
+        assert_eq!(m.bounding_box(), Some(([1, 2, 3], [4, 3, 5])));
+        assert_eq!(m.count(), 2);
+        assert!(!m.grid.is_mirrored());
+        m.grid.direction[2] = [0.0, 0.0, -1.0];
+        assert!(m.grid.is_mirrored());
+    }
+}
