@@ -339,7 +339,7 @@ mod tests {
         // Voxels of 0.5 × 0.5 × 2 mm = 0.5 mm³.
         let g = Grid::new([20, 20, 10], [0.5, 0.5, 2.0], [0.0; 3]);
         let mut m = Mask::filled(g, 0);
-        // A 10×10×5 block (500 voxels = 250 mm³), a 4×4×2 block (16 voxels = 8 mm³),
+        // A 10×10×5 block (500 voxels = 250 mm³), a 4×4×2 block (32 voxels = 16 mm³),
         // a single voxel touching the small block only at a corner.
         for z in 0..5 {
             for y in 0..10 {
@@ -357,14 +357,14 @@ mod tests {
         }
         m.set(16, 16, 8, 1);
         let lab = label(&m, Connectivity::Six);
-        assert_eq!(lab.volumes_mm3(), vec![250.0, 8.0, 0.5]);
-        assert_eq!(label(&m, Connectivity::TwentySix).volumes_mm3(), vec![250.0, 8.5]);
+        assert_eq!(lab.volumes_mm3(), vec![250.0, 16.0, 0.5]);
+        assert_eq!(label(&m, Connectivity::TwentySix).volumes_mm3(), vec![250.0, 16.5]);
         let (kept, rep) = select(&m, 5.0, false, Connectivity::Six).unwrap();
-        assert_eq!(kept.count(), 516);
+        assert_eq!(kept.count(), 532);
         assert_eq!((rep.removed_small, rep.removed_small_mm3), (1, 0.5));
         let (kept, rep) = select(&m, 5.0, true, Connectivity::Six).unwrap();
         assert_eq!(kept.count(), 500);
-        assert_eq!((rep.removed_other, rep.removed_other_mm3, rep.kept_mm3), (1, 8.0, 250.0));
+        assert_eq!((rep.removed_other, rep.removed_other_mm3, rep.kept_mm3), (1, 16.0, 250.0));
         assert!(select(&m, 1000.0, true, Connectivity::Six).is_err());
     }
 }

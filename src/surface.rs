@@ -180,6 +180,17 @@ fn edge_id(edges: &[(usize, usize)], a: usize, b: usize) -> usize {
         .expect("corners of a cube edge")
 }
 
+/// True when cube edges `a` and `b` lie on a common face of the cube.
+fn share_face(edges: &[(usize, usize)], a: usize, b: usize) -> bool {
+    // A face is (axis, side); an edge from corner c along `ax` lies on the faces
+    // of the two other axes at c's sides.
+    let faces = |e: usize| {
+        let (c, ax) = edges[e];
+        (0..3).filter(move |&f| f != ax).map(move |f| (f, (c >> f) & 1))
+    };
+    faces(a).any(|fa| faces(b).any(|fb| fa == fb))
+}
+
 /// Triangles (as triples of edge ids) for each of the 256 cases.
 fn case_table() -> &'static [Vec<[u8; 3]>; 256] {
     static TABLE: OnceLock<[Vec<[u8; 3]>; 256]> = OnceLock::new();
@@ -260,8 +271,16 @@ fn build_case_table() -> [Vec<[u8; 3]>; 256] {
                 used[e] = true;
                 e = next[e];
             }
-            for k in 1..poly.len() - 1 {
-                tris.push([poly[0] as u8, poly[k] as u8, poly[k + 1] as u8]);
+            // Fan from an apex whose chords do not lie on a cube face: a chord
+            // on an (ambiguous) face could be chosen by the neighbouring cube
+            // too, and its edge would then carry four triangles.
+            let n = poly.len();
+            let apex = (0..n)
+                .find(|&a| (2..n - 1).all(|k| !share_face(&edges, poly[a], poly[(a + k) % n])))
+                .expect("every marching-cubes polygon has a chord-safe apex");
+            for k in 1..n - 1 {
+                let (b, c) = (poly[(apex + k) % n], poly[(apex + k + 1) % n]);
+                tris.push([poly[apex] as u8, b as u8, c as u8]);
             }
         }
         tris
