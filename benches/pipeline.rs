@@ -1,0 +1,84 @@
+//! Benchmark of `spinemesh reconstruct` on the paper's grid: a synthetic
+//! lumbar phantom of 320 slices of 512 × 512 at 0.5 × 0.5 × 1.0 mm, written as
+//! an uncompressed DICOM series, reconstructed by the release binary several
+//! times. Prints the median time of each stage and in total, and the peak
+//! memory of the process.
+//!
+//! `cargo bench --bench pipeline` (runs: `SPINEMESH_BENCH_RUNS`, default 5;
+//! preset: `SPINEMESH_BENCH_PRESET`, default `paper`).
+
+use spinemesh::io::dicom::{write_series, WriteOptions};
+use spinemesh::phantom::{generate, PhantomParams};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+fn main() {
+    let runs: usize = std::env::var("SPINEMESH_BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let preset = std::env::var("SPINEMESH_BENCH_PRESET").unwrap_or_else(|_| "paper".into());
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("paper-grid");
+    let dicom = root.join("dicom");
+    let marker = root.join("complete");
+    if !marker.exists() {
+        let t = Instant::now();
+        let ph = generate(&PhantomParams::paper_grid());
+        let _ = std::fs::remove_dir_all(&dicom);
+        std::fs::create_dir_all(&dicom).expect("create bench folder");
+        write_series(&ph.ct, &dicom, &WriteOptions::default()).expect("write phantom series");
+        std::fs::write(&marker, b"").expect("write marker");
+        println!("phantom on the paper grid written in {:.1} s", t.elapsed().as_secs_f64());
+    }
+    let exe = env!("CARGO_BIN_EXE_spinemesh");
+    let out = root.join("out");
+    let mut stages: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut totals = Vec::new();
+    let mut walls = Vec::new();
+    let mut peaks = Vec::new();
+    let mut triangles = 0;
+    for run in 0..runs {
+        let t = Instant::now();
+        let o = Command::new(exe)
+            .args(["reconstruct", "-q", "--json", "--preset", &preset, "-o"])
+            .arg(&out)
+            .arg(&dicom)
+            .output()
+            .expect("run spinemesh");
+        let wall = t.elapsed().as_secs_f64();
+        assert!(o.status.success(), "spinemesh failed: {}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("report JSON");
+        for s in r["stages"].as_array().expect("stages") {
+            let name = s["name"].as_str().unwrap_or("?").to_string();
+            let secs = s["seconds"].as_f64().unwrap_or(f64::NAN);
+            match stages.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, v)) => v.push(secs),
+                None => stages.push((name, vec![secs])),
+            }
+        }
+        totals.push(r["seconds_total"].as_f64().unwrap_or(f64::NAN));
+        walls.push(wall);
+        peaks.push(r["peak_memory_mb"].as_f64().unwrap_or(f64::NAN));
+        triangles = r["mesh"]["triangles"].as_u64().unwrap_or(0);
+        eprintln!("run {}/{runs}: {wall:.3} s", run + 1);
+    }
+    println!("spinemesh reconstruct --preset {preset}, 512 × 512 × 320 at 0.5 × 0.5 × 1.0 mm, {runs} runs, {} threads", rayon::current_num_threads());
+    println!("{:<12} {:>10}", "stage", "median s");
+    for (name, v) in &mut stages {
+        println!("{:<12} {:>10.3}", name, median(v));
+    }
+    println!("{:<12} {:>10.3}", "total", median(&mut totals));
+    println!("{:<12} {:>10.3}", "wall", median(&mut walls));
+    println!("peak memory {:.0} MB (median), triangles {triangles}", median(&mut peaks));
+}

@@ -1,0 +1,191 @@
+//! The command line end to end: every shared real case reconstructs or fails
+//! with a clear message; outputs are complete and consistent; bad input gives
+//! a non-zero exit and one sentence, never a panic.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn spinemesh(args: &[&str], input: &Path, out: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spinemesh"))
+        .args(["reconstruct", "-q", "--json"])
+        .args(args)
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn report(o: &Output) -> serde_json::Value {
+    assert!(
+        o.status.success(),
+        "spinemesh failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("--json prints the report")
+}
+
+fn assert_outputs(out: &Path, r: &serde_json::Value) {
+    for f in ["spine.stl", "mask.nii.gz", "report.json"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(on_disk["mesh"], r["mesh"]);
+    let stl = std::fs::read(out.join("spine.stl")).unwrap();
+    let n = r["mesh"]["triangles"].as_u64().unwrap() as usize;
+    assert!(n > 0);
+    assert_eq!(stl.len(), 84 + 50 * n);
+    assert_eq!(r["mesh"]["bytes"].as_u64().unwrap() as usize, stl.len());
+    assert!(r["mesh"]["watertight"].as_bool().unwrap());
+    // No temporary files left behind.
+    for e in std::fs::read_dir(out).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.contains(".tmp"), "left {name}");
+    }
+    for key in ["input", "parameters", "stages", "seconds_total", "mask", "mesh"] {
+        assert!(!r[key].is_null(), "report lacks {key}");
+    }
+    // The mesh volume agrees with the mask volume within the half-voxel shell
+    // that level-0.5 marching cubes trims or adds.
+    let mv = r["mesh"]["volume_mm3"].as_f64().unwrap();
+    let kv = r["mask"]["volume_mm3"].as_f64().unwrap();
+    assert!((mv / kv - 1.0).abs() < 0.25, "mesh {mv} vs mask {kv}");
+}
+
+#[test]
+fn real_nifti_3mm_reconstructs() {
+    let Some(case) = common::shared_case("totalseg-abdomen-3mm") else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let r = report(&spinemesh(&["--preset", "paper"], &case.join("ct.nii.gz"), out.path()));
+    assert_outputs(out.path(), &r);
+    assert_eq!(r["input"]["kind"], "nifti");
+    assert_eq!(r["input"]["dims"], serde_json::json!([122, 101, 112]));
+    // The mask is on the input grid.
+    let mask = spinemesh::io::nifti::read_nifti(&out.path().join("mask.nii.gz")).unwrap();
+    let ct = spinemesh::io::nifti::read_nifti(&case.join("ct.nii.gz")).unwrap();
+    assert!(mask.volume.grid.same_as(&ct.volume.grid));
+}
+
+#[test]
+fn real_jpeg2000_series_reconstructs() {
+    let Some(case) = common::shared_case("totalseg-jpeg2000-slab/dicom") else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    // A 20-slice slab holds less bone than the paper's 5000 mm³ minimum
+    // component in one piece? It holds a whole vertebra section: keep the
+    // paper's value and check it reconstructs.
+    let r = report(&spinemesh(&[], &case, out.path()));
+    assert_outputs(out.path(), &r);
+    assert_eq!(r["input"]["kind"], "dicom");
+    assert_eq!(r["input"]["dims"], serde_json::json!([512, 512, 20]));
+    let ts = r["input"]["transfer_syntax"].as_str().unwrap();
+    assert!(ts.contains("1.2.840.10008.1.2.4.90"), "{ts}");
+}
+
+#[test]
+fn real_two_series_folder_reconstructs_one_series() {
+    let Some(case) = common::shared_case("acrin-petct-two-series") else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let r = report(&spinemesh(&[], &case, out.path()));
+    assert_outputs(out.path(), &r);
+    assert_eq!(r["input"]["files_read"], 99);
+    assert_eq!(r["input"]["series_found"], 2);
+    assert!(r["input"]["selection"].as_str().is_some_and(|s| !s.is_empty()));
+}
+
+#[test]
+fn real_header_edge_cases_never_panic() {
+    let Some(root) = common::shared_case("header-edge-cases") else {
+        return;
+    };
+    let mut cases = Vec::new();
+    for group in std::fs::read_dir(&root).unwrap() {
+        let group = group.unwrap().path();
+        if !group.is_dir() {
+            continue;
+        }
+        for c in std::fs::read_dir(&group).unwrap() {
+            let c = c.unwrap().path();
+            if c.is_dir() {
+                cases.push(c);
+            }
+        }
+    }
+    assert!(cases.len() >= 4, "{cases:?}");
+    if let Some(tilted) = common::shared_case("ge-tilted-head") {
+        cases.push(tilted);
+    }
+    for c in cases {
+        let out = tempfile::tempdir().unwrap();
+        let o = spinemesh(&[], &c, out.path());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!stderr.contains("panicked"), "{}: {stderr}", c.display());
+        if o.status.success() {
+            // Random-noise pixels may or may not give bone; if it says OK,
+            // the outputs must be complete.
+            assert_outputs(out.path(), &report(&o));
+        } else {
+            let line = stderr.trim();
+            assert!(line.starts_with("error: "), "{}: {line}", c.display());
+            assert!(!out.path().join("spine.stl").exists());
+        }
+        eprintln!("{}: {}", c.display(), if o.status.success() { "ok".into() } else { stderr.trim().to_string() });
+    }
+}
+
+#[test]
+fn bad_inputs_give_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let junk = dir.path().join("junk.nii.gz");
+    std::fs::write(&junk, b"not a nifti at all").unwrap();
+    let txt = dir.path().join("notes.txt");
+    std::fs::write(&txt, b"hello").unwrap();
+    for input in [empty, junk, txt, dir.path().join("missing")] {
+        let o = spinemesh(&[], &input, &out);
+        assert!(!o.status.success(), "{} accepted", input.display());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(!out.join("spine.stl").exists());
+    }
+    // Impossible parameters are refused before any work.
+    let o = Command::new(env!("CARGO_BIN_EXE_spinemesh"))
+        .args(["reconstruct", "x", "-o", "y", "--threshold", "3000:150"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+}
+
+#[test]
+fn demo_command_prints_its_summary_and_writes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_spinemesh"))
+        .args(["demo", "-q", "-o"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for word in ["Dice", "triangles", "spine.stl", "time"] {
+        assert!(stdout.contains(word), "summary lacks {word}: {stdout}");
+    }
+    let result = dir.path().join("result");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(result.join("report.json")).unwrap()).unwrap();
+    assert_outputs(&result, &r);
+    assert!(dir.path().join("truth.nii.gz").is_file());
+    let dicoms = std::fs::read_dir(dir.path().join("phantom-dicom")).unwrap().count();
+    assert_eq!(r["input"]["files_read"].as_u64().unwrap() as usize, dicoms);
+}
