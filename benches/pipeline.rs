@@ -39,7 +39,10 @@ fn main() {
         std::fs::create_dir_all(&dicom).expect("create bench folder");
         write_series(&ph.ct, &dicom, &WriteOptions::default()).expect("write phantom series");
         std::fs::write(&marker, b"").expect("write marker");
-        println!("phantom on the paper grid written in {:.1} s", t.elapsed().as_secs_f64());
+        println!(
+            "phantom on the paper grid written in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
     }
     let exe = env!("CARGO_BIN_EXE_spinemesh");
     let out = root.join("out");
@@ -57,7 +60,11 @@ fn main() {
             .output()
             .expect("run spinemesh");
         let wall = t.elapsed().as_secs_f64();
-        assert!(o.status.success(), "spinemesh failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "spinemesh failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("report JSON");
         for s in r["stages"].as_array().expect("stages") {
             let name = s["name"].as_str().unwrap_or("?").to_string();
@@ -80,5 +87,8 @@ fn main() {
     }
     println!("{:<12} {:>10.3}", "total", median(&mut totals));
     println!("{:<12} {:>10.3}", "wall", median(&mut walls));
-    println!("peak memory {:.0} MB (median), triangles {triangles}", median(&mut peaks));
+    println!(
+        "peak memory {:.0} MB (median), triangles {triangles}",
+        median(&mut peaks)
+    );
 }

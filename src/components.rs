@@ -163,7 +163,8 @@ pub fn label(mask: &Mask, connectivity: Connectivity) -> Labelling {
         roots[i] = root;
         root_size.entry(root).or_insert((0, i as u32)).0 += (r.x1 - r.x0) as u64;
     }
-    let mut order: Vec<(u32, u64, u32)> = root_size.into_iter().map(|(k, (s, f))| (k, s, f)).collect();
+    let mut order: Vec<(u32, u64, u32)> =
+        root_size.into_iter().map(|(k, (s, f))| (k, s, f)).collect();
     order.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
     let mut id_of_root: std::collections::HashMap<u32, u32> = Default::default();
     for (id, (root, _, _)) in order.iter().enumerate() {
@@ -320,14 +321,20 @@ mod tests {
             let g = Grid::new([17, 11, 9], [1.0; 3], [0.0; 3]);
             let data = (0..g.len())
                 .map(|_| {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     ((s >> 33) % 100 < density) as u8
                 })
                 .collect();
             let m = Mask::new(g, data).unwrap();
             for conn in [Connectivity::Six, Connectivity::TwentySix] {
                 let lab = label(&m, conn);
-                assert_eq!(lab.sizes, brute_count(&m, conn), "density {density} {conn:?}");
+                assert_eq!(
+                    lab.sizes,
+                    brute_count(&m, conn),
+                    "density {density} {conn:?}"
+                );
                 let all = lab.mask_of(|_| true);
                 assert_eq!(all, m);
             }
@@ -358,13 +365,19 @@ mod tests {
         m.set(16, 16, 8, 1);
         let lab = label(&m, Connectivity::Six);
         assert_eq!(lab.volumes_mm3(), vec![250.0, 16.0, 0.5]);
-        assert_eq!(label(&m, Connectivity::TwentySix).volumes_mm3(), vec![250.0, 16.5]);
+        assert_eq!(
+            label(&m, Connectivity::TwentySix).volumes_mm3(),
+            vec![250.0, 16.5]
+        );
         let (kept, rep) = select(&m, 5.0, false, Connectivity::Six).unwrap();
         assert_eq!(kept.count(), 532);
         assert_eq!((rep.removed_small, rep.removed_small_mm3), (1, 0.5));
         let (kept, rep) = select(&m, 5.0, true, Connectivity::Six).unwrap();
         assert_eq!(kept.count(), 500);
-        assert_eq!((rep.removed_other, rep.removed_other_mm3, rep.kept_mm3), (1, 16.0, 250.0));
+        assert_eq!(
+            (rep.removed_other, rep.removed_other_mm3, rep.kept_mm3),
+            (1, 16.0, 250.0)
+        );
         assert!(select(&m, 1000.0, true, Connectivity::Six).is_err());
     }
 }

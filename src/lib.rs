@@ -12,12 +12,15 @@
 //! 5. [`components`]: drop components below V mm³, keep the largest
 //! 6. [`crop`]: bounding box + margin mm
 //! 7. [`surface::marching_cubes`]: surface in patient (LPS) coordinates
-//! 8. [`io::mesh`]: STL
+//! 8. write the STL with [`io::mesh`]
 //!
 //! [`pipeline`] chains them; [`evaluate`] scores a mask against a reference.
 //!
 //! Coordinates: a [`Grid`] maps voxel indices to DICOM patient space (LPS, mm).
 //! NIfTI files are RAS; the conversion happens in [`io::nifti`].
+
+// Index loops over the three axes read better than iterator chains here.
+#![allow(clippy::needless_range_loop)]
 
 pub mod components;
 pub mod crop;

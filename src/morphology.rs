@@ -118,14 +118,22 @@ fn check_radius(radius_mm: f64) -> Result<()> {
 /// Dilation by a ball of `radius_mm` (outside the volume is background).
 pub fn dilate(mask: &Mask, radius_mm: f64) -> Result<Mask> {
     check_radius(radius_mm)?;
-    Ok(apply(mask, &ellipsoid(radius_mm, mask.grid.spacing), Op::Dilate))
+    Ok(apply(
+        mask,
+        &ellipsoid(radius_mm, mask.grid.spacing),
+        Op::Dilate,
+    ))
 }
 
 /// Erosion by a ball of `radius_mm` (outside the volume is background, so
 /// objects touching the border are eroded from it).
 pub fn erode(mask: &Mask, radius_mm: f64) -> Result<Mask> {
     check_radius(radius_mm)?;
-    Ok(apply(mask, &ellipsoid(radius_mm, mask.grid.spacing), Op::Erode))
+    Ok(apply(
+        mask,
+        &ellipsoid(radius_mm, mask.grid.spacing),
+        Op::Erode,
+    ))
 }
 
 /// Morphological closing (dilation then erosion) by a ball of `radius_mm`.
@@ -212,7 +220,9 @@ mod tests {
         let g = Grid::new(dims, spacing, [0.0; 3]);
         let data = (0..g.len())
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 33) % 100 < density) as u8
             })
             .collect();

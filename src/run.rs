@@ -167,7 +167,8 @@ pub fn demo(
     let result_dir = out_dir.join("result");
     if dicom_dir.exists() {
         // Only ever our own earlier demo output: never mix two phantoms.
-        std::fs::remove_dir_all(&dicom_dir).map_err(|e| Error::io("cannot clear", &dicom_dir, e))?;
+        std::fs::remove_dir_all(&dicom_dir)
+            .map_err(|e| Error::io("cannot clear", &dicom_dir, e))?;
     }
     std::fs::create_dir_all(&dicom_dir).map_err(|e| Error::io("cannot create", &dicom_dir, e))?;
     io::dicom::write_series(&ph.ct, &dicom_dir, &io::dicom::WriteOptions::default())?;

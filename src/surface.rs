@@ -64,7 +64,10 @@ impl Mesh {
             .iter()
             .map(|t| {
                 let [a, b, d] = t.map(|i| sub(self.vertices[i as usize], [0.0; 3]));
-                let n = cross([b[0] - a[0], b[1] - a[1], b[2] - a[2]], [d[0] - a[0], d[1] - a[1], d[2] - a[2]]);
+                let n = cross(
+                    [b[0] - a[0], b[1] - a[1], b[2] - a[2]],
+                    [d[0] - a[0], d[1] - a[1], d[2] - a[2]],
+                );
                 0.5 * dot(n, n).sqrt()
             })
             .sum()
@@ -87,7 +90,11 @@ impl Mesh {
 
     fn reference_point(&self) -> [f64; 3] {
         match self.bounds() {
-            Some((lo, hi)) => [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0, (lo[2] + hi[2]) / 2.0],
+            Some((lo, hi)) => [
+                (lo[0] + hi[0]) / 2.0,
+                (lo[1] + hi[1]) / 2.0,
+                (lo[2] + hi[2]) / 2.0,
+            ],
             None => [0.0; 3],
         }
     }
@@ -186,7 +193,9 @@ fn share_face(edges: &[(usize, usize)], a: usize, b: usize) -> bool {
     // of the two other axes at c's sides.
     let faces = |e: usize| {
         let (c, ax) = edges[e];
-        (0..3).filter(move |&f| f != ax).map(move |f| (f, (c >> f) & 1))
+        (0..3)
+            .filter(move |&f| f != ax)
+            .map(move |f| (f, (c >> f) & 1))
     };
     faces(a).any(|fa| faces(b).any(|fb| fa == fb))
 }
@@ -252,7 +261,11 @@ fn build_case_table() -> [Vec<[u8; 3]>; 256] {
                 let t = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
                 let ip = pos(ins);
                 let r = [ip[0] - a[0], ip[1] - a[1], ip[2] - a[2]];
-                let (from, to) = if dot(cross(t, r), *n) < 0.0 { (e0, e1) } else { (e1, e0) };
+                let (from, to) = if dot(cross(t, r), *n) < 0.0 {
+                    (e0, e1)
+                } else {
+                    (e1, e0)
+                };
                 next[from] = to;
             }
         }
@@ -368,7 +381,8 @@ pub fn marching_cubes<T: Copy + Into<f32> + Send + Sync>(field: &Volume<T>, leve
                 }
                 for tri in &table[case] {
                     let [a, b, c] = tri.map(|e| ids[e as usize]);
-                    mesh.triangles.push(if flip { [a, c, b] } else { [a, b, c] });
+                    mesh.triangles
+                        .push(if flip { [a, c, b] } else { [a, b, c] });
                 }
             }
         }
@@ -414,10 +428,18 @@ mod tests {
             let m = Mask::new(g, data).unwrap();
             let mesh = mask_surface(&m);
             let s = mesh.edge_stats();
-            assert_eq!((s.boundary, s.non_manifold, s.misoriented), (0, 0, 0), "case {case}");
+            assert_eq!(
+                (s.boundary, s.non_manifold, s.misoriented),
+                (0, 0, 0),
+                "case {case}"
+            );
             let n = (case as u32).count_ones() as f64;
             if n > 0.0 {
-                assert!(mesh.volume_mm3() > 0.0, "case {case} volume {}", mesh.volume_mm3());
+                assert!(
+                    mesh.volume_mm3() > 0.0,
+                    "case {case} volume {}",
+                    mesh.volume_mm3()
+                );
             }
             let _ = n;
         }
@@ -427,7 +449,9 @@ mod tests {
     fn sphere_volume_and_area_within_one_percent() {
         let r = 20.0;
         let g = Grid::new([40, 36, 24], [1.3, 1.45, 2.1], [-26.0, -25.4, -24.1]);
-        let f = sample_field(&g, |p| (r - (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt()) as f32);
+        let f = sample_field(&g, |p| {
+            (r - (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt()) as f32
+        });
         let mesh = marching_cubes(&f, 0.0);
         assert!(mesh.is_watertight());
         let v = mesh.volume_mm3();
@@ -458,7 +482,11 @@ mod tests {
         // single voxel the surface is the octahedron through the 6 edge
         // midpoints, volume = (4/3)·(a/2)(b/2)(c/2) of the voxel box.
         let expect = 4.0 / 3.0 * 0.25 * 0.4 * 1.0;
-        assert!((mesh.volume_mm3() - expect).abs() < 1e-4, "{}", mesh.volume_mm3());
+        assert!(
+            (mesh.volume_mm3() - expect).abs() < 1e-4,
+            "{}",
+            mesh.volume_mm3()
+        );
         // Vertices: the voxel centre ± half a voxel along each axis.
         let centre = g.index_to_lps([2.0, 3.0, 1.0]);
         for v in &mesh.vertices {
@@ -479,7 +507,9 @@ mod tests {
             let g = Grid::new([9, 8, 7], [0.7, 0.5, 1.5], [0.0; 3]);
             let data = (0..g.len())
                 .map(|_| {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     ((s >> 33) % 100 < density) as u8
                 })
                 .collect();

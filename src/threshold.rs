@@ -21,7 +21,10 @@ mod tests {
     fn inclusive_bounds() {
         let g = Grid::new([5, 1, 1], [1.0; 3], [0.0; 3]);
         let v = Volume::new(g, vec![149.9, 150.0, 1000.0, 3000.0, 3000.1]).unwrap();
-        assert_eq!(threshold(&v, 150.0, 3000.0).unwrap().data, vec![0, 1, 1, 1, 0]);
+        assert_eq!(
+            threshold(&v, 150.0, 3000.0).unwrap().data,
+            vec![0, 1, 1, 1, 0]
+        );
         assert!(threshold(&v, 10.0, 5.0).is_err());
     }
 }

@@ -45,7 +45,14 @@ fn assert_outputs(out: &Path, r: &serde_json::Value) {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
         assert!(!name.contains(".tmp"), "left {name}");
     }
-    for key in ["input", "parameters", "stages", "seconds_total", "mask", "mesh"] {
+    for key in [
+        "input",
+        "parameters",
+        "stages",
+        "seconds_total",
+        "mask",
+        "mesh",
+    ] {
         assert!(!r[key].is_null(), "report lacks {key}");
     }
     // The mesh volume agrees with the mask volume within the half-voxel shell
@@ -61,7 +68,11 @@ fn real_nifti_3mm_reconstructs() {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    let r = report(&spinemesh(&["--preset", "paper"], &case.join("ct.nii.gz"), out.path()));
+    let r = report(&spinemesh(
+        &["--preset", "paper"],
+        &case.join("ct.nii.gz"),
+        out.path(),
+    ));
     assert_outputs(out.path(), &r);
     assert_eq!(r["input"]["kind"], "nifti");
     assert_eq!(r["input"]["dims"], serde_json::json!([122, 101, 112]));
@@ -98,7 +109,9 @@ fn real_two_series_folder_reconstructs_one_series() {
     assert_outputs(out.path(), &r);
     assert_eq!(r["input"]["files_read"], 99);
     assert_eq!(r["input"]["series_found"], 2);
-    assert!(r["input"]["selection"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(r["input"]["selection"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
 }
 
 #[test]
@@ -137,7 +150,15 @@ fn real_header_edge_cases_never_panic() {
             assert!(line.starts_with("error: "), "{}: {line}", c.display());
             assert!(!out.path().join("spine.stl").exists());
         }
-        eprintln!("{}: {}", c.display(), if o.status.success() { "ok".into() } else { stderr.trim().to_string() });
+        eprintln!(
+            "{}: {}",
+            c.display(),
+            if o.status.success() {
+                "ok".into()
+            } else {
+                stderr.trim().to_string()
+            }
+        );
     }
 }
 
@@ -186,6 +207,8 @@ fn demo_command_prints_its_summary_and_writes_everything() {
         serde_json::from_slice(&std::fs::read(result.join("report.json")).unwrap()).unwrap();
     assert_outputs(&result, &r);
     assert!(dir.path().join("truth.nii.gz").is_file());
-    let dicoms = std::fs::read_dir(dir.path().join("phantom-dicom")).unwrap().count();
+    let dicoms = std::fs::read_dir(dir.path().join("phantom-dicom"))
+        .unwrap()
+        .count();
     assert_eq!(r["input"]["files_read"].as_u64().unwrap() as usize, dicoms);
 }

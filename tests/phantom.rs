@@ -1,39 +1,70 @@
 //! The `paper` preset end to end on the synthetic phantom, against its known
 //! truth, through a real DICOM series on disk.
 
+use spinemesh::phantom::PhantomParams;
 use spinemesh::pipeline::Params;
 use spinemesh::run::{self, Silent};
-use spinemesh::phantom::PhantomParams;
 
 #[test]
 fn paper_preset_on_dense_phantom_reaches_dice_095() {
     let dir = tempfile::tempdir().unwrap();
-    let s = run::demo(dir.path(), &PhantomParams::demo().dense(), &Params::paper(), &Silent).unwrap();
+    let s = run::demo(
+        dir.path(),
+        &PhantomParams::demo().dense(),
+        &Params::paper(),
+        &Silent,
+    )
+    .unwrap();
     eprintln!(
         "dense phantom, paper preset: Dice {:.4} IoU {:.4} HD95 {:?} ASSD {:?}; {} triangles",
-        s.metrics.dice, s.metrics.iou, s.metrics.hd95_mm, s.metrics.assd_mm, s.report.mesh.triangles
+        s.metrics.dice,
+        s.metrics.iou,
+        s.metrics.hd95_mm,
+        s.metrics.assd_mm,
+        s.report.mesh.triangles
     );
     assert!(s.metrics.dice >= 0.95, "Dice {}", s.metrics.dice);
     assert!(s.report.mesh.watertight);
     // The mesh lies where the mask is: its LPS bounds match the truth's within
     // a voxel.
-    let truth = spinemesh::io::nifti::read_nifti(&s.truth).unwrap().volume.map(|v| (v != 0.0) as u8);
+    let truth = spinemesh::io::nifti::read_nifti(&s.truth)
+        .unwrap()
+        .volume
+        .map(|v| (v != 0.0) as u8);
     let (lo, hi) = truth.bounding_box().unwrap();
     let a = truth.grid.index_to_lps(lo.map(|v| v as f64));
     let b = truth.grid.index_to_lps(hi.map(|v| v as f64 - 1.0));
     for ax in 0..3 {
         let (tmin, tmax) = (a[ax].min(b[ax]), a[ax].max(b[ax]));
         let sp = truth.grid.spacing.iter().cloned().fold(0.0, f64::max);
-        assert!((s.report.mesh.bounds_min[ax] - tmin).abs() < 1.5 * sp, "axis {ax} min");
-        assert!((s.report.mesh.bounds_max[ax] - tmax).abs() < 1.5 * sp, "axis {ax} max");
+        assert!(
+            (s.report.mesh.bounds_min[ax] - tmin).abs() < 1.5 * sp,
+            "axis {ax} min"
+        );
+        assert!(
+            (s.report.mesh.bounds_max[ax] - tmax).abs() < 1.5 * sp,
+            "axis {ax} max"
+        );
     }
 }
 
 #[test]
 fn paper_preset_on_realistic_phantom_leaves_hollow_bodies() {
     let dir = tempfile::tempdir().unwrap();
-    let dense = run::demo(dir.path(), &PhantomParams::demo().dense(), &Params::paper(), &Silent).unwrap();
-    let real = run::demo(dir.path(), &PhantomParams::demo().realistic(), &Params::paper(), &Silent).unwrap();
+    let dense = run::demo(
+        dir.path(),
+        &PhantomParams::demo().dense(),
+        &Params::paper(),
+        &Silent,
+    )
+    .unwrap();
+    let real = run::demo(
+        dir.path(),
+        &PhantomParams::demo().realistic(),
+        &Params::paper(),
+        &Silent,
+    )
+    .unwrap();
     eprintln!(
         "realistic phantom (cancellous 100–200 HU), paper preset: Dice {:.4} (dense: {:.4}); mask {:.0} mm³ of {:.0} mm³ truth",
         real.metrics.dice, dense.metrics.dice, real.metrics.pred_volume_mm3, real.metrics.ref_volume_mm3
