@@ -14,7 +14,10 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// Writes a file atomically; `fill` streams the content into a buffered writer.
-pub fn write_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<u64> {
+pub fn write_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<u64> {
     let tmp = temp_path(path);
     let result = (|| -> std::io::Result<u64> {
         let file = std::fs::File::create(&tmp)?;

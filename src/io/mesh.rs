@@ -17,9 +17,11 @@ pub fn stl_header() -> [u8; 80] {
 
 /// Streams a binary STL (facet normals computed from the winding).
 pub fn write_stl_binary(mesh: &Mesh, w: &mut dyn Write) -> std::io::Result<()> {
-    let n: u32 = mesh.triangles.len().try_into().map_err(|_| {
-        std::io::Error::other("too many triangles for STL (more than 2³² − 1)")
-    })?;
+    let n: u32 = mesh
+        .triangles
+        .len()
+        .try_into()
+        .map_err(|_| std::io::Error::other("too many triangles for STL (more than 2³² − 1)"))?;
     w.write_all(&stl_header())?;
     w.write_all(&n.to_le_bytes())?;
     let mut rec = [0u8; 50];
@@ -27,7 +29,11 @@ pub fn write_stl_binary(mesh: &Mesh, w: &mut dyn Write) -> std::io::Result<()> {
         let [a, b, c] = t.map(|i| mesh.vertices[i as usize]);
         let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
         let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
-        let mut nrm = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
+        let mut nrm = [
+            u[1] * v[2] - u[2] * v[1],
+            u[2] * v[0] - u[0] * v[2],
+            u[0] * v[1] - u[1] * v[0],
+        ];
         let len = (nrm[0] * nrm[0] + nrm[1] * nrm[1] + nrm[2] * nrm[2]).sqrt();
         if len > 0.0 {
             nrm = nrm.map(|x| x / len);
@@ -55,7 +61,10 @@ pub fn read_stl_binary(path: &Path) -> Result<Mesh> {
     if bytes.len() != 84 + 50 * n {
         return Err(Error::format(
             path,
-            format!("binary STL says {n} triangles but holds {} bytes", bytes.len()),
+            format!(
+                "binary STL says {n} triangles but holds {} bytes",
+                bytes.len()
+            ),
         ));
     }
     let mut mesh = Mesh::default();

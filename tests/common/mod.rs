@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 /// `../shared/data/<case>` beside the repository, or `None` (with a printed
@@ -19,9 +21,15 @@ pub fn shared_case(case: &str) -> Option<PathBuf> {
         return Some(p);
     }
     if in_ci() {
-        panic!("{} is missing and CI=true: the real-data tests must run in CI", p.display());
+        panic!(
+            "{} is missing and CI=true: the real-data tests must run in CI",
+            p.display()
+        );
     }
-    eprintln!("SKIPPED: {} not found (a fresh clone has no ../shared)", p.display());
+    eprintln!(
+        "SKIPPED: {} not found (a fresh clone has no ../shared)",
+        p.display()
+    );
     None
 }
 
