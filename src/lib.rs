@@ -32,7 +32,7 @@ pub mod morphology;
 pub mod phantom;
 pub mod pipeline;
 pub mod report;
-// pub mod run; (enabled once io::dicom, phantom and evaluate land)
+pub mod run;
 pub mod smooth;
 pub mod surface;
 pub mod threshold;
