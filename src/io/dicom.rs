@@ -868,8 +868,8 @@ fn pixel_error(path: &Path, what: impl std::fmt::Display) -> Error {
     )
 }
 
-/// Error for compressed pixel data that the decoders cannot decode.
-fn decode_error(h: &SliceHeader, e: &dyn std::error::Error) -> Error {
+/// An error and its sources, joined by ": ".
+fn error_chain(e: &dyn std::error::Error) -> String {
     let mut cause = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -877,15 +877,20 @@ fn decode_error(h: &SliceHeader, e: &dyn std::error::Error) -> Error {
         cause.push_str(&s.to_string());
         source = s.source();
     }
-    let hint = if h.transfer_syntax == "1.2.840.10008.1.2.4.51" && h.bits_stored > 8 {
-        "12-bit JPEG Extended is not supported by the JPEG decoder spinemesh uses"
-    } else {
-        "the file may be damaged, or its compression is not supported"
-    };
+    cause
+}
+
+/// JPEG Baseline (Process 1) or JPEG Extended (Process 2 & 4).
+fn is_jpeg_dct(ts: &str) -> bool {
+    ts == "1.2.840.10008.1.2.4.50" || ts == "1.2.840.10008.1.2.4.51"
+}
+
+/// Error for compressed pixel data that the decoders cannot decode.
+fn decode_error(h: &SliceHeader, cause: &str) -> Error {
     Error::format(
         &h.path,
         format!(
-            "cannot decode the pixel data in {} ({cause}); {hint}: decompress the series first (e.g. `dcmdjpeg` or `gdcmconv --raw`)",
+            "cannot decode the pixel data in {} ({cause}); the file may be damaged or its compression unsupported: decompress the series first (e.g. with `dcmdjpeg` or `gdcmconv --raw`)",
             ts_label(&h.transfer_syntax)
         ),
     )
@@ -946,8 +951,26 @@ fn decode_parsed(h: &SliceHeader, out: &mut [f32]) -> Result<()> {
             )
             .map_err(|e| pixel_error(&h.path, e))
         }
-        DicomValue::PixelSequence(_) => {
-            let decoded = obj.decode_pixel_data().map_err(|e| decode_error(h, &e))?;
+        DicomValue::PixelSequence(seq) => {
+            let decoded = match obj.decode_pixel_data() {
+                Ok(d) => d,
+                Err(e) if is_jpeg_dct(&h.transfer_syntax) => {
+                    // jpeg-decoder has no 12-bit DCT: our own sequential decoder.
+                    let stream: Vec<u8> = seq.fragments().iter().flatten().copied().collect();
+                    let (w, ht, samples) = jpeg_dct::decode(&stream)
+                        .map_err(|own| decode_error(h, &format!("{}; {own}", error_chain(&e))))?;
+                    if w as usize * ht as usize != out.len() {
+                        return Err(pixel_error(
+                            &h.path,
+                            format!("the JPEG image is {w}×{ht}, expected {}×{}", h.cols, h.rows),
+                        ));
+                    }
+                    let bytes: Vec<u8> = samples.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    return samples_to_hu(&bytes, 16, h.bits_stored, h.signed, rescale, out)
+                        .map_err(|e| pixel_error(&h.path, e));
+                }
+                Err(e) => return Err(decode_error(h, &error_chain(&e))),
+            };
             if decoded.rows() as usize * decoded.columns() as usize != out.len()
                 || decoded.samples_per_pixel() != 1
             {
@@ -1103,6 +1126,370 @@ fn samples_to_hu(
         }),
     }
     Ok(())
+}
+
+/// A decoder for sequential-DCT, Huffman-coded, single-component JPEG with 8-
+/// or 12-bit samples (JPEG Baseline and Extended, processes 1, 2 and 4). It
+/// backs up `jpeg-decoder`, which lacks 12-bit precision. Its inverse DCT is
+/// libjpeg's integer one, so it decodes as DCMTK and GDCM do.
+mod jpeg_dct {
+    /// Zig-zag position → natural (row-major) position in an 8×8 block.
+    const ZIGZAG: [usize; 64] = [
+        0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27,
+        20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
+        58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+    ];
+
+    /// A canonical Huffman table.
+    #[derive(Clone, Default)]
+    struct Huffman {
+        /// Largest code of each length 1..=16 (-1: none).
+        max_code: [i32; 17],
+        /// Index into `values` of the first code of each length, minus that code.
+        offset: [i32; 17],
+        values: Vec<u8>,
+    }
+
+    impl Huffman {
+        fn new(counts: &[u8; 16], values: Vec<u8>) -> Result<Huffman, String> {
+            let mut h = Huffman {
+                max_code: [-1; 17],
+                offset: [0; 17],
+                values,
+            };
+            let (mut code, mut k) = (0i32, 0i32);
+            for len in 1..=16 {
+                let n = i32::from(counts[len - 1]);
+                h.offset[len] = k - code;
+                if n > 0 {
+                    code += n;
+                    k += n;
+                    h.max_code[len] = code - 1;
+                }
+                code <<= 1;
+            }
+            if k as usize > h.values.len() || code > (1 << 17) {
+                return Err("bad Huffman table".into());
+            }
+            Ok(h)
+        }
+    }
+
+    /// Reads entropy-coded bits, removing stuffed zero bytes; at a marker it feeds zeros.
+    struct Bits<'a> {
+        data: &'a [u8],
+        pos: usize,
+        acc: u32,
+        n: u32,
+        marker: bool,
+    }
+
+    impl Bits<'_> {
+        fn bit(&mut self) -> u32 {
+            if self.n == 0 {
+                let mut byte = 0;
+                if !self.marker && self.pos < self.data.len() {
+                    byte = self.data[self.pos];
+                    if byte == 0xFF {
+                        if self.data.get(self.pos + 1) == Some(&0) {
+                            self.pos += 2;
+                        } else {
+                            self.marker = true;
+                            byte = 0;
+                        }
+                    } else {
+                        self.pos += 1;
+                    }
+                }
+                self.acc = u32::from(byte);
+                self.n = 8;
+            }
+            self.n -= 1;
+            (self.acc >> self.n) & 1
+        }
+
+        fn bits(&mut self, count: u32) -> u32 {
+            (0..count).fold(0, |v, _| (v << 1) | self.bit())
+        }
+
+        fn decode(&mut self, h: &Huffman) -> Result<u8, String> {
+            let mut code = 0i32;
+            for len in 1..=16 {
+                code = (code << 1) | self.bit() as i32;
+                if code <= h.max_code[len] {
+                    return h
+                        .values
+                        .get((code + h.offset[len]) as usize)
+                        .copied()
+                        .ok_or_else(|| "bad Huffman code".to_string());
+                }
+            }
+            Err("bad Huffman code in the JPEG data".into())
+        }
+
+        /// A `size`-bit difference, sign-extended (JPEG's RECEIVE and EXTEND).
+        fn receive(&mut self, size: u8) -> i32 {
+            if size == 0 {
+                return 0;
+            }
+            let size = u32::from(size.min(16));
+            let v = self.bits(size) as i32;
+            if v < 1 << (size - 1) {
+                v - (1 << size) + 1
+            } else {
+                v
+            }
+        }
+
+        /// Moves past the next RSTn marker (a restart: byte-aligned, fresh state).
+        fn restart(&mut self) {
+            self.n = 0;
+            self.marker = false;
+            while self.pos + 1 < self.data.len()
+                && !(self.data[self.pos] == 0xFF
+                    && (0xD0..=0xD7).contains(&self.data[self.pos + 1]))
+            {
+                self.pos += 1;
+            }
+            self.pos = (self.pos + 2).min(self.data.len());
+        }
+    }
+
+    fn u16_at(d: &[u8], at: usize) -> Result<usize, String> {
+        d.get(at..at + 2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+            .ok_or_else(|| "the JPEG stream ends early".to_string())
+    }
+
+    /// What the frame and scan headers say.
+    struct Frame {
+        precision: u32,
+        width: usize,
+        height: usize,
+        quant: [u16; 64],
+        restart_interval: usize,
+    }
+
+    /// Decodes a single-component sequential DCT JPEG: (width, height, samples).
+    pub(super) fn decode(d: &[u8]) -> Result<(u32, u32, Vec<u16>), String> {
+        if d.get(..2) != Some(&[0xFF, 0xD8][..]) {
+            return Err("no JPEG start-of-image marker".into());
+        }
+        let mut quant = [[0u16; 64]; 4];
+        let mut dc: [Huffman; 4] = Default::default();
+        let mut ac: [Huffman; 4] = Default::default();
+        // precision, width, height, quantisation table
+        let mut frame: Option<(u32, usize, usize, usize)> = None;
+        let mut restart_interval = 0usize;
+        let mut pos = 2;
+        loop {
+            while d.get(pos) == Some(&0xFF) && d.get(pos + 1) == Some(&0xFF) {
+                pos += 1;
+            }
+            if d.get(pos) != Some(&0xFF) {
+                return Err("a JPEG marker was expected".into());
+            }
+            let marker = *d.get(pos + 1).ok_or("the JPEG stream ends early")?;
+            pos += 2;
+            if marker == 0xD9 {
+                return Err("the JPEG stream has no scan".into());
+            }
+            if (0xD0..=0xD8).contains(&marker) || marker == 0x01 {
+                continue; // markers without a length
+            }
+            let len = u16_at(d, pos)?;
+            if len < 2 {
+                return Err("a JPEG segment has an invalid length".into());
+            }
+            let seg = d
+                .get(pos + 2..pos + len)
+                .ok_or("a JPEG segment runs past the end")?;
+            match marker {
+                0xDB => {
+                    let mut i = 0;
+                    while i < seg.len() {
+                        let (wide, t) = (seg[i] >> 4 != 0, usize::from(seg[i] & 3));
+                        i += 1;
+                        for (k, q) in quant[t].iter_mut().enumerate() {
+                            *q = if wide {
+                                u16_at(seg, i + 2 * k)? as u16
+                            } else {
+                                u16::from(*seg.get(i + k).ok_or("short JPEG DQT segment")?)
+                            };
+                        }
+                        i += if wide { 128 } else { 64 };
+                    }
+                }
+                0xC4 => {
+                    let mut i = 0;
+                    while i + 17 <= seg.len() {
+                        let (class, t) = (seg[i] >> 4, usize::from(seg[i] & 3));
+                        let mut counts = [0u8; 16];
+                        counts.copy_from_slice(&seg[i + 1..i + 17]);
+                        let n: usize = counts.iter().map(|&c| usize::from(c)).sum();
+                        let values = seg
+                            .get(i + 17..i + 17 + n)
+                            .ok_or("short JPEG DHT segment")?
+                            .to_vec();
+                        let table = Huffman::new(&counts, values)?;
+                        if class == 0 {
+                            dc[t] = table;
+                        } else {
+                            ac[t] = table;
+                        }
+                        i += 17 + n;
+                    }
+                }
+                0xC0 | 0xC1 => {
+                    if seg.len() < 9 || seg[5] != 1 {
+                        return Err("only single-component (grey-scale) JPEG is supported".into());
+                    }
+                    let precision = u32::from(seg[0]);
+                    if precision != 8 && precision != 12 {
+                        return Err(format!(
+                            "JPEG sample precision {precision} is not supported"
+                        ));
+                    }
+                    let (h, w) = (u16_at(seg, 1)?, u16_at(seg, 3)?);
+                    if w == 0 || h == 0 {
+                        return Err("the JPEG image has no size".into());
+                    }
+                    frame = Some((precision, w, h, usize::from(seg[8] & 3)));
+                }
+                0xC2 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+                    return Err("only sequential Huffman-coded DCT JPEG is supported here".into());
+                }
+                0xDD => restart_interval = u16_at(seg, 0)?,
+                0xDA => {
+                    let (precision, width, height, qt) =
+                        frame.ok_or("JPEG scan before the frame header")?;
+                    let tables = *seg.get(2).ok_or("short JPEG SOS segment")?;
+                    let (dct, act) = (usize::from(tables >> 4) & 3, usize::from(tables & 3));
+                    let f = Frame {
+                        precision,
+                        width,
+                        height,
+                        quant: quant[qt],
+                        restart_interval,
+                    };
+                    return decode_scan(&d[pos + len..], &f, &dc[dct], &ac[act]);
+                }
+                _ => {}
+            }
+            pos += len;
+        }
+    }
+
+    /// The inverse DCT of one dequantised block (natural order), exactly as
+    /// libjpeg's `jpeg_idct_islow` (IJG 6b, `jidctint.c`) computes it, so
+    /// decoded samples match libjpeg-based decoders (DCMTK, GDCM). Returns
+    /// samples before the level shift, rounded.
+    fn idct_islow(coef: &[i64; 64], precision: u32) -> [i64; 64] {
+        const CONST_BITS: u32 = 13;
+        let pass1: u32 = if precision == 8 { 2 } else { 1 };
+        let descale = |x: i64, n: u32| (x + (1 << (n - 1))) >> n;
+        // One 8-point pass over `v[0..8]` (stride already applied); returns the
+        // 8 outputs before descaling.
+        let pass = |v: [i64; 8]| -> [i64; 8] {
+            let (z2, z3) = (v[2], v[6]);
+            let z1 = (z2 + z3) * 4433;
+            let tmp2 = z1 - z3 * 15137;
+            let tmp3 = z1 + z2 * 6270;
+            let tmp0 = (v[0] + v[4]) << CONST_BITS;
+            let tmp1 = (v[0] - v[4]) << CONST_BITS;
+            let (t10, t13, t11, t12) = (tmp0 + tmp3, tmp0 - tmp3, tmp1 + tmp2, tmp1 - tmp2);
+            let (o0, o1, o2, o3) = (v[7], v[5], v[3], v[1]);
+            let (z1, z2, z3, z4) = (o0 + o3, o1 + o2, o0 + o2, o1 + o3);
+            let z5 = (z3 + z4) * 9633;
+            let (o0, o1, o2, o3) = (o0 * 2446, o1 * 16819, o2 * 25172, o3 * 12299);
+            let (z1, z2) = (z1 * -7373, z2 * -20995);
+            let (z3, z4) = (z3 * -16069 + z5, z4 * -3196 + z5);
+            let (o0, o1, o2, o3) = (o0 + z1 + z3, o1 + z2 + z4, o2 + z2 + z3, o3 + z1 + z4);
+            [
+                t10 + o3,
+                t11 + o2,
+                t12 + o1,
+                t13 + o0,
+                t13 - o0,
+                t12 - o1,
+                t11 - o2,
+                t10 - o3,
+            ]
+        };
+        let mut ws = [0i64; 64];
+        for c in 0..8 {
+            let col = pass(std::array::from_fn(|r| coef[r * 8 + c]));
+            for r in 0..8 {
+                ws[r * 8 + c] = descale(col[r], CONST_BITS - pass1);
+            }
+        }
+        let mut out = [0i64; 64];
+        for r in 0..8 {
+            let row = pass(std::array::from_fn(|c| ws[r * 8 + c]));
+            for c in 0..8 {
+                out[r * 8 + c] = descale(row[c], CONST_BITS + pass1 + 3);
+            }
+        }
+        out
+    }
+
+    fn decode_scan(
+        data: &[u8],
+        f: &Frame,
+        dc: &Huffman,
+        ac: &Huffman,
+    ) -> Result<(u32, u32, Vec<u16>), String> {
+        let (w, h) = (f.width, f.height);
+        let (bw, bh) = (w.div_ceil(8), h.div_ceil(8));
+        let mut out = vec![0u16; w * h];
+        let mut bits = Bits {
+            data,
+            pos: 0,
+            acc: 0,
+            n: 0,
+            marker: false,
+        };
+        let (level, top) = (1i64 << (f.precision - 1), (1i64 << f.precision) - 1);
+        let q = &f.quant;
+        let mut pred = 0i32;
+        for block in 0..bw * bh {
+            if f.restart_interval > 0 && block > 0 && block % f.restart_interval == 0 {
+                bits.restart();
+                pred = 0;
+            }
+            let mut coef = [0i64; 64];
+            let t = bits.decode(dc)?;
+            pred = pred.wrapping_add(bits.receive(t));
+            coef[0] = i64::from(pred) * i64::from(q[0]);
+            let mut k = 1;
+            while k < 64 {
+                let rs = bits.decode(ac)?;
+                let (run, size) = (usize::from(rs >> 4), rs & 15);
+                if size == 0 {
+                    if run == 15 {
+                        k += 16;
+                        continue;
+                    }
+                    break;
+                }
+                k += run;
+                if k > 63 {
+                    return Err("corrupt JPEG data (coefficient index past 63)".into());
+                }
+                coef[ZIGZAG[k]] = i64::from(bits.receive(size)) * i64::from(q[k]);
+                k += 1;
+            }
+            let samples = idct_islow(&coef, f.precision);
+            let (bx, by) = (block % bw * 8, block / bw * 8);
+            for y in 0..8.min(h - by) {
+                for x in 0..8.min(w - bx) {
+                    let v = samples[y * 8 + x] + level;
+                    out[(by + y) * w + bx + x] = v.clamp(0, top) as u16;
+                }
+            }
+        }
+        Ok((w as u32, h as u32, out))
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -2089,6 +2476,24 @@ mod tests {
         }
         let ct = read_dir(tmp.path());
         check_volume(&ct, "1.2.840.10008.1.2.4.50");
+        // Our own DCT decoder (used for 12-bit) agrees with jpeg-decoder on these.
+        for k in 0..3 {
+            let obj = dicom_object::open_file(tmp.path().join(format!("s{k}"))).unwrap();
+            let value = obj.get(tags::PIXEL_DATA).unwrap().value();
+            let DicomValue::PixelSequence(seq) = value else {
+                panic!("not encapsulated")
+            };
+            let stream: Vec<u8> = seq.fragments().iter().flatten().copied().collect();
+            let (w, h, ours) = jpeg_dct::decode(&stream).unwrap();
+            assert_eq!((w as usize, h as usize), (COLS, ROWS));
+            let theirs = &ct.volume.data[k * NPIX..(k + 1) * NPIX];
+            for (a, b) in ours.iter().zip(theirs) {
+                assert!(
+                    (f32::from(*a) * 4.0 - 1024.0 - b).abs() <= 4.0,
+                    "{a} vs {b}"
+                );
+            }
+        }
         let worst = ct
             .volume
             .data
@@ -2138,6 +2543,115 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    /// A 12-bit JPEG Extended stream of blocks with constant values (DC
+    /// only, quantiser 8, so each block decodes exactly to its value), with
+    /// a restart marker every 2 blocks. Image 24×16 (3×2 blocks).
+    fn jpeg12_blocks(values: &[u16; 6]) -> Vec<u8> {
+        let mut out = vec![0xFF, 0xD8];
+        out.extend([0xFF, 0xDB, 0, 131, 0x10]);
+        for _ in 0..64 {
+            out.extend(8u16.to_be_bytes());
+        }
+        out.extend([0xFF, 0xC1, 0, 11, 12, 0, 16, 0, 24, 1, 1, 0x11, 0]);
+        let mut dc_counts = [0u8; 16];
+        dc_counts[3] = 13;
+        out.extend([0xFF, 0xC4, 0, 32, 0x00]);
+        out.extend(dc_counts);
+        out.extend(0..=12u8);
+        let mut ac_counts = [0u8; 16];
+        ac_counts[0] = 1;
+        out.extend([0xFF, 0xC4, 0, 20, 0x10]);
+        out.extend(ac_counts);
+        out.push(0x00);
+        out.extend([0xFF, 0xDD, 0, 4, 0, 2]);
+        out.extend([0xFF, 0xDA, 0, 8, 1, 1, 0x00, 0, 63, 0]);
+        let mut w = BitWriter { out, acc: 0, n: 0 };
+        let mut pred = 0i32;
+        for (b, &v) in values.iter().enumerate() {
+            if b > 0 && b % 2 == 0 {
+                let mut bytes = std::mem::replace(
+                    &mut w,
+                    BitWriter {
+                        out: Vec::new(),
+                        acc: 0,
+                        n: 0,
+                    },
+                )
+                .finish();
+                bytes.extend([0xFF, 0xD0 + (b / 2 - 1) as u8]);
+                w.out = bytes;
+                pred = 0;
+            }
+            let dc = i32::from(v) - 2048;
+            let d = dc - pred;
+            pred = dc;
+            let size = 32 - d.unsigned_abs().leading_zeros();
+            w.put(size, 4);
+            if size > 0 {
+                let extra = if d < 0 { (d - 1) as u32 } else { d as u32 };
+                w.put(extra & ((1 << size) - 1), size);
+            }
+            w.put(0, 1); // end of block
+        }
+        let mut out = w.finish();
+        out.extend([0xFF, 0xD9]);
+        out
+    }
+
+    #[test]
+    fn reads_12_bit_jpeg_extended_with_restart_markers() {
+        let values = [
+            [0u16, 4095, 2048, 1000, 3000, 17],
+            [5, 2500, 4000, 1, 2047, 2049],
+        ];
+        let (w, h, samples) = jpeg_dct::decode(&jpeg12_blocks(&values[0])).unwrap();
+        assert_eq!((w, h), (24, 16));
+        for (i, &s) in samples.iter().enumerate() {
+            let block = (i / 24 / 8) * 3 + (i % 24) / 8;
+            assert_eq!(s, values[0][block], "pixel {i}");
+        }
+        // Through a DICOM series: bits stored 12, intercept -1024.
+        let tmp = tempfile::tempdir().unwrap();
+        let mut expected = Vec::new();
+        for (k, v) in values.iter().enumerate() {
+            let mut ds = test_dataset(true, k, SIGNED16);
+            // 24 columns, 16 rows, 12 bits unsigned, intercept -1024.
+            let mut e = Encoder::new(true, 0);
+            e.us(0x0028_0011, 24);
+            let at = ds.windows(4).position(|w| w == [0x28, 0, 0x11, 0]).unwrap();
+            ds.splice(at..at + 10, e.buf);
+            for (tag, val) in [
+                ([0x28, 0, 0x01, 1], 12u16),
+                ([0x28, 0, 0x02, 1], 11),
+                ([0x28, 0, 0x03, 1], 0),
+            ] {
+                let at = ds.windows(4).position(|w| w == tag).unwrap();
+                ds[at + 8..at + 10].copy_from_slice(&val.to_le_bytes());
+            }
+            let at = ds
+                .windows(4)
+                .position(|w| w == [0x28, 0, 0x52, 0x10])
+                .unwrap();
+            let mut e = Encoder::new(true, 0);
+            e.text(0x0028_1052, *b"DS", "-1024");
+            ds.splice(at..at + 10, e.buf);
+            write_file(
+                tmp.path(),
+                &format!("j{k}"),
+                "1.2.840.10008.1.2.4.51",
+                k,
+                &ds,
+                &encapsulated(&jpeg12_blocks(v)),
+            );
+            expected.extend(
+                (0..24 * 16).map(|i| f32::from(v[(i / 24 / 8) * 3 + (i % 24) / 8]) - 1024.0),
+            );
+        }
+        let ct = read_dir(tmp.path());
+        assert_eq!(ct.volume.grid.dims, [24, 16, 2]);
+        assert_eq!(ct.volume.data, expected);
     }
 
     /// Decodes one file the way `read_series` decodes a slice.
@@ -2206,10 +2720,16 @@ mod tests {
                 "{name}: {differing} pixels differ from pydicom"
             );
         }
-        // 12-bit JPEG Extended (jpeg-decoder lacks it; pydicom here too): a clear error.
+        // 12-bit JPEG Extended: jpeg-decoder lacks it, so does pydicom here (no
+        // libjpeg plug-in); pydicom's own reference values for these files.
         for name in ["JPGExtended.dcm", "JPEG-lossy.dcm"] {
-            let e = decode_file(&dir.join(name)).err().unwrap().to_string();
-            assert!(e.contains("12-bit JPEG Extended is not supported"), "{e}");
+            let (h, v) = decode_file(&dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!((h.cols, h.rows), (256, 1024));
+            assert_eq!(
+                (v[420 * 256 + 140], v[230 * 256 + 120]),
+                (244.0, 95.0),
+                "{name}"
+            );
         }
         let e = decode_file(&dir.join("MR_truncated.dcm"))
             .err()
