@@ -448,6 +448,20 @@ fn duplicate_slices_identical_are_dropped_different_are_refused() {
 }
 
 #[test]
+fn single_slice_and_single_file_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = test_volume([6, 5, 1], oblique_directions(), [3.0, 2.0, 1.0], 13);
+    let files = write_series(&v, tmp.path(), &WriteOptions::default()).unwrap();
+    // The slice step of a single slice is its Slice Thickness (written as spacing z).
+    let ct = read(tmp.path()).unwrap();
+    assert_same_geometry(&ct.volume.grid, &v.grid);
+    assert_eq!(ct.volume.data, v.data);
+    let one = read(&files[0]).unwrap();
+    assert_eq!(one.volume.data, v.data);
+    assert_eq!(one.info.files_read, 1);
+}
+
+#[test]
 fn write_rejects_bad_volumes_and_options() {
     let tmp = tempfile::tempdir().unwrap();
     let mut v = test_volume([3, 3, 2], oblique_directions(), [0.0; 3], 12);

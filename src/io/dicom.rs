@@ -42,7 +42,8 @@
 //! Files are grouped by Series Instance UID; two series are never mixed into
 //! one volume. Only CT image series are candidates (if the input holds image
 //! series but none of modality CT, reading fails with a message). Among CT
-//! series the one with the most slices is taken; ties are broken, in order,
+//! series the one with the most slices (distinct slice positions, then
+//! files) is taken; ties are broken, in order,
 //! by the thinner slice step, then by the series lying lower in the body
 //! (smaller mean LPS z of its slice positions: the lumbar spine lies below the
 //! chest), then by the lower Series Number, then by the Series Instance UID.
@@ -61,8 +62,9 @@
 //! or all slices at one position, are an error. A gantry tilt (slice origins
 //! drifting sideways, i.e. the line through the first and last Image Position
 //! not parallel to the normal) gives a warning; the volume is then stacked
-//! along the normal without correction. A single slice gets the Spacing
-//! Between Slices, else the Slice Thickness, else 1 mm as its step.
+//! along the normal without correction. A single slice gets its Slice
+//! Thickness (else Spacing Between Slices, else 1 mm) as its step; slices
+//! without positions get Spacing Between Slices, else Slice Thickness, else 1 mm.
 //!
 //! # Values
 //!
@@ -70,9 +72,12 @@
 //! per slice. Stored values are read with Bits Allocated 8, 16 or 32, masked
 //! to Bits Stored and sign-extended when Pixel Representation is 1. Pixel data
 //! in any transfer syntax that `dicom-pixeldata` decodes is read: implicit
-//! and explicit VR little endian, deflated explicit VR little endian, RLE
-//! lossless, JPEG baseline/extended/lossless, JPEG 2000. Uncompressed pixel
-//! data is converted directly from its bytes. MONOCHROME1, colour images and
+//! and explicit VR little endian (and the retired big endian), deflated
+//! explicit VR little endian, RLE lossless, JPEG baseline/extended/lossless,
+//! JPEG 2000. 12-bit JPEG Extended, which its JPEG decoder lacks, goes
+//! through a small decoder here (libjpeg's integer inverse DCT). Uncompressed
+//! little-endian pixel data at the end of the file (the usual layout) is
+//! converted directly from its bytes. MONOCHROME1, colour images and
 //! multi-frame (enhanced) images are refused with a message.
 //!
 //! # Writing
@@ -757,7 +762,15 @@ fn assemble(
     // Decode every slice, in parallel.
     let n = slices.len();
     let npix = rows * cols;
-    let mut data = vec![0f32; npix * n];
+    let total = npix.checked_mul(n).filter(|&t| t <= 1usize << 36);
+    let fits = total.is_some_and(|t| Vec::<f32>::new().try_reserve_exact(t).is_ok());
+    let (Some(total), true) = (total, fits) else {
+        return Err(Error::Input(format!(
+            "the CT series has {n} slices of {cols}×{rows} pixels, more than this computer can hold in memory; crop or downsample the series first"
+        )));
+    };
+    // (calloc: the zero pages are only touched when written)
+    let mut data = vec![0f32; total];
     let done = AtomicUsize::new(0);
     progress(0, n);
     data.par_chunks_mut(npix)
@@ -819,10 +832,13 @@ fn assemble(
     let nz = kept.len();
 
     // Step along the normal, evenness, tilt.
-    let fallback_step = first
-        .spacing_between_slices
-        .or(first.slice_thickness)
-        .unwrap_or(1.0);
+    // A single slice: its thickness; slices without positions: their spacing.
+    let fallback_step = if nz == 1 {
+        first.slice_thickness.or(first.spacing_between_slices)
+    } else {
+        first.spacing_between_slices.or(first.slice_thickness)
+    }
+    .unwrap_or(1.0);
     let (step, origin) = match &positions {
         Some(pos) if nz > 1 => {
             let p: Vec<f64> = keep.iter().map(|&i| pos[i]).collect();
@@ -1098,7 +1114,8 @@ fn samples_to_hu(
         (1i64 << bits) - 1
     };
     let m = if signed { 1i64 << (bits - 1) } else { 0 };
-    let exact_int = slope == 1.0 && intercept.fract() == 0.0 && intercept.abs() < 1e6;
+    // Integer HU in f32 arithmetic is exact for 8/16-bit samples.
+    let exact_int = width <= 2 && slope == 1.0 && intercept.fract() == 0.0 && intercept.abs() < 1e6;
     // The conversion loops are monomorphic (no per-pixel dispatch) and vectorise.
     macro_rules! convert {
         ($chunk:expr, $int:ty, $raw:expr) => {{
