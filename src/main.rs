@@ -289,7 +289,10 @@ fn reconstruct(a: ReconstructArgs, reporter: &Reporter) -> anyhow::Result<()> {
 
 fn evaluate_cmd(a: EvaluateArgs) -> anyhow::Result<()> {
     let labels = |s: &Option<String>| -> anyhow::Result<Vec<i64>> {
-        Ok(s.as_deref().map(evaluate::parse_labels).transpose()?.unwrap_or_default())
+        Ok(s.as_deref()
+            .map(evaluate::parse_labels)
+            .transpose()?
+            .unwrap_or_default())
     };
     let opts = evaluate::EvaluateOptions {
         ref_labels: labels(&a.ref_labels)?,
@@ -304,7 +307,10 @@ fn evaluate_cmd(a: EvaluateArgs) -> anyhow::Result<()> {
         println!("IoU    {:.4}", m.iou);
         println!("HD95   {}", fmt_mm(m.hd95_mm));
         println!("ASSD   {}", fmt_mm(m.assd_mm));
-        println!("volume predicted {:.0} mm³, reference {:.0} mm³", m.pred_volume_mm3, m.ref_volume_mm3);
+        println!(
+            "volume predicted {:.0} mm³, reference {:.0} mm³",
+            m.pred_volume_mm3, m.ref_volume_mm3
+        );
         if let (Some(axis), Some([a0, a1])) = (m.axial_axis, m.ref_slice_range) {
             println!("compared slices {a0}–{a1} along index axis {axis} (the reference's extent)");
         }

@@ -62,16 +62,33 @@ fn core_coverage(s: &run::DemoSummary) -> f64 {
     let core = spinemesh::morphology::erode(&truth, 3.0).unwrap();
     let n = core.count();
     assert!(n > 10_000, "core of {n} voxels");
-    let hit = core.data.iter().zip(&pred.data).filter(|(&c, &p)| c != 0 && p != 0).count();
+    let hit = core
+        .data
+        .iter()
+        .zip(&pred.data)
+        .filter(|(&c, &p)| c != 0 && p != 0)
+        .count();
     hit as f64 / n as f64
 }
 
 #[test]
 fn paper_preset_on_realistic_phantom_leaves_hollow_bodies() {
     let dir = tempfile::tempdir().unwrap();
-    let dense = run::demo(dir.path(), &PhantomParams::demo().dense(), &Params::paper(), &Silent).unwrap();
+    let dense = run::demo(
+        dir.path(),
+        &PhantomParams::demo().dense(),
+        &Params::paper(),
+        &Silent,
+    )
+    .unwrap();
     let dense_core = core_coverage(&dense);
-    let real = run::demo(dir.path(), &PhantomParams::demo().realistic(), &Params::paper(), &Silent).unwrap();
+    let real = run::demo(
+        dir.path(),
+        &PhantomParams::demo().realistic(),
+        &Params::paper(),
+        &Silent,
+    )
+    .unwrap();
     let real_core = core_coverage(&real);
     eprintln!(
         "realistic phantom (cancellous 100–200 HU), paper preset: Dice {:.4} (dense: {:.4}); \
