@@ -1,0 +1,272 @@
+//! Decoding one slice's pixel data into Hounsfield units.
+
+use super::*;
+
+/// Error for a slice whose pixels cannot be read.
+pub(crate) fn pixel_error(path: &Path, what: impl std::fmt::Display) -> Error {
+    Error::format(
+        path,
+        format!("cannot read the slice's pixels ({what}); the file may be truncated or damaged: remove or replace it"),
+    )
+}
+
+/// An error and its sources, joined by ": ".
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut cause = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        cause.push_str(": ");
+        cause.push_str(&s.to_string());
+        source = s.source();
+    }
+    cause
+}
+
+/// JPEG Baseline (Process 1) or JPEG Extended (Process 2 & 4).
+pub(crate) fn is_jpeg_dct(ts: &str) -> bool {
+    ts == "1.2.840.10008.1.2.4.50" || ts == "1.2.840.10008.1.2.4.51"
+}
+
+/// Error for compressed pixel data that the decoders cannot decode.
+pub(crate) fn decode_error(h: &SliceHeader, cause: &str) -> Error {
+    Error::format(
+        &h.path,
+        format!(
+            "cannot decode the pixel data in {} ({cause}); the file may be damaged or its compression unsupported: decompress the series first (e.g. with `dcmdjpeg` or `gdcmconv --raw`)",
+            ts_label(&h.transfer_syntax)
+        ),
+    )
+}
+
+/// Decodes one slice into `out` (Hounsfield units).
+pub(crate) fn decode_slice(h: &SliceHeader, out: &mut [f32]) -> Result<()> {
+    if h.samples_per_pixel != 1 || !h.photometric.starts_with("MONOCHROME") {
+        return Err(Error::format(
+            &h.path,
+            format!(
+                "the image is in colour ({}, {} samples per pixel), not a CT grey-scale image; give a CT series",
+                h.photometric, h.samples_per_pixel
+            ),
+        ));
+    }
+    if h.photometric == "MONOCHROME1" {
+        return Err(Error::format(
+            &h.path,
+            "the image is MONOCHROME1 (inverted grey scale), which spinemesh does not read yet; convert the series to MONOCHROME2",
+        ));
+    }
+    if h.frames > 1 {
+        return Err(Error::format(
+            &h.path,
+            "multi-frame (enhanced) CT images are not read yet; export the series as classic single-frame CT slices",
+        ));
+    }
+    if read_native_tail(h, out)? {
+        return Ok(());
+    }
+    decode_parsed(h, out)
+}
+
+/// Decodes one slice by parsing the whole file (any transfer syntax).
+pub(crate) fn decode_parsed(h: &SliceHeader, out: &mut [f32]) -> Result<()> {
+    let obj = OpenFileOptions::new()
+        .read_preamble(h.preamble)
+        .open_file(&h.path)
+        .map_err(|e| pixel_error(&h.path, e))?;
+    let elem = obj.get(tags::PIXEL_DATA).ok_or_else(|| {
+        Error::format(
+            &h.path,
+            "the file has no pixel data although its header describes an image; remove it or re-export the series",
+        )
+    })?;
+    let rescale = (h.slope, h.intercept);
+    match elem.value() {
+        DicomValue::Primitive(p) => {
+            let bytes = p.to_bytes();
+            samples_to_hu(
+                &bytes,
+                h.bits_allocated,
+                h.bits_stored,
+                h.signed,
+                rescale,
+                out,
+            )
+            .map_err(|e| pixel_error(&h.path, e))
+        }
+        DicomValue::PixelSequence(seq) => {
+            let decoded = match obj.decode_pixel_data() {
+                Ok(d) => d,
+                Err(e) if is_jpeg_dct(&h.transfer_syntax) => {
+                    // jpeg-decoder has no 12-bit DCT: our own sequential decoder.
+                    let stream: Vec<u8> = seq.fragments().iter().flatten().copied().collect();
+                    let (w, ht, samples) = jpeg_dct::decode(&stream)
+                        .map_err(|own| decode_error(h, &format!("{}; {own}", error_chain(&e))))?;
+                    if w as usize * ht as usize != out.len() {
+                        return Err(pixel_error(
+                            &h.path,
+                            format!("the JPEG image is {w}×{ht}, expected {}×{}", h.cols, h.rows),
+                        ));
+                    }
+                    let bytes: Vec<u8> = samples.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    return samples_to_hu(&bytes, 16, h.bits_stored, h.signed, rescale, out)
+                        .map_err(|e| pixel_error(&h.path, e));
+                }
+                Err(e) => return Err(decode_error(h, &error_chain(&e))),
+            };
+            if decoded.rows() as usize * decoded.columns() as usize != out.len()
+                || decoded.samples_per_pixel() != 1
+            {
+                return Err(pixel_error(
+                    &h.path,
+                    format!(
+                        "decoded {}×{}×{} samples, expected {}×{}×1",
+                        decoded.columns(),
+                        decoded.rows(),
+                        decoded.samples_per_pixel(),
+                        h.cols,
+                        h.rows
+                    ),
+                ));
+            }
+            samples_to_hu(
+                decoded.data(),
+                decoded.bits_allocated(),
+                h.bits_stored,
+                h.signed,
+                rescale,
+                out,
+            )
+            .map_err(|e| pixel_error(&h.path, e))
+        }
+        DicomValue::Sequence(_) => Err(pixel_error(&h.path, "pixel data is a sequence")),
+    }
+}
+
+thread_local! {
+    /// Per-thread buffer for the raw pixel bytes of one slice.
+    static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Fast path for uncompressed little-endian pixel data that ends the file
+/// (the usual layout): checks the Pixel Data element header just before the
+/// expected number of bytes at the end of the file and converts those bytes
+/// directly, without parsing the file again. Returns `Ok(false)` when the
+/// file is laid out otherwise (the caller then parses it in full).
+pub(crate) fn read_native_tail(h: &SliceHeader, out: &mut [f32]) -> Result<bool> {
+    let header_len: usize = match h.transfer_syntax.as_str() {
+        "1.2.840.10008.1.2" => 8,
+        "1.2.840.10008.1.2.1" => 12,
+        _ => return Ok(false),
+    };
+    let width = match h.bits_allocated {
+        8 => 1,
+        16 => 2,
+        32 => 4,
+        _ => return Ok(false),
+    };
+    let expected = out.len() * width;
+    let padded = expected + expected % 2;
+    let Ok(value_len) = u32::try_from(padded) else {
+        return Ok(false);
+    };
+    let io_err = |e: std::io::Error| pixel_error(&h.path, e);
+    let mut f = std::fs::File::open(&h.path).map_err(io_err)?;
+    let len = f.metadata().map_err(io_err)?.len();
+    let Some(start) = len.checked_sub((header_len + padded) as u64) else {
+        return Ok(false);
+    };
+    RAW.with(|raw| {
+        let mut buf = raw.borrow_mut();
+        buf.resize(header_len + padded, 0);
+        f.seek(SeekFrom::Start(start)).map_err(io_err)?;
+        f.read_exact(&mut buf).map_err(io_err)?;
+        let tag_ok = buf[..4] == [0xE0, 0x7F, 0x10, 0x00];
+        let len_ok = if header_len == 12 {
+            matches!(&buf[4..8], b"OW\0\0" | b"OB\0\0") && buf[8..12] == value_len.to_le_bytes()
+        } else {
+            buf[4..8] == value_len.to_le_bytes()
+        };
+        if !(tag_ok && len_ok) {
+            return Ok(false);
+        }
+        samples_to_hu(
+            &buf[header_len..header_len + expected],
+            h.bits_allocated,
+            h.bits_stored,
+            h.signed,
+            (h.slope, h.intercept),
+            out,
+        )
+        .map_err(|e| pixel_error(&h.path, e))?;
+        Ok(true)
+    })
+}
+
+/// Converts little-endian stored samples to rescaled values: masks to
+/// `bits_stored`, sign-extends when `signed`, then `v × slope + intercept`.
+pub(crate) fn samples_to_hu(
+    bytes: &[u8],
+    bits_allocated: u16,
+    bits_stored: u16,
+    signed: bool,
+    (slope, intercept): (f64, f64),
+    out: &mut [f32],
+) -> std::result::Result<(), String> {
+    let n = out.len();
+    let width = match bits_allocated {
+        8 => 1,
+        16 => 2,
+        32 => 4,
+        b => {
+            return Err(format!(
+                "Bits Allocated {b} is not supported, only 8, 16 or 32"
+            ))
+        }
+    };
+    if bytes.len() < n * width {
+        return Err(format!(
+            "pixel data has {} bytes, the image needs {}",
+            bytes.len(),
+            n * width
+        ));
+    }
+    let bits = u32::from(bits_stored.clamp(1, bits_allocated));
+    let bytes = &bytes[..n * width];
+    // Masking to Bits Stored and sign extension without per-pixel branches:
+    // x = ((raw & mask) ^ m) - m with m = the sign bit (0 when unsigned).
+    let mask = if bits >= 32 {
+        u32::MAX as i64
+    } else {
+        (1i64 << bits) - 1
+    };
+    let m = if signed { 1i64 << (bits - 1) } else { 0 };
+    // Integer HU in f32 arithmetic is exact for 8/16-bit samples.
+    let exact_int = width <= 2 && slope == 1.0 && intercept.fract() == 0.0 && intercept.abs() < 1e6;
+    // The conversion loops are monomorphic (no per-pixel dispatch) and vectorise.
+    macro_rules! convert {
+        ($chunk:expr, $int:ty, $raw:expr) => {{
+            let raw = $raw;
+            let (mask, m) = (mask as $int, m as $int);
+            if exact_int {
+                let c = intercept as f32;
+                for (o, b) in out.iter_mut().zip(bytes.chunks_exact($chunk)) {
+                    *o = ((raw(b) & mask) ^ m).wrapping_sub(m) as f32 + c;
+                }
+            } else {
+                for (o, b) in out.iter_mut().zip(bytes.chunks_exact($chunk)) {
+                    *o = (((raw(b) & mask) ^ m).wrapping_sub(m) as f64 * slope + intercept) as f32;
+                }
+            }
+        }};
+    }
+    match width {
+        1 => convert!(1, i32, |b: &[u8]| i32::from(b[0])),
+        2 => convert!(2, i32, |b: &[u8]| i32::from(u16::from_le_bytes([
+            b[0], b[1]
+        ]))),
+        _ => convert!(4, i64, |b: &[u8]| {
+            i64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        }),
+    }
+    Ok(())
+}

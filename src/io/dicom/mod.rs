@@ -1,0 +1,462 @@
+//! DICOM CT series: reading a folder of slices into a volume of Hounsfield
+//! units ([`read_series`]) and writing a volume as a standard CT series
+//! ([`write_series`]).
+//!
+//! # Coordinates
+//!
+//! Everything is in DICOM patient coordinates, LPS (x to the patient's Left,
+//! y to Posterior, z to Superior), in mm. The volume's index axes are
+//! x = column (fastest in memory), y = row, z = slice, and its [`Grid`] has
+//! `direction = [row cosine, column cosine, slice normal]` (the row and column
+//! cosines are the two vectors of Image Orientation (Patient), the normal is
+//! their cross product), `origin` = Image Position (Patient) of the first
+//! slice after sorting, `spacing = [column spacing, row spacing, slice step]`.
+//! Note DICOM's Pixel Spacing order: its first value is the spacing between
+//! rows (along y), the second the spacing between columns (along x).
+//!
+//! # What is read, what is skipped
+//!
+//! INPUT is a folder searched recursively (or a single file). A file is DICOM
+//! when bytes 128..132 are `DICM` (a standard Part 10 file with its 128-byte
+//! preamble) or when its first four bytes are `DICM` (Part 10 without the
+//! preamble); file names and extensions do not matter. Headers are parsed up
+//! to the pixel data, in parallel. Counted in `InputInfo::files_skipped`:
+//! - files that are not DICOM (no `DICM` marker: NIfTI, NRRD, text, raw
+//!   data sets without a file meta header) and hidden files (name starting
+//!   with `.`; hidden subfolders are not searched);
+//! - DICOM files that are not images (no Rows/Columns: SR, RT, DICOMDIR, ...);
+//! - images of other series, and of modalities other than CT;
+//! - localizer (scout) images (Image Type contains `LOCALIZER`) and images
+//!   whose size, orientation or pixel spacing differs from the largest
+//!   consistent stack of their series;
+//! - exact duplicates (same position, same pixels) of a slice.
+//!
+//! Files with a `DICM` marker whose header cannot be parsed (for example a
+//! file truncated inside its header) are skipped with a warning in
+//! `InputInfo::warnings`. A slice of the chosen series whose pixel data
+//! cannot be decoded (for example a file truncated inside its pixel data) is
+//! an error naming the file: dropping it would leave a hole in the volume.
+//!
+//! # Series selection
+//!
+//! Files are grouped by Series Instance UID; two series are never mixed into
+//! one volume. Only CT image series are candidates (if the input holds image
+//! series but none of modality CT, reading fails with a message). Among CT
+//! series the one with the most slices (distinct slice positions, then
+//! files) is taken; ties are broken, in order,
+//! by the thinner slice step, then by the series lying lower in the body
+//! (smaller mean LPS z of its slice positions: the lumbar spine lies below the
+//! chest), then by the lower Series Number, then by the Series Instance UID.
+//! `InputInfo::selection` says which series was taken and why. To read
+//! another series, give a folder that holds only its files.
+//!
+//! # Sorting and geometry
+//!
+//! Slices are sorted by their position along the slice normal
+//! (`position = Image Position (Patient) · normal`), ascending; equal
+//! positions are ordered by Instance Number, then file path. When any slice
+//! lacks Image Position (Patient) the slices are sorted by Instance Number
+//! instead, with a warning. The slice step is the median of the differences
+//! of consecutive positions; a warning is added when steps differ from it by
+//! more than 1 % or 0.01 mm. Two slices at one position with different pixels,
+//! or all slices at one position, are an error. A gantry tilt (slice origins
+//! drifting sideways, i.e. the line through the first and last Image Position
+//! not parallel to the normal) gives a warning; the volume is then stacked
+//! along the normal without correction. A single slice gets its Slice
+//! Thickness (else Spacing Between Slices, else 1 mm) as its step; slices
+//! without positions get Spacing Between Slices, else Slice Thickness, else 1 mm.
+//!
+//! # Values
+//!
+//! `HU = stored value × Rescale Slope + Rescale Intercept` (defaults 1 and 0),
+//! per slice. Stored values are read with Bits Allocated 8, 16 or 32, masked
+//! to Bits Stored and sign-extended when Pixel Representation is 1. Pixel data
+//! in any transfer syntax that `dicom-pixeldata` decodes is read: implicit
+//! and explicit VR little endian (and the retired big endian), deflated
+//! explicit VR little endian, RLE lossless, JPEG baseline/extended/lossless,
+//! JPEG 2000. 12-bit JPEG Extended, which its JPEG decoder lacks, goes
+//! through a small decoder here (libjpeg's integer inverse DCT). Uncompressed
+//! little-endian pixel data at the end of the file (the usual layout) is
+//! converted directly from its bytes. MONOCHROME1, colour images and
+//! multi-frame (enhanced) images are refused with a message.
+//!
+//! # Writing
+//!
+//! [`write_series`] writes one CT Image Storage file per z slice (explicit VR
+//! little endian, signed 16-bit, Rescale Slope 1, Rescale Intercept 0, values
+//! rounded and clamped to the int16 range). UIDs are `2.25.<n>` UIDs derived
+//! from [`WriteOptions::seed`] and the volume's content, so the same volume and
+//! options give byte-identical files.
+
+use super::{atomic, InputInfo, LoadedCt};
+use crate::{Error, Grid, Result, Volume};
+use dicom_core::DicomValue;
+use dicom_dictionary_std::tags;
+use dicom_object::file::ReadPreamble;
+use dicom_object::OpenFileOptions;
+use dicom_pixeldata::PixelDecoder;
+use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// SOP Class UID of CT Image Storage.
+const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
+/// Transfer Syntax UID of Explicit VR Little Endian.
+const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+/// spinemesh's Implementation Class UID (a fixed UUID-derived UID).
+const IMPLEMENTATION_CLASS_UID: &str = "2.25.201959455335813786306287390327931473917";
+/// Implementation Version Name (SH, at most 16 characters).
+const IMPLEMENTATION_VERSION: &str = "SPINEMESH";
+
+/// Positions closer than this (mm) along the normal count as one position.
+const SAME_POSITION_MM: f64 = 1e-3;
+
+mod decode;
+mod geometry;
+mod header;
+mod jpeg_dct;
+mod select;
+#[cfg(test)]
+mod tests;
+mod write;
+
+use decode::*;
+use geometry::*;
+use header::*;
+use select::*;
+pub use write::{write_series, WriteOptions};
+
+/// Reads the CT series in `input` (a folder, searched recursively, or one
+/// file) as a volume of Hounsfield units. `progress(done, total)` is called
+/// as slices are decoded (from several threads). See the module documentation
+/// for which files are read, how the series is chosen and how slices are sorted.
+pub fn read_series(input: &Path, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<LoadedCt> {
+    let (files, hidden) = list_files(input)?;
+    let total_files = files.len() + hidden;
+    if total_files == 0 {
+        return Err(Error::Input(format!(
+            "{} holds no files; give the folder that contains the CT slices (DICOM files, any names)",
+            input.display()
+        )));
+    }
+    let scanned: Vec<Scanned> = files.par_iter().map(|p| scan(p)).collect();
+    let mut unreadable = Vec::new();
+    let mut headers = Vec::new();
+    for s in scanned {
+        match s {
+            Scanned::NotDicom => {}
+            Scanned::Unreadable(p, e) => unreadable.push((p, e)),
+            Scanned::Header(h) => headers.push(*h),
+        }
+    }
+    let mut warnings = Vec::new();
+    if let Some((p, e)) = unreadable.first() {
+        if headers.is_empty() {
+            return Err(Error::Input(format!(
+                "{}: {} file(s) look like DICOM but none could be read (first: {}: {e}); the files may be truncated or damaged",
+                input.display(),
+                unreadable.len(),
+                p.display()
+            )));
+        }
+        warnings.push(format!(
+            "{} file(s) look like DICOM but could not be read and were skipped (first: {}: {e})",
+            unreadable.len(),
+            p.display()
+        ));
+    }
+    if headers.is_empty() {
+        return Err(Error::Input(format!(
+            "no DICOM files in {} ({total_files} file(s) searched, subfolders included); give the folder that holds the CT's DICOM slices",
+            input.display()
+        )));
+    }
+    let non_images: Vec<SliceHeader> = headers
+        .iter()
+        .filter(|h| h.rows == 0 || h.cols == 0)
+        .cloned()
+        .collect();
+    headers.retain(|h| h.rows > 0 && h.cols > 0);
+    if headers.is_empty() {
+        let mut kinds: Vec<String> = non_images
+            .iter()
+            .map(|h| modality_label(&h.modality))
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        return Err(Error::Input(format!(
+            "the {} DICOM file(s) in {} hold no images (modality {}); give the folder that holds the CT slices",
+            non_images.len(),
+            input.display(),
+            kinds.join(", ")
+        )));
+    }
+    let mut series: BTreeMap<String, Vec<SliceHeader>> = BTreeMap::new();
+    for h in headers {
+        series.entry(h.series_uid.clone()).or_default().push(h);
+    }
+    let series_found = series.len();
+    let mut others: Vec<String> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (uid, slices) in series {
+        let modality = slices[0].modality.clone();
+        if modality == "CT" {
+            candidates.extend(candidate(uid, slices));
+        } else {
+            others.push(modality_label(&modality));
+        }
+    }
+    if candidates.is_empty() {
+        others.sort();
+        others.dedup();
+        return Err(Error::Input(format!(
+            "no CT series in {}: found {series_found} image series of modality {}; spinemesh needs a CT series (values in Hounsfield units)",
+            input.display(),
+            others.join(", ")
+        )));
+    }
+    candidates.sort_by(rank);
+    let selection = if candidates.len() > 1 {
+        let best = &candidates[0];
+        let rest: Vec<String> = candidates[1..].iter().map(Candidate::describe).collect();
+        Some(format!(
+            "{} CT series found; took {} over {}: {}; to read another series, give a folder holding only its files",
+            candidates.len(),
+            best.describe(),
+            rest.join(", "),
+            reason(best, &candidates[1])
+        ))
+    } else if !others.is_empty() {
+        others.sort();
+        others.dedup();
+        Some(format!(
+            "took the only CT series; {} other image series ({}) skipped",
+            series_found - 1,
+            others.join(", ")
+        ))
+    } else {
+        None
+    };
+    let chosen = candidates.swap_remove(0);
+    if !chosen.left_out.is_empty() {
+        warnings.push(format!(
+            "left out of the chosen series: {}",
+            chosen.left_out.join(", ")
+        ));
+    }
+    let mut info = InputInfo {
+        kind: "dicom".into(),
+        series_description: chosen.description.clone(),
+        series_number: chosen.series_number,
+        series_found,
+        selection,
+        warnings,
+        ..Default::default()
+    };
+    let volume = assemble(chosen.slices, &mut info, progress)?;
+    info.files_read = volume.grid.dims[2];
+    info.files_skipped = total_files - info.files_read;
+    info.dims = volume.grid.dims;
+    info.spacing_mm = volume.grid.spacing;
+    Ok(LoadedCt { volume, info })
+}
+
+fn modality_label(m: &str) -> String {
+    if m.is_empty() {
+        "unknown".into()
+    } else {
+        m.to_string()
+    }
+}
+
+/// Sorts, checks and decodes the slices of one stack into a volume.
+fn assemble(
+    mut slices: Vec<SliceHeader>,
+    info: &mut InputInfo,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Volume<f32>> {
+    let first = slices[0].clone();
+    if first.frames > 1 {
+        return Err(Error::format(
+            &first.path,
+            format!(
+                "this is a multi-frame (enhanced) CT image with {} frames, which spinemesh does not read yet; export the series as classic single-frame CT slices",
+                first.frames
+            ),
+        ));
+    }
+    let (rows, cols) = (first.rows as usize, first.cols as usize);
+    let axes = match first.orientation.as_ref() {
+        Some(iop) => orientation_axes(iop).ok_or_else(|| {
+            Error::format(
+                &first.path,
+                "Image Orientation (Patient) is not two perpendicular unit vectors, so the slice geometry is unknown; fix or re-export the series",
+            )
+        })?,
+        None => {
+            info.warnings.push(
+                "the slices have no Image Orientation (Patient); assumed axial (rows along L, columns along P)"
+                    .into(),
+            );
+            [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+        }
+    };
+    let pixel_spacing = match first.pixel_spacing {
+        Some(p) => p,
+        None => {
+            info.warnings
+                .push("the slices have no Pixel Spacing; assumed 1 mm × 1 mm pixels".into());
+            [1.0, 1.0]
+        }
+    };
+    let by_instance = |a: &SliceHeader, b: &SliceHeader| {
+        a.instance_number
+            .unwrap_or(i64::MAX)
+            .cmp(&b.instance_number.unwrap_or(i64::MAX))
+            .then_with(|| a.path.cmp(&b.path))
+    };
+    let have_positions = slices.iter().all(|s| s.position.is_some());
+    let mut positions: Option<Vec<f64>> = None;
+    if have_positions {
+        let pos_of = |s: &SliceHeader| dot(s.position.unwrap_or_default(), axes[2]);
+        slices.sort_by(|a, b| {
+            pos_of(a)
+                .total_cmp(&pos_of(b))
+                .then_with(|| by_instance(a, b))
+        });
+        let pos: Vec<f64> = slices.iter().map(pos_of).collect();
+        if slices.len() > 1 && pos[pos.len() - 1] - pos[0] <= SAME_POSITION_MM {
+            return Err(Error::Input(format!(
+                "all {} slices of the CT series lie at one position ({:.2} mm along the slice normal), so they do not form a volume (e.g. repeated scans of one slice); give a series of slices through the body",
+                slices.len(),
+                pos[0]
+            )));
+        }
+        positions = Some(pos);
+    } else {
+        slices.sort_by(by_instance);
+        info.warnings.push(
+            "some slices have no Image Position (Patient): slices were stacked by Instance Number, and the volume's place in the patient is unknown"
+                .into(),
+        );
+    }
+
+    // Decode every slice, in parallel.
+    let n = slices.len();
+    let npix = rows * cols;
+    let total = npix.checked_mul(n).filter(|&t| t <= 1usize << 36);
+    let fits = total.is_some_and(|t| Vec::<f32>::new().try_reserve_exact(t).is_ok());
+    let (Some(total), true) = (total, fits) else {
+        return Err(Error::Input(format!(
+            "the CT series has {n} slices of {cols}×{rows} pixels, more than this computer can hold in memory; crop or downsample the series first"
+        )));
+    };
+    // (calloc: the zero pages are only touched when written)
+    let mut data = vec![0f32; total];
+    let done = AtomicUsize::new(0);
+    progress(0, n);
+    data.par_chunks_mut(npix)
+        .zip(slices.par_iter())
+        .try_for_each(|(out, h)| -> Result<()> {
+            decode_slice(h, out)?;
+            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+            progress(d, n);
+            Ok(())
+        })?;
+
+    let mut ts: Vec<&str> = slices.iter().map(|s| s.transfer_syntax.as_str()).collect();
+    ts.sort();
+    ts.dedup();
+    info.transfer_syntax = Some(
+        ts.iter()
+            .map(|u| ts_label(u))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+
+    // Duplicates: same position. Identical pixels → keep one; different → error.
+    let mut keep: Vec<usize> = Vec::with_capacity(n);
+    if let Some(pos) = &positions {
+        let mut duplicates = 0;
+        for i in 0..n {
+            match keep.last() {
+                Some(&j) if pos[i] - pos[j] <= SAME_POSITION_MM => {
+                    if data[i * npix..(i + 1) * npix] != data[j * npix..(j + 1) * npix] {
+                        return Err(Error::Input(format!(
+                            "two slices of the CT series lie at one position ({:.2} mm along the slice normal) but have different pixels ({} and {}): the series probably holds several scans or phases; put the slices of one scan in a folder of their own",
+                            pos[i],
+                            slices[j].path.display(),
+                            slices[i].path.display()
+                        )));
+                    }
+                    duplicates += 1;
+                }
+                _ => keep.push(i),
+            }
+        }
+        if duplicates > 0 {
+            info.warnings.push(format!(
+                "{duplicates} duplicate slice(s) (same position, same pixels) were left out"
+            ));
+            let mut w = 0;
+            for &i in &keep {
+                if i != w {
+                    data.copy_within(i * npix..(i + 1) * npix, w * npix);
+                }
+                w += 1;
+            }
+            data.truncate(w * npix);
+        }
+    } else {
+        keep.extend(0..n);
+    }
+    let kept: Vec<&SliceHeader> = keep.iter().map(|&i| &slices[i]).collect();
+    let nz = kept.len();
+
+    // Step along the normal, evenness, tilt.
+    // A single slice: its thickness; slices without positions: their spacing.
+    let fallback_step = if nz == 1 {
+        first.slice_thickness.or(first.spacing_between_slices)
+    } else {
+        first.spacing_between_slices.or(first.slice_thickness)
+    }
+    .unwrap_or(1.0);
+    let (step, origin) = match &positions {
+        Some(pos) if nz > 1 => {
+            let p: Vec<f64> = keep.iter().map(|&i| pos[i]).collect();
+            let steps: Vec<f64> = p.windows(2).map(|w| w[1] - w[0]).collect();
+            let step = median(&steps);
+            let lo = steps.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = steps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if (hi - step).max(step - lo) > (0.01 * step).max(0.01) {
+                info.warnings.push(format!(
+                    "uneven slice steps: from {lo:.3} to {hi:.3} mm (median {step:.3} mm); the volume is stacked at the median step, so distances along the slice axis are wrong where the step differs (a large step may mean missing slices)"
+                ));
+            }
+            let a = kept[0].position.unwrap_or_default();
+            let b = kept[nz - 1].position.unwrap_or_default();
+            let v = sub(b, a);
+            let along = dot(v, axes[2]);
+            let sideways = norm(sub(v, scale(axes[2], along)));
+            let angle = sideways.atan2(along.abs()).to_degrees();
+            if sideways > 0.05 && angle > 0.1 {
+                info.warnings.push(format!(
+                    "the slices are sheared (gantry tilt of about {angle:.1}°): slice origins drift {sideways:.1} mm sideways over the stack; the volume is stacked along the slice normal without tilt correction, so anatomy is shifted by up to {sideways:.1} mm"
+                ));
+            }
+            (step, a)
+        }
+        Some(_) => (fallback_step, kept[0].position.unwrap_or_default()),
+        None => (fallback_step, [0.0; 3]),
+    };
+    let grid = Grid {
+        dims: [cols, rows, nz],
+        spacing: [pixel_spacing[1], pixel_spacing[0], step],
+        origin,
+        direction: axes,
+    };
+    Volume::new(grid, data)
+}
