@@ -81,12 +81,12 @@ fn main() {
         eprintln!("run {}/{runs}: {wall:.3} s", run + 1);
     }
     println!("spinemesh reconstruct --preset {preset}, 512 × 512 × 320 at 0.5 × 0.5 × 1.0 mm, {runs} runs, {} threads", rayon::current_num_threads());
-    println!("{:<12} {:>10}", "stage", "median s");
+    println!("{:<18} {:>10}", "stage", "median s");
     for (name, v) in &mut stages {
-        println!("{:<12} {:>10.3}", name, median(v));
+        println!("{:<18} {:>10.3}", name, median(v));
     }
-    println!("{:<12} {:>10.3}", "total", median(&mut totals));
-    println!("{:<12} {:>10.3}", "wall", median(&mut walls));
+    println!("{:<18} {:>10.3}", "total", median(&mut totals));
+    println!("{:<18} {:>10.3}", "wall", median(&mut walls));
     println!(
         "peak memory {:.0} MB (median), triangles {triangles}",
         median(&mut peaks)

@@ -12,7 +12,7 @@
 use crate::components::{self, Connectivity, SelectionReport};
 use crate::crop::{self, CropBox};
 use crate::surface::{self, Mesh};
-use crate::{morphology, smooth, threshold, Error, Mask, Result, Volume};
+use crate::{morphology, smooth, Error, Mask, Result, Volume};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -122,13 +122,15 @@ pub fn run(ct: &Volume<f32>, params: &Params, on_stage: &dyn Fn(&str)) -> Result
         }
     };
 
-    let done = timed("smooth");
-    let smoothed = smooth::gaussian(ct, [params.sigma_mm; 3])?;
-    done(&mut stages);
-
-    let done = timed("threshold");
-    let bone = threshold::threshold(&smoothed, params.threshold_hu[0], params.threshold_hu[1])?;
-    drop(smoothed);
+    // Steps 1–2 fused: each smoothed slice is thresholded at once, so no
+    // full-size smoothed volume is kept (same result as one after the other).
+    let done = timed("smooth+threshold");
+    let bone = smooth::gaussian_threshold(
+        ct,
+        [params.sigma_mm; 3],
+        params.threshold_hu[0],
+        params.threshold_hu[1],
+    )?;
     let threshold_voxels = bone.count();
     done(&mut stages);
     if threshold_voxels == 0 {

@@ -10,7 +10,7 @@
 //! extended beyond its border by mirror reflection (`d c b a | a b c d`).
 //! An axis whose σ is below 0.01 voxel is left alone.
 
-use crate::{Error, Result, Volume};
+use crate::{Error, Mask, Result, Volume};
 use rayon::prelude::*;
 
 /// Kernel truncation, in standard deviations.
@@ -38,9 +38,7 @@ fn reflect(i: isize, n: usize) -> usize {
     m as usize
 }
 
-/// 3D Gaussian smoothing with σ in mm along each patient axis of the grid
-/// (`sigma_mm[a]` applies along index axis `a`). Returns a new volume.
-pub fn gaussian(volume: &Volume<f32>, sigma_mm: [f64; 3]) -> Result<Volume<f32>> {
+fn check_sigma(sigma_mm: [f64; 3]) -> Result<()> {
     for (a, &s) in sigma_mm.iter().enumerate() {
         if !(s.is_finite() && s >= 0.0) {
             return Err(Error::Parameter(format!(
@@ -48,68 +46,124 @@ pub fn gaussian(volume: &Volume<f32>, sigma_mm: [f64; 3]) -> Result<Volume<f32>>
             )));
         }
     }
-    let kernels: Vec<Option<Vec<f32>>> = (0..3)
-        .map(|a| {
-            let sv = sigma_mm[a] / volume.grid.spacing[a];
-            (sv >= 0.01).then(|| kernel_1d(sv))
-        })
-        .collect();
+    Ok(())
+}
+
+/// The three 1D kernels (`None` for an axis left alone).
+fn kernels(volume: &Volume<f32>, sigma_mm: [f64; 3]) -> [Option<Vec<f32>>; 3] {
+    std::array::from_fn(|a| {
+        let sv = sigma_mm[a] / volume.grid.spacing[a];
+        (sv >= 0.01).then(|| kernel_1d(sv))
+    })
+}
+
+/// Per-thread buffers for [`smooth_slice`].
+struct Scratch {
+    plane: Vec<f32>,
+    line: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(nx: usize, ny: usize) -> Self {
+        Scratch {
+            plane: vec![0.0; nx * ny],
+            line: vec![0.0; nx.max(ny)],
+        }
+    }
+}
+
+/// Smoothed slice `z` of `volume` into `dst` (one plane): the z pass reads the
+/// neighbouring input slices, then the y and x passes run in place.
+fn smooth_slice(
+    volume: &Volume<f32>,
+    k: &[Option<Vec<f32>>; 3],
+    z: usize,
+    dst: &mut [f32],
+    s: &mut Scratch,
+) {
     let [nx, ny, nz] = volume.grid.dims;
     let plane = nx * ny;
-    if plane == 0 || nz == 0 {
-        return Ok(volume.clone());
-    }
-
-    // z pass: input → output, one output slice at a time (each a weighted sum of
-    // whole input slices, which vectorises well).
-    let mut out = vec![0f32; volume.data.len()];
-    match &kernels[2] {
+    match &k[2] {
         Some(k) => {
             let r = (k.len() / 2) as isize;
-            out.par_chunks_mut(plane).enumerate().for_each(|(z, dst)| {
-                dst.fill(0.0);
-                for (t, &w) in k.iter().enumerate() {
-                    let zz = reflect(z as isize + t as isize - r, nz);
-                    let src = &volume.data[zz * plane..(zz + 1) * plane];
-                    for (d, &s) in dst.iter_mut().zip(src) {
-                        *d += w * s;
-                    }
+            dst.fill(0.0);
+            for (t, &w) in k.iter().enumerate() {
+                let zz = reflect(z as isize + t as isize - r, nz);
+                let src = &volume.data[zz * plane..(zz + 1) * plane];
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d += w * v;
                 }
-            });
+            }
         }
-        None => out.copy_from_slice(&volume.data),
+        None => dst.copy_from_slice(&volume.data[z * plane..(z + 1) * plane]),
     }
-
-    // x and y passes in place, slice by slice, with a per-slice scratch.
-    if kernels[0].is_some() || kernels[1].is_some() {
-        out.par_chunks_mut(plane).for_each_init(
-            || (vec![0f32; plane], vec![0f32; nx.max(ny)]),
-            |(scratch, line), slice| {
-                if let Some(k) = &kernels[1] {
-                    let r = (k.len() / 2) as isize;
-                    for y in 0..ny {
-                        let dst = &mut scratch[y * nx..(y + 1) * nx];
-                        dst.fill(0.0);
-                        for (t, &w) in k.iter().enumerate() {
-                            let yy = reflect(y as isize + t as isize - r, ny);
-                            let src = &slice[yy * nx..(yy + 1) * nx];
-                            for (d, &s) in dst.iter_mut().zip(src) {
-                                *d += w * s;
-                            }
-                        }
-                    }
-                    slice.copy_from_slice(scratch);
+    if let Some(k) = &k[1] {
+        let r = (k.len() / 2) as isize;
+        for y in 0..ny {
+            let out = &mut s.plane[y * nx..(y + 1) * nx];
+            out.fill(0.0);
+            for (t, &w) in k.iter().enumerate() {
+                let yy = reflect(y as isize + t as isize - r, ny);
+                for (d, &v) in out.iter_mut().zip(&dst[yy * nx..(yy + 1) * nx]) {
+                    *d += w * v;
                 }
-                if let Some(k) = &kernels[0] {
-                    let r = k.len() / 2;
-                    for row in slice.chunks_exact_mut(nx) {
-                        convolve_row(row, k, r, &mut line[..nx]);
-                    }
+            }
+        }
+        dst.copy_from_slice(&s.plane);
+    }
+    if let Some(k) = &k[0] {
+        let r = k.len() / 2;
+        for row in dst.chunks_exact_mut(nx) {
+            convolve_row(row, k, r, &mut s.line[..nx]);
+        }
+    }
+}
+
+/// 3D Gaussian smoothing with σ in mm along each index axis of the grid
+/// (`sigma_mm[a]` applies along axis `a`). Returns a new volume.
+pub fn gaussian(volume: &Volume<f32>, sigma_mm: [f64; 3]) -> Result<Volume<f32>> {
+    check_sigma(sigma_mm)?;
+    let k = kernels(volume, sigma_mm);
+    let [nx, ny, _] = volume.grid.dims;
+    let plane = nx * ny;
+    let mut out = vec![0f32; volume.data.len()];
+    if plane > 0 {
+        out.par_chunks_mut(plane).enumerate().for_each_init(
+            || Scratch::new(nx, ny),
+            |s, (z, dst)| smooth_slice(volume, &k, z, dst, s),
+        );
+    }
+    Volume::new(volume.grid.clone(), out)
+}
+
+/// Gaussian smoothing followed by the threshold `[low, high]`, fused: each
+/// smoothed slice is thresholded as soon as it is computed, so no full-size
+/// smoothed volume is ever held. Equal to
+/// `threshold(&gaussian(volume, σ)?, low, high)`.
+pub fn gaussian_threshold(
+    volume: &Volume<f32>,
+    sigma_mm: [f64; 3],
+    low: f32,
+    high: f32,
+) -> Result<Mask> {
+    check_sigma(sigma_mm)?;
+    crate::threshold::check_range(low, high)?;
+    let k = kernels(volume, sigma_mm);
+    let [nx, ny, _] = volume.grid.dims;
+    let plane = nx * ny;
+    let mut out = vec![0u8; volume.data.len()];
+    if plane > 0 {
+        out.par_chunks_mut(plane).enumerate().for_each_init(
+            || (Scratch::new(nx, ny), vec![0f32; plane]),
+            |(s, buf), (z, dst)| {
+                smooth_slice(volume, &k, z, buf, s);
+                for (m, &v) in dst.iter_mut().zip(buf.iter()) {
+                    *m = (v >= low && v <= high) as u8;
                 }
             },
         );
     }
-    Volume::new(volume.grid.clone(), out)
+    Mask::new(volume.grid.clone(), out)
 }
 
 /// In-place 1D convolution of one row with mirror boundaries.
@@ -200,6 +254,24 @@ mod tests {
         };
         let peak = 1000.0 * centre(sigma / 0.5) * centre(sigma / 0.4) * centre(sigma / 1.0);
         assert!((s.get(20, 20, 15) - peak).abs() < 1e-3);
+    }
+
+    #[test]
+    fn fused_threshold_equals_smooth_then_threshold() {
+        let g = Grid::new([23, 17, 9], [0.5, 0.7, 1.5], [0.0; 3]);
+        let mut seed = 3u64;
+        let data: Vec<f32> = (0..g.len())
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                ((seed >> 40) % 600) as f32 - 100.0
+            })
+            .collect();
+        let v = Volume::new(g, data).unwrap();
+        let a = gaussian_threshold(&v, [0.6; 3], 150.0, 3000.0).unwrap();
+        let b =
+            crate::threshold::threshold(&gaussian(&v, [0.6; 3]).unwrap(), 150.0, 3000.0).unwrap();
+        assert_eq!(a, b);
+        assert!(a.count() > 0 && a.count() < a.data.len());
     }
 
     #[test]

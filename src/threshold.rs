@@ -4,12 +4,19 @@ use crate::{Error, Mask, Result, Volume};
 
 /// Mask of the voxels whose value lies in `[low, high]` (inclusive, HU).
 pub fn threshold(volume: &Volume<f32>, low: f32, high: f32) -> Result<Mask> {
-    if !(low.is_finite() && high.is_finite() && low <= high) {
-        return Err(Error::Parameter(format!(
-            "threshold {low}:{high} HU is not a range; give LOW:HIGH with LOW ≤ HIGH"
-        )));
-    }
+    check_range(low, high)?;
     Ok(volume.map(|v| (v >= low && v <= high) as u8))
+}
+
+/// Refuses a range that is not `low ≤ high` with finite bounds.
+pub fn check_range(low: f32, high: f32) -> Result<()> {
+    if low.is_finite() && high.is_finite() && low <= high {
+        Ok(())
+    } else {
+        Err(Error::Parameter(format!(
+            "threshold {low}:{high} HU is not a range; give LOW:HIGH with LOW ≤ HIGH"
+        )))
+    }
 }
 
 #[cfg(test)]
