@@ -103,7 +103,7 @@ pub const LABEL_PELVIS: u8 = 21;
 /// Label of the aortic wall calcifications.
 pub const LABEL_CALCIFICATION: u8 = 22;
 
-const LABEL_NAMES: [(u8, &str); 13] = [
+const LABEL_NAMES: [(u8, &str); 12] = [
     (LABEL_BACKGROUND, "background"),
     (1, "L1"),
     (2, "L2"),
@@ -116,7 +116,6 @@ const LABEL_NAMES: [(u8, &str); 13] = [
     (LABEL_RIB, "rib"),
     (LABEL_PELVIS, "pelvis (ilium)"),
     (LABEL_CALCIFICATION, "aortic calcification"),
-    (255, "unused"),
 ];
 
 /// True for the labels of the spine truth (L1–L5 and the sacrum).
@@ -348,7 +347,7 @@ impl Phantom {
 
     /// Every label the phantom uses, with its name.
     pub fn label_names() -> &'static [(u8, &'static str)] {
-        &LABEL_NAMES[..12]
+        &LABEL_NAMES
     }
 }
 
