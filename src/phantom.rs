@@ -1805,6 +1805,9 @@ impl Anatomy {
             body_b + 22.0,
             HU_FAT + 10.0,
         ));
+        // The column itself (bodies and discs are drawn over it; above L1 it
+        // stands for the absent T12).
+        ellipses.push((0.0, spine_y - 2.0, body_a + 1.0, body_b + 1.0, HU_SOFT));
         if below_s1 < 40.0 {
             for side in [-1.0, 1.0] {
                 ellipses.push((side * 32.0, spine_y + 50.0, 21.0, 19.0, HU_MUSCLE));
