@@ -33,6 +33,8 @@ enum Command {
     Evaluate(EvaluateArgs),
     /// Generate a synthetic lumbar CT with known truth, reconstruct and score it.
     Demo(DemoArgs),
+    /// List the image series in a DICOM folder and which one reconstruct reads.
+    Info(InfoArgs),
 }
 
 #[derive(Args)]
@@ -88,7 +90,41 @@ struct ReconstructArgs {
     output: PathBuf,
     #[command(flatten)]
     pipeline: PipelineArgs,
+    #[command(flatten)]
+    load: LoadArgs,
     /// Also print report.json on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Series to read: its number in `spinemesh info` or its Series Instance UID
+    /// [default: the CT volume that best fits, see `info`].
+    #[arg(long, value_name = "INDEX|UID")]
+    series: Option<String>,
+    /// Read a series that is not CT anyway (values are then not HU).
+    #[arg(long)]
+    force: bool,
+}
+
+impl LoadArgs {
+    fn options(&self) -> spinemesh::io::LoadOptions {
+        spinemesh::io::LoadOptions {
+            series: self.series.clone(),
+            force: self.force,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// A folder of DICOM files (searched recursively), a DICOMDIR, or one file.
+    input: PathBuf,
+    #[command(flatten)]
+    load: LoadArgs,
+    /// Print the listing as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -250,6 +286,7 @@ fn main() -> ExitCode {
         Command::Reconstruct(a) => reconstruct(a, &reporter),
         Command::Evaluate(a) => evaluate_cmd(a),
         Command::Demo(a) => demo(a, &reporter),
+        Command::Info(a) => info_cmd(a),
     };
     reporter.finish();
     match result {
@@ -263,7 +300,7 @@ fn main() -> ExitCode {
 
 fn reconstruct(a: ReconstructArgs, reporter: &Reporter) -> anyhow::Result<()> {
     let params = a.pipeline.params();
-    let report = run::reconstruct(&a.input, &a.output, &params, reporter)?;
+    let report = run::reconstruct_with(&a.input, &a.output, &params, &a.load.options(), reporter)?;
     reporter.finish();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -282,6 +319,101 @@ fn reconstruct(a: ReconstructArgs, reporter: &Reporter) -> anyhow::Result<()> {
         );
     }
     for w in &report.input.warnings {
+        eprintln!("warning: {w}");
+    }
+    if !matches!(reporter.mode, Mode::Quiet) {
+        for n in &report.input.notes {
+            eprintln!("note: {n}");
+        }
+    }
+    Ok(())
+}
+
+fn info_cmd(a: InfoArgs) -> anyhow::Result<()> {
+    let s = spinemesh::io::dicom::inspect(&a.input, &a.load.options())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    println!(
+        "{} file(s) searched: {} DICOM, {} not DICOM, {} unreadable, {} without an image",
+        s.files_searched,
+        s.dicom_files,
+        s.files_not_dicom,
+        s.files_unreadable,
+        s.files_without_image
+    );
+    let opt = |v: Option<f64>, unit: &str| {
+        v.map(|x| format!("{x:.2}{unit}"))
+            .unwrap_or_else(|| "?".into())
+    };
+    for x in &s.series {
+        println!();
+        println!(
+            "{} #{}  series {}  {}  '{}'",
+            if x.selected { "*" } else { " " },
+            x.index,
+            x.series_number
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
+            x.modality,
+            x.description.as_deref().unwrap_or("")
+        );
+        println!("    uid          {}", x.series_instance_uid);
+        println!(
+            "    image type   {}   kernel {}",
+            x.image_type.as_deref().unwrap_or("-"),
+            x.convolution_kernel.as_deref().unwrap_or("-")
+        );
+        println!(
+            "    slices       {} ({} images{}), {} × {} pixels of {}",
+            x.slices,
+            x.images,
+            if x.multi_frame { ", multi-frame" } else { "" },
+            x.columns,
+            x.rows,
+            x.pixel_spacing_mm
+                .map(|p| format!("{:.3} × {:.3} mm", p[1], p[0]))
+                .unwrap_or_else(|| "? mm".into())
+        );
+        println!(
+            "    step         {} ({}), coverage {:.1} mm{}",
+            opt(x.slice_step_mm, " mm"),
+            match (x.slice_step_uniform, x.slice_step_range_mm) {
+                (Some(true), _) => "uniform".to_string(),
+                (Some(false), Some([lo, hi])) => format!("uneven: {lo:.2} to {hi:.2} mm"),
+                _ => "unknown".to_string(),
+            },
+            x.coverage_mm,
+            x.z_range_mm
+                .map(|z| format!(", z {:.1} to {:.1} mm", z[0], z[1]))
+                .unwrap_or_default()
+        );
+        println!(
+            "    orientation  {}, gantry tilt {} from positions{}",
+            x.orientation,
+            opt(x.gantry_tilt_deg, "°"),
+            x.gantry_tilt_tag_deg
+                .map(|t| format!(" (tag says {t:.1}°)"))
+                .unwrap_or_default()
+        );
+        println!("    transfer     {}", x.transfer_syntax);
+        if let Some(why) = &x.left_out_because {
+            println!("    left out     {why}");
+        }
+    }
+    println!();
+    match s.selected {
+        Some(i) => println!("reconstruct reads #{i} (marked *)"),
+        None => println!("reconstruct cannot read any series"),
+    }
+    if let Some(why) = &s.selection {
+        println!("  {why}");
+    }
+    if let (Some(need), Some(avail)) = (s.memory_needed_mib, s.memory_available_mib) {
+        println!("  memory: the volume needs {need:.0} MiB; {avail:.0} MiB available");
+    }
+    for w in &s.warnings {
         eprintln!("warning: {w}");
     }
     Ok(())

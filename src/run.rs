@@ -3,7 +3,7 @@
 //! run happens here, at the edges; every output is written to a temporary
 //! name and renamed, and the input is never written to.
 
-use crate::io::{self, LoadedCt};
+use crate::io::{self, LoadOptions, LoadedCt};
 use crate::pipeline::{self, Params};
 use crate::report::{self, MaskReport, MeshReport, Outputs, Report, Segmentation, Tool};
 use crate::{evaluate, phantom, Error, Result};
@@ -27,16 +27,34 @@ pub const REPORT_FILE: &str = "report.json";
 
 /// Reads a CT from a DICOM folder or a `.nii` / `.nii.gz` file.
 pub fn load_ct(input: &Path, progress: &dyn Progress) -> Result<LoadedCt> {
+    load_ct_with(input, &LoadOptions::default(), progress)
+}
+
+/// As [`load_ct`], with a series choice and checks (`opts`). Values below
+/// −1100 HU (padding, outside the scan field) become −1000 HU air unless
+/// `opts.keep_raw_values`; the report's `input.notes` says so.
+pub fn load_ct_with(input: &Path, opts: &LoadOptions, progress: &dyn Progress) -> Result<LoadedCt> {
     let meta = std::fs::metadata(input).map_err(|e| Error::io("cannot open", input, e))?;
-    if meta.is_dir() {
-        return io::dicom::read_series(input, &|d, t| progress.loading(d, t));
-    }
     let name = input
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
         .unwrap_or_default();
+    if meta.is_dir() || name == "dicomdir" || name == "dirfile" {
+        return io::dicom::read_series_with(input, opts, &|d, t| progress.loading(d, t));
+    }
     if name.ends_with(".nii") || name.ends_with(".nii.gz") {
-        io::nifti::read_ct(input)
+        let mut ct = io::nifti::read_ct(input)?;
+        if !opts.keep_raw_values {
+            let n = io::resample::outside_to_air(&mut ct.volume.data);
+            if n > 0 {
+                ct.info.notes.push(format!(
+                    "{n} voxels below {} HU (padding, outside the scan field) were set to {} HU (air) before anything else",
+                    io::resample::OUTSIDE_BELOW_HU,
+                    io::resample::AIR_HU
+                ));
+            }
+        }
+        Ok(ct)
     } else {
         Err(Error::Input(format!(
             "{} is neither a folder of DICOM files nor a .nii/.nii.gz volume; \
@@ -44,6 +62,42 @@ pub fn load_ct(input: &Path, progress: &dyn Progress) -> Result<LoadedCt> {
             input.display()
         )))
     }
+}
+
+/// Refuses an output folder that is the input folder or lies inside it: the
+/// input is never written to.
+fn check_output_outside_input(input: &Path, out_dir: &Path) -> Result<()> {
+    let Ok(input) = input.canonicalize() else {
+        return Ok(());
+    };
+    // The output may not exist yet: resolve its nearest existing ancestor.
+    let mut probe = out_dir.to_path_buf();
+    let mut tail = Vec::new();
+    let base = loop {
+        if let Ok(c) = probe.canonicalize() {
+            break c;
+        }
+        match (probe.file_name().map(|n| n.to_owned()), probe.parent()) {
+            (Some(n), Some(p)) => {
+                tail.push(n);
+                probe = if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                };
+            }
+            _ => return Ok(()),
+        }
+    };
+    let out = tail.iter().rev().fold(base, |p, n| p.join(n));
+    if input.is_dir() && out.starts_with(&input) {
+        return Err(Error::Parameter(format!(
+            "the output folder {} lies inside the input folder {}; spinemesh never writes into its input: choose an output folder elsewhere",
+            out_dir.display(),
+            input.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Runs the pipeline on `input` and writes `spine.stl`, `mask.nii.gz` and
@@ -54,10 +108,22 @@ pub fn reconstruct(
     params: &Params,
     progress: &dyn Progress,
 ) -> Result<Report> {
+    reconstruct_with(input, out_dir, params, &LoadOptions::default(), progress)
+}
+
+/// As [`reconstruct`], with a series choice and checks (`load`).
+pub fn reconstruct_with(
+    input: &Path,
+    out_dir: &Path,
+    params: &Params,
+    load: &LoadOptions,
+    progress: &dyn Progress,
+) -> Result<Report> {
     let start = Instant::now();
+    check_output_outside_input(input, out_dir)?;
     progress.stage("read");
     let t = Instant::now();
-    let ct = load_ct(input, progress)?;
+    let ct = load_ct_with(input, load, progress)?;
     let read_seconds = t.elapsed().as_secs_f64();
     reconstruct_volume(ct, out_dir, params, progress, start, read_seconds)
 }

@@ -6,16 +6,21 @@
 //! pylibjpeg-openjpeg): it skips when python3 or those modules are missing,
 //! and fails then when CI=true.
 
-use spinemesh::io::dicom::{read_series, write_series, WriteOptions};
-use spinemesh::io::LoadedCt;
+use spinemesh::io::dicom::{read_series_with, write_series, WriteOptions};
+use spinemesh::io::{LoadOptions, LoadedCt};
 use spinemesh::{Error, Grid, Volume};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn no_progress(_: usize, _: usize) {}
 
+/// Reads with values kept as stored (exact round trips; no padding clean-up).
 fn read(dir: &Path) -> spinemesh::Result<LoadedCt> {
-    read_series(dir, &no_progress)
+    let raw = LoadOptions {
+        keep_raw_values: true,
+        ..Default::default()
+    };
+    read_series_with(dir, &raw, &no_progress)
 }
 
 fn in_ci() -> bool {
@@ -122,7 +127,11 @@ fn round_trip_oblique_anisotropic() {
     assert_eq!(files[0].file_name().unwrap(), "IM00001.dcm");
     let calls = AtomicUsize::new(0);
     let last = AtomicUsize::new(0);
-    let ct = read_series(tmp.path(), &|done, total| {
+    let raw = LoadOptions {
+        keep_raw_values: true,
+        ..Default::default()
+    };
+    let ct = read_series_with(tmp.path(), &raw, &|done, total| {
         assert_eq!(total, 6);
         calls.fetch_add(1, Ordering::Relaxed);
         last.fetch_max(done, Ordering::Relaxed);
@@ -321,11 +330,11 @@ fn two_series_are_never_mixed_and_the_larger_is_taken() {
     assert_eq!(info.series_number, Some(3));
     let sel = info.selection.as_deref().unwrap();
     assert!(
-        sel.starts_with("2 CT series found; took series 3 'ABD' (12 slices"),
+        sel.starts_with("2 CT volumes found; took #2 series 3 'ABD' (12 slices"),
         "{sel}"
     );
     assert!(
-        sel.contains("series 2 'HEAD' (8 slices") && sel.contains("most slice"),
+        sel.contains("#1 series 2 'HEAD' (8 slices") && sel.contains("covers less"),
         "{sel}"
     );
 }
@@ -387,7 +396,19 @@ fn image_series_without_ct_is_refused() {
         set_modality(&f, b"MR");
     }
     let e = read(tmp.path()).err().unwrap().to_string();
-    assert!(e.contains("no CT series") && e.contains("MR"), "{e}");
+    assert!(
+        e.contains("no CT volume") && e.contains("modality MR") && e.contains("--force"),
+        "{e}"
+    );
+    // --force reads it, with a warning.
+    let forced = LoadOptions {
+        force: true,
+        keep_raw_values: true,
+        ..Default::default()
+    };
+    let ct = read_series_with(tmp.path(), &forced, &no_progress).unwrap();
+    assert_eq!(ct.volume.data, v.data);
+    assert!(ct.info.warnings.iter().any(|w| w.contains("not CT")));
 }
 
 #[test]
@@ -554,16 +575,24 @@ fn real_header_edge_cases_give_a_volume_or_a_clear_error() {
         .to_string();
     assert!(e.contains("one position"), "{e}");
     let tilt = read(&base.join("gantrytilting/001")).unwrap();
-    assert_eq!(tilt.volume.grid.dims, [512, 512, 4]);
+    // Tilt corrected: resampled onto an orthogonal grid, wider along y.
+    assert_eq!(tilt.volume.grid.dims, [512, 521, 4]);
     assert!(
-        tilt.info.warnings.iter().any(|w| w.contains("gantry tilt")),
+        tilt.info
+            .warnings
+            .iter()
+            .any(|w| w.contains("gantry tilt of 14.0°") && w.contains("orthogonal grid")),
         "{:?}",
         tilt.info.warnings
     );
     let gap = read(&base.join("sliceincrement/001")).unwrap();
-    assert_eq!(gap.volume.grid.dims[2], 4);
+    // One missing slice (a 10 mm step among 5 mm ones) is filled in.
+    assert_eq!(gap.volume.grid.dims[2], 5);
     assert!(
-        gap.info.warnings.iter().any(|w| w.contains("uneven")),
+        gap.info
+            .warnings
+            .iter()
+            .any(|w| w.contains("missing slice")),
         "{:?}",
         gap.info.warnings
     );
@@ -572,7 +601,7 @@ fn real_header_edge_cases_give_a_volume_or_a_clear_error() {
     assert!(r.info.files_skipped >= 2);
     // All four cases in one folder: the stack at one position is never preferred.
     let all = read(&base).unwrap();
-    assert_eq!((all.info.series_found, all.volume.grid.dims[2]), (4, 4));
+    assert_eq!((all.info.series_found, all.volume.grid.dims[2]), (4, 5));
     for case in ["gantrytilting", "notavolume", "sliceincrement"] {
         // Whole folders: a volume or an error, never a panic.
         let _ = read(&base.join(case));
@@ -583,9 +612,10 @@ fn real_header_edge_cases_give_a_volume_or_a_clear_error() {
 fn real_tilted_head_reads_with_warnings() {
     let Some(data) = data_dir() else { return };
     let ct = read(&data.join("ge-tilted-head")).unwrap();
-    assert_eq!(ct.volume.grid.dims, [512, 512, 28]);
+    // Tilt corrected onto an orthogonal grid; steps of 4 and 7 mm made regular.
+    assert_eq!(ct.volume.grid.dims, [512, 611, 37]);
     let w = ct.info.warnings.join("\n");
-    assert!(w.contains("gantry tilt of about 18.5°"), "{w}");
+    assert!(w.contains("gantry tilt of 18.5°"), "{w}");
     assert!(w.contains("uneven slice steps"), "{w}");
 }
 

@@ -6,6 +6,7 @@ pub mod dicom;
 pub mod mesh;
 pub mod nifti;
 pub mod nrrd;
+pub mod resample;
 
 use crate::{Result, Volume};
 use std::path::Path;
@@ -53,6 +54,22 @@ pub struct InputInfo {
     pub transfer_syntax: Option<String>,
     /// Things the user should know (e.g. uneven slice spacing).
     pub warnings: Vec<String>,
+    /// What was done to the values or the geometry on reading (padding set
+    /// to air, slices resampled, ...).
+    pub notes: Vec<String>,
+}
+
+/// How to read the input (series choice and checks).
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Which series to read: its index in `spinemesh info` (1-based) or its
+    /// Series Instance UID. `None`: the best CT volume.
+    pub series: Option<String>,
+    /// Read a series of a modality other than CT anyway.
+    pub force: bool,
+    /// Keep values as stored: no padding or outside-the-scan-field values
+    /// set to air (−1000 HU). For round-trip tests.
+    pub keep_raw_values: bool,
 }
 
 /// A CT volume in Hounsfield units plus what was read.

@@ -49,22 +49,12 @@ pub(crate) fn decode_slice(h: &SliceHeader, out: &mut [f32]) -> Result<()> {
             ),
         ));
     }
-    if h.photometric == "MONOCHROME1" {
-        return Err(Error::format(
-            &h.path,
-            "the image is MONOCHROME1 (inverted grey scale), which spinemesh does not read yet; convert the series to MONOCHROME2",
-        ));
-    }
-    if h.frames > 1 {
-        return Err(Error::format(
-            &h.path,
-            "multi-frame (enhanced) CT images are not read yet; export the series as classic single-frame CT slices",
-        ));
-    }
     if read_native_tail(h, out)? {
         return Ok(());
     }
-    decode_parsed(h, out)
+    // Third-party decoders must not bring the program down on hostile data.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_parsed(h, out)))
+        .unwrap_or_else(|_| Err(decode_error(h, "the decoder failed on this data")))
 }
 
 /// Decodes one slice by parsing the whole file (any transfer syntax).
@@ -83,8 +73,12 @@ pub(crate) fn decode_parsed(h: &SliceHeader, out: &mut [f32]) -> Result<()> {
     match elem.value() {
         DicomValue::Primitive(p) => {
             let bytes = p.to_bytes();
+            let width = usize::from(h.bits_allocated.div_ceil(8));
+            let at = (h.frame as usize)
+                .saturating_mul(out.len())
+                .saturating_mul(width);
             samples_to_hu(
-                &bytes,
+                bytes.get(at..).unwrap_or_default(),
                 h.bits_allocated,
                 h.bits_stored,
                 h.signed,
@@ -94,11 +88,26 @@ pub(crate) fn decode_parsed(h: &SliceHeader, out: &mut [f32]) -> Result<()> {
             .map_err(|e| pixel_error(&h.path, e))
         }
         DicomValue::PixelSequence(seq) => {
-            let decoded = match obj.decode_pixel_data() {
+            let decoded = if h.frames > 1 {
+                obj.decode_pixel_data_frame(h.frame)
+            } else {
+                obj.decode_pixel_data()
+            };
+            let decoded = match decoded {
                 Ok(d) => d,
                 Err(e) if is_jpeg_dct(&h.transfer_syntax) => {
                     // jpeg-decoder has no 12-bit DCT: our own sequential decoder.
-                    let stream: Vec<u8> = seq.fragments().iter().flatten().copied().collect();
+                    let fragments = seq.fragments();
+                    let stream: Vec<u8> = if h.frames > 1 && fragments.len() == h.frames as usize {
+                        fragments[h.frame as usize].to_vec()
+                    } else if h.frames > 1 {
+                        return Err(decode_error(
+                            h,
+                            "the frames of this multi-frame JPEG cannot be told apart",
+                        ));
+                    } else {
+                        fragments.iter().flatten().copied().collect()
+                    };
                     let (w, ht, samples) = jpeg_dct::decode(&stream)
                         .map_err(|own| decode_error(h, &format!("{}; {own}", error_chain(&e))))?;
                     if w as usize * ht as usize != out.len() {
@@ -165,7 +174,11 @@ pub(crate) fn read_native_tail(h: &SliceHeader, out: &mut [f32]) -> Result<bool>
         _ => return Ok(false),
     };
     let expected = out.len() * width;
-    let padded = expected + expected % 2;
+    let Some(all) = expected.checked_mul(h.frames as usize) else {
+        return Ok(false);
+    };
+    let padded = all + all % 2;
+    let skip = expected * h.frame as usize;
     let Ok(value_len) = u32::try_from(padded) else {
         return Ok(false);
     };
@@ -177,9 +190,9 @@ pub(crate) fn read_native_tail(h: &SliceHeader, out: &mut [f32]) -> Result<bool>
     };
     RAW.with(|raw| {
         let mut buf = raw.borrow_mut();
-        buf.resize(header_len + padded, 0);
+        buf.resize(header_len + expected, 0);
         f.seek(SeekFrom::Start(start)).map_err(io_err)?;
-        f.read_exact(&mut buf).map_err(io_err)?;
+        f.read_exact(&mut buf[..header_len]).map_err(io_err)?;
         let tag_ok = buf[..4] == [0xE0, 0x7F, 0x10, 0x00];
         let len_ok = if header_len == 12 {
             matches!(&buf[4..8], b"OW\0\0" | b"OB\0\0") && buf[8..12] == value_len.to_le_bytes()
@@ -189,6 +202,10 @@ pub(crate) fn read_native_tail(h: &SliceHeader, out: &mut [f32]) -> Result<bool>
         if !(tag_ok && len_ok) {
             return Ok(false);
         }
+        if skip > 0 {
+            f.seek(SeekFrom::Current(skip as i64)).map_err(io_err)?;
+        }
+        f.read_exact(&mut buf[header_len..]).map_err(io_err)?;
         samples_to_hu(
             &buf[header_len..header_len + expected],
             h.bits_allocated,
@@ -269,4 +286,25 @@ pub(crate) fn samples_to_hu(
         }),
     }
     Ok(())
+}
+
+/// Sets the pixels of one decoded slice that hold its Pixel Padding Value (or
+/// lie in the padding range up to Pixel Padding Range Limit) to air; returns
+/// how many.
+pub(crate) fn padding_to_air(h: &SliceHeader, out: &mut [f32]) -> usize {
+    let Some((p, limit)) = h.padding else {
+        return 0;
+    };
+    let q = limit.unwrap_or(p);
+    let hu = |v: i64| v as f64 * h.slope + h.intercept;
+    let (a, b) = (hu(p.min(q)), hu(p.max(q)));
+    let (lo, hi) = ((a.min(b) - 1e-3) as f32, (a.max(b) + 1e-3) as f32);
+    let mut n = 0;
+    for v in out.iter_mut() {
+        if *v >= lo && *v <= hi {
+            *v = super::resample::AIR_HU;
+            n += 1;
+        }
+    }
+    n
 }

@@ -88,7 +88,8 @@
 //! from [`WriteOptions::seed`] and the volume's content, so the same volume and
 //! options give byte-identical files.
 
-use super::{atomic, InputInfo, LoadedCt};
+use super::resample::{self, AIR_HU};
+use super::{atomic, InputInfo, LoadOptions, LoadedCt};
 use crate::{Error, Grid, Result, Volume};
 use dicom_core::DicomValue;
 use dicom_dictionary_std::tags;
@@ -127,13 +128,34 @@ use decode::*;
 use geometry::*;
 use header::*;
 use select::*;
+pub use select::{InputSummary, SeriesSummary};
 pub use write::{write_series, WriteOptions};
 
-/// Reads the CT series in `input` (a folder, searched recursively, or one
-/// file) as a volume of Hounsfield units. `progress(done, total)` is called
-/// as slices are decoded (from several threads). See the module documentation
-/// for which files are read, how the series is chosen and how slices are sorted.
-pub fn read_series(input: &Path, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<LoadedCt> {
+/// What the search of the input found.
+struct Found {
+    headers: Vec<SliceHeader>,
+    total_files: usize,
+    dicom_files: usize,
+    not_dicom: usize,
+    unreadable: usize,
+    without_image: usize,
+    warnings: Vec<String>,
+}
+
+/// Lists and scans the files of `input`; errors when nothing there is a DICOM image.
+fn find(input: &Path) -> Result<Found> {
+    // A DICOMDIR (or Philips DIRFILE) stands for the folder it indexes.
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().to_uppercase())
+        .unwrap_or_default();
+    let dir;
+    let input = if input.is_file() && (name == "DICOMDIR" || name == "DIRFILE") {
+        dir = input.parent().map(Path::to_path_buf).unwrap_or_default();
+        dir.as_path()
+    } else {
+        input
+    };
     let (files, hidden) = list_files(input)?;
     let total_files = files.len() + hidden;
     if total_files == 0 {
@@ -145,11 +167,16 @@ pub fn read_series(input: &Path, progress: &(dyn Fn(usize, usize) + Sync)) -> Re
     let scanned: Vec<Scanned> = files.par_iter().map(|p| scan(p)).collect();
     let mut unreadable = Vec::new();
     let mut headers = Vec::new();
+    let mut not_dicom = hidden;
+    let mut dicom_files = 0;
     for s in scanned {
         match s {
-            Scanned::NotDicom => {}
+            Scanned::NotDicom => not_dicom += 1,
             Scanned::Unreadable(p, e) => unreadable.push((p, e)),
-            Scanned::Header(h) => headers.push(*h),
+            Scanned::Header(h) => {
+                dicom_files += 1;
+                headers.extend(h)
+            }
         }
     }
     let mut warnings = Vec::new();
@@ -174,77 +201,114 @@ pub fn read_series(input: &Path, progress: &(dyn Fn(usize, usize) + Sync)) -> Re
             input.display()
         )));
     }
-    let non_images: Vec<SliceHeader> = headers
-        .iter()
-        .filter(|h| h.rows == 0 || h.cols == 0)
-        .cloned()
-        .collect();
-    headers.retain(|h| h.rows > 0 && h.cols > 0);
-    if headers.is_empty() {
-        let mut kinds: Vec<String> = non_images
-            .iter()
-            .map(|h| modality_label(&h.modality))
-            .collect();
-        kinds.sort();
-        kinds.dedup();
-        return Err(Error::Input(format!(
-            "the {} DICOM file(s) in {} hold no images (modality {}); give the folder that holds the CT slices",
-            non_images.len(),
-            input.display(),
-            kinds.join(", ")
-        )));
-    }
-    let mut series: BTreeMap<String, Vec<SliceHeader>> = BTreeMap::new();
-    for h in headers {
-        series.entry(h.series_uid.clone()).or_default().push(h);
-    }
-    let series_found = series.len();
-    let mut others: Vec<String> = Vec::new();
-    let mut candidates: Vec<Candidate> = Vec::new();
-    for (uid, slices) in series {
-        let modality = slices[0].modality.clone();
-        if modality == "CT" {
-            candidates.extend(candidate(uid, slices));
-        } else {
-            others.push(modality_label(&modality));
+    let mut non_images: Vec<String> = Vec::new();
+    let mut without_image = 0;
+    headers.retain(|h| {
+        let image = h.rows > 0 && h.cols > 0;
+        if !image {
+            without_image += 1;
+            non_images.push(modality_label(&h.modality));
         }
-    }
-    if candidates.is_empty() {
-        others.sort();
-        others.dedup();
+        image
+    });
+    if headers.is_empty() {
+        non_images.sort();
+        non_images.dedup();
         return Err(Error::Input(format!(
-            "no CT series in {}: found {series_found} image series of modality {}; spinemesh needs a CT series (values in Hounsfield units)",
+            "the {without_image} DICOM file(s) in {} hold no images (modality {}); give the folder that holds the CT slices",
             input.display(),
-            others.join(", ")
+            non_images.join(", ")
         )));
     }
-    candidates.sort_by(rank);
-    let selection = if candidates.len() > 1 {
-        let best = &candidates[0];
-        let rest: Vec<String> = candidates[1..].iter().map(Candidate::describe).collect();
-        Some(format!(
-            "{} CT series found; took {} over {}: {}; to read another series, give a folder holding only its files",
-            candidates.len(),
-            best.describe(),
-            rest.join(", "),
-            reason(best, &candidates[1])
-        ))
-    } else if !others.is_empty() {
-        others.sort();
-        others.dedup();
-        Some(format!(
-            "took the only CT series; {} other image series ({}) skipped",
-            series_found - 1,
-            others.join(", ")
-        ))
-    } else {
-        None
+    Ok(Found {
+        headers,
+        total_files,
+        dicom_files,
+        not_dicom,
+        unreadable: unreadable.len(),
+        without_image,
+        warnings,
+    })
+}
+
+/// MemAvailable of /proc/meminfo, bytes (None where there is no /proc).
+pub(crate) fn memory_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+const GIB: f64 = 1024.0 * MIB;
+
+/// Lists what `input` holds: every image stack with its geometry, and the one
+/// [`read_series_with`] would read with `opts` (and why). Reads headers only.
+pub fn inspect(input: &Path, opts: &LoadOptions) -> Result<InputSummary> {
+    let found = find(input)?;
+    let cands = group(found.headers);
+    let (selected, selection) = match choose(&cands, opts, input) {
+        Ok((pos, why)) => (
+            Some(pos),
+            why.or_else(|| Some("the only image stack".into())),
+        ),
+        Err(e) => (None, Some(format!("none can be read: {e}"))),
     };
-    let chosen = candidates.swap_remove(0);
-    if !chosen.left_out.is_empty() {
+    let memory_needed_mib = selected.map(|p| {
+        let h = cands[p].first();
+        h.rows as f64 * h.cols as f64 * cands[p].slices.len() as f64 * 4.0 / MIB
+    });
+    Ok(InputSummary {
+        files_searched: found.total_files,
+        dicom_files: found.dicom_files,
+        files_not_dicom: found.not_dicom,
+        files_unreadable: found.unreadable,
+        files_without_image: found.without_image,
+        series: cands
+            .iter()
+            .enumerate()
+            .map(|(i, c)| summarize(c, Some(i) == selected))
+            .collect(),
+        selected: selected.map(|p| cands[p].index),
+        selection,
+        memory_needed_mib,
+        memory_available_mib: memory_available().map(|b| b as f64 / MIB),
+        warnings: found.warnings,
+    })
+}
+
+/// Reads the CT series in `input` (a folder, searched recursively, or one
+/// file) as a volume of Hounsfield units, with default [`LoadOptions`].
+/// `progress(done, total)` is called as slices are decoded (from several
+/// threads). See the module documentation.
+pub fn read_series(input: &Path, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<LoadedCt> {
+    read_series_with(input, &LoadOptions::default(), progress)
+}
+
+/// As [`read_series`], with a series choice and checks from `opts`.
+pub fn read_series_with(
+    input: &Path,
+    opts: &LoadOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<LoadedCt> {
+    let found = find(input)?;
+    let total_files = found.total_files;
+    let cands = group(found.headers);
+    let mut uids: Vec<&str> = cands.iter().map(|c| c.series_uid.as_str()).collect();
+    uids.sort();
+    uids.dedup();
+    let series_found = uids.len();
+    let (pos, selection) = choose(&cands, opts, input)?;
+    let Some(chosen) = cands.into_iter().nth(pos) else {
+        return Err(Error::Input(
+            "internal error: the chosen series vanished".into(),
+        ));
+    };
+    let mut warnings = found.warnings;
+    if chosen.non_ct {
         warnings.push(format!(
-            "left out of the chosen series: {}",
-            chosen.left_out.join(", ")
+            "the series is of modality {}, not CT (read because of --force): its values are not Hounsfield units, so the bone threshold may not fit",
+            chosen.modality
         ));
     }
     let mut info = InputInfo {
@@ -256,9 +320,9 @@ pub fn read_series(input: &Path, progress: &(dyn Fn(usize, usize) + Sync)) -> Re
         warnings,
         ..Default::default()
     };
-    let volume = assemble(chosen.slices, &mut info, progress)?;
-    info.files_read = volume.grid.dims[2];
-    info.files_skipped = total_files - info.files_read;
+    let what = chosen.describe();
+    let volume = assemble(chosen.slices, &what, &mut info, opts, progress)?;
+    info.files_skipped = total_files.saturating_sub(info.files_read);
     info.dims = volume.grid.dims;
     info.spacing_mm = volume.grid.spacing;
     Ok(LoadedCt { volume, info })
@@ -272,22 +336,35 @@ fn modality_label(m: &str) -> String {
     }
 }
 
-/// Sorts, checks and decodes the slices of one stack into a volume.
+/// Checks that `n` slices of `cols × rows` fit in memory.
+fn check_memory(n: usize, cols: usize, rows: usize) -> Result<usize> {
+    let total = (cols * rows).checked_mul(n).filter(|&t| t <= 1usize << 36);
+    let need = (cols * rows) as f64 * n as f64 * 4.0;
+    let avail = memory_available();
+    let fits_now = avail.is_none_or(|a| need <= a as f64);
+    match total {
+        Some(t) if fits_now && Vec::<f32>::new().try_reserve_exact(t).is_ok() => Ok(t),
+        _ => Err(Error::Input(format!(
+            "the CT series has {n} slices of {cols}×{rows} pixels: the volume alone needs {:.2} GiB (32-bit values), {}; crop or downsample the series first, or run on a computer with more memory",
+            need / GIB,
+            match avail {
+                Some(a) => format!("and only {:.2} GiB of memory is available", a as f64 / GIB),
+                None => "more than this computer can hold".into(),
+            }
+        ))),
+    }
+}
+
+/// Sorts, checks and decodes the slices of one stack into a volume; corrects
+/// a gantry tilt and uneven steps by resampling.
 fn assemble(
     mut slices: Vec<SliceHeader>,
+    what: &str,
     info: &mut InputInfo,
+    opts: &LoadOptions,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Volume<f32>> {
     let first = slices[0].clone();
-    if first.frames > 1 {
-        return Err(Error::format(
-            &first.path,
-            format!(
-                "this is a multi-frame (enhanced) CT image with {} frames, which spinemesh does not read yet; export the series as classic single-frame CT slices",
-                first.frames
-            ),
-        ));
-    }
     let (rows, cols) = (first.rows as usize, first.cols as usize);
     let axes = match first.orientation.as_ref() {
         Some(iop) => orientation_axes(iop).ok_or_else(|| {
@@ -347,25 +424,44 @@ fn assemble(
     // Decode every slice, in parallel.
     let n = slices.len();
     let npix = rows * cols;
-    let total = npix.checked_mul(n).filter(|&t| t <= 1usize << 36);
-    let fits = total.is_some_and(|t| Vec::<f32>::new().try_reserve_exact(t).is_ok());
-    let (Some(total), true) = (total, fits) else {
-        return Err(Error::Input(format!(
-            "the CT series has {n} slices of {cols}×{rows} pixels, more than this computer can hold in memory; crop or downsample the series first"
-        )));
-    };
+    let total = check_memory(n, cols, rows)?;
     // (calloc: the zero pages are only touched when written)
     let mut data = vec![0f32; total];
     let done = AtomicUsize::new(0);
+    let padded = AtomicUsize::new(0);
     progress(0, n);
     data.par_chunks_mut(npix)
         .zip(slices.par_iter())
         .try_for_each(|(out, h)| -> Result<()> {
             decode_slice(h, out)?;
+            if !opts.keep_raw_values {
+                padded.fetch_add(padding_to_air(h, out), Ordering::Relaxed);
+            }
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
             progress(d, n);
             Ok(())
         })?;
+    let padded = padded.into_inner();
+    if padded > 0 {
+        info.notes.push(format!(
+            "{padded} pixels equal to the Pixel Padding Value were set to {AIR_HU} HU (air) before anything else"
+        ));
+    }
+    if !opts.keep_raw_values {
+        let outside = resample::outside_to_air(&mut data);
+        if outside > 0 {
+            info.notes.push(format!(
+                "{outside} pixels below {} HU (outside the scan field, e.g. −2000 or −3024) were set to {AIR_HU} HU (air) before anything else, so they neither count as tissue nor drag the smoothing at the field-of-view edge",
+                resample::OUTSIDE_BELOW_HU
+            ));
+        }
+    }
+    if first.photometric == "MONOCHROME1" {
+        info.notes.push(
+            "the images are MONOCHROME1 (inverted grey scale for display); the values were read through Rescale Slope/Intercept as usual, since the inversion applies to display only"
+                .into(),
+        );
+    }
 
     let mut ts: Vec<&str> = slices.iter().map(|s| s.transfer_syntax.as_str()).collect();
     ts.sort();
@@ -415,8 +511,21 @@ fn assemble(
     }
     let kept: Vec<&SliceHeader> = keep.iter().map(|&i| &slices[i]).collect();
     let nz = kept.len();
+    let mut files: Vec<&Path> = kept.iter().map(|s| s.path.as_path()).collect();
+    files.sort();
+    files.dedup();
+    info.files_read = files.len();
 
-    // Step along the normal, evenness, tilt.
+    if !opts.keep_raw_values {
+        let metal = resample::count_metal(&data);
+        if metal > 0 {
+            info.notes.push(format!(
+                "{metal} voxels above {} HU (metal or dense contrast): they are above the bone range's usual upper end",
+                resample::METAL_ABOVE_HU
+            ));
+        }
+    }
+
     // A single slice: its thickness; slices without positions: their spacing.
     let fallback_step = if nz == 1 {
         first.slice_thickness.or(first.spacing_between_slices)
@@ -424,39 +533,41 @@ fn assemble(
         first.spacing_between_slices.or(first.slice_thickness)
     }
     .unwrap_or(1.0);
-    let (step, origin) = match &positions {
-        Some(pos) if nz > 1 => {
-            let p: Vec<f64> = keep.iter().map(|&i| pos[i]).collect();
-            let steps: Vec<f64> = p.windows(2).map(|w| w[1] - w[0]).collect();
-            let step = median(&steps);
-            let lo = steps.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = steps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            if (hi - step).max(step - lo) > (0.01 * step).max(0.01) {
-                info.warnings.push(format!(
-                    "uneven slice steps: from {lo:.3} to {hi:.3} mm (median {step:.3} mm); the volume is stacked at the median step, so distances along the slice axis are wrong where the step differs (a large step may mean missing slices)"
-                ));
-            }
-            let a = kept[0].position.unwrap_or_default();
-            let b = kept[nz - 1].position.unwrap_or_default();
-            let v = sub(b, a);
-            let along = dot(v, axes[2]);
-            let sideways = norm(sub(v, scale(axes[2], along)));
-            let angle = sideways.atan2(along.abs()).to_degrees();
-            if sideways > 0.05 && angle > 0.1 {
-                info.warnings.push(format!(
-                    "the slices are sheared (gantry tilt of about {angle:.1}°): slice origins drift {sideways:.1} mm sideways over the stack; the volume is stacked along the slice normal without tilt correction, so anatomy is shifted by up to {sideways:.1} mm"
-                ));
-            }
-            (step, a)
-        }
-        Some(_) => (fallback_step, kept[0].position.unwrap_or_default()),
-        None => (fallback_step, [0.0; 3]),
-    };
-    let grid = Grid {
+    let spacing2 = [pixel_spacing[1], pixel_spacing[0]];
+    let grid = |step: f64, origin: [f64; 3]| Grid {
         dims: [cols, rows, nz],
-        spacing: [pixel_spacing[1], pixel_spacing[0], step],
+        spacing: [spacing2[0], spacing2[1], step],
         origin,
         direction: axes,
     };
-    Volume::new(grid, data)
+    match &positions {
+        Some(_) if nz > 1 => {
+            let p3: Vec<[f64; 3]> = kept
+                .iter()
+                .map(|s| s.position.unwrap_or_default())
+                .collect();
+            let plan = plan_stack(&kept, &p3, axes, spacing2, what)?;
+            info.warnings.extend(plan.warnings.iter().cloned());
+            info.notes.extend(plan.notes.iter().cloned());
+            if plan.resample {
+                let stack = resample::Stack {
+                    data: &data,
+                    cols,
+                    rows,
+                    spacing: spacing2,
+                    axes,
+                    positions: &p3,
+                };
+                check_memory(plan.resampled_slices(), cols, rows)?;
+                resample::restack(&stack, plan.step, AIR_HU)
+            } else {
+                Volume::new(grid(plan.step, p3[0]), data)
+            }
+        }
+        Some(_) => Volume::new(
+            grid(fallback_step, kept[0].position.unwrap_or_default()),
+            data,
+        ),
+        None => Volume::new(grid(fallback_step, [0.0; 3]), data),
+    }
 }
