@@ -225,6 +225,7 @@ pub fn demo(
     params: &Params,
     progress: &dyn Progress,
 ) -> Result<DemoSummary> {
+    phantom_params.validate()?;
     progress.stage("phantom");
     let t = Instant::now();
     let ph = phantom::generate(phantom_params);
