@@ -33,6 +33,7 @@ pub mod phantom;
 pub mod pipeline;
 pub mod report;
 pub mod run;
+pub mod segment;
 pub mod smooth;
 pub mod surface;
 pub mod threshold;

@@ -20,6 +20,8 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
+    /// Solid vertebrae of the spine alone (see [`crate::segment`]).
+    Spine,
     /// Exactly the paper's pipeline and Table 1 values.
     Paper,
 }
@@ -46,6 +48,8 @@ pub struct Params {
     pub gaussian_truncate_sigmas: f64,
     /// Level of marching cubes on the binary mask.
     pub surface_level: f32,
+    /// The `spine` preset's segmentation; `None` runs the paper's steps.
+    pub spine: Option<crate::segment::SpineParams>,
 }
 
 impl Params {
@@ -63,12 +67,28 @@ impl Params {
             connectivity: 6,
             gaussian_truncate_sigmas: smooth::TRUNCATE_SIGMAS,
             surface_level: 0.5,
+            spine: None,
+        }
+    }
+
+    /// Solid vertebrae, spine isolated from other bones; mesh as the paper.
+    pub fn spine() -> Self {
+        let sp = crate::segment::SpineParams::default();
+        Params {
+            preset: Preset::Spine,
+            sigma_mm: sp.sigma_mm,
+            threshold_hu: [sp.bone_low_hu, sp.bone_high_hu],
+            closing_mm: sp.closing_mm,
+            min_component_mm3: sp.min_component_mm3,
+            spine: Some(sp),
+            ..Self::paper()
         }
     }
 
     pub fn from_preset(p: Preset) -> Self {
         match p {
             Preset::Paper => Self::paper(),
+            Preset::Spine => Self::spine(),
         }
     }
 
@@ -102,7 +122,10 @@ pub struct Output {
     /// Voxels after thresholding and after closing (for the report).
     pub threshold_voxels: usize,
     pub closing_voxels: usize,
-    pub components: SelectionReport,
+    /// The paper's component selection (`paper` preset).
+    pub components: Option<SelectionReport>,
+    /// What the spine segmentation did (`spine` preset).
+    pub spine: Option<crate::segment::SpineReport>,
     pub stages: Vec<Stage>,
 }
 
@@ -122,35 +145,29 @@ pub fn run(ct: &Volume<f32>, params: &Params, on_stage: &dyn Fn(&str)) -> Result
         }
     };
 
-    // Steps 1–2 fused: each smoothed slice is thresholded at once, so no
-    // full-size smoothed volume is kept (same result as one after the other).
-    let done = timed("smooth+threshold");
-    let bone = smooth::gaussian_threshold(
-        ct,
-        [params.sigma_mm; 3],
-        params.threshold_hu[0],
-        params.threshold_hu[1],
-    )?;
-    let threshold_voxels = bone.count();
-    done(&mut stages);
-    if threshold_voxels == 0 {
-        return Err(Error::Empty(format!(
-            "no voxel lies in {}–{} HU after smoothing; is this a CT in Hounsfield units?",
-            params.threshold_hu[0], params.threshold_hu[1]
-        )));
-    }
-
-    let done = timed("closing");
-    let closed = morphology::closing(&bone, params.closing_mm)?;
-    drop(bone);
-    let closing_voxels = closed.count();
-    done(&mut stages);
-
-    let done = timed("components");
-    let (mask, components) =
-        components::select(&closed, params.min_component_mm3, params.keep_largest, conn)?;
-    drop(closed);
-    done(&mut stages);
+    let (mask, components, threshold_voxels, closing_voxels, spine) = match &params.spine {
+        None => {
+            let (mask, components, t, c) =
+                paper_segmentation(ct, params, conn, &timed, &mut stages)?;
+            (mask, Some(components), t, c, None)
+        }
+        Some(sp) => {
+            let done = timed("segment");
+            let mut sp = sp.clone();
+            // The shared options (--sigma-mm, --threshold, …) act on the spine preset too.
+            sp.sigma_mm = params.sigma_mm;
+            sp.bone_low_hu = params.threshold_hu[0];
+            sp.bone_high_hu = params.threshold_hu[1];
+            sp.closing_mm = params.closing_mm;
+            sp.min_component_mm3 = params.min_component_mm3;
+            let (mask, rep) = crate::segment::spine_mask(ct, &sp)?;
+            done(&mut stages);
+            let vox = ct.grid.voxel_volume_mm3();
+            let t = (rep.bone_mm3 / vox).round() as usize;
+            let c = t + (rep.closing_added_mm3 / vox).round() as usize;
+            (mask, None, t, c, Some(rep))
+        }
+    };
 
     let done = timed("crop");
     let (cropped, crop) = crop::crop_to_mask(&mask, params.margin_mm)?;
@@ -167,6 +184,50 @@ pub fn run(ct: &Volume<f32>, params: &Params, on_stage: &dyn Fn(&str)) -> Result
         threshold_voxels,
         closing_voxels,
         components,
+        spine,
         stages,
     })
+}
+
+/// The paper's steps 1–4: smooth + threshold (fused), closing, components.
+fn paper_segmentation<F, D>(
+    ct: &Volume<f32>,
+    params: &Params,
+    conn: Connectivity,
+    timed: &F,
+    stages: &mut Vec<Stage>,
+) -> Result<(Mask, SelectionReport, usize, usize)>
+where
+    F: Fn(&'static str) -> D,
+    D: FnOnce(&mut Vec<Stage>),
+{
+    // Steps 1–2 fused: each smoothed slice is thresholded at once, so no
+    // full-size smoothed volume is kept (same result as one after the other).
+    let done = timed("smooth+threshold");
+    let bone = smooth::gaussian_threshold(
+        ct,
+        [params.sigma_mm; 3],
+        params.threshold_hu[0],
+        params.threshold_hu[1],
+    )?;
+    let threshold_voxels = bone.count();
+    done(stages);
+    if threshold_voxels == 0 {
+        return Err(Error::Empty(format!(
+            "no voxel lies in {}–{} HU after smoothing; is this a CT in Hounsfield units?",
+            params.threshold_hu[0], params.threshold_hu[1]
+        )));
+    }
+
+    let done = timed("closing");
+    let closed = morphology::closing(&bone, params.closing_mm)?;
+    drop(bone);
+    let closing_voxels = closed.count();
+    done(stages);
+
+    let done = timed("components");
+    let (mask, components) =
+        components::select(&closed, params.min_component_mm3, params.keep_largest, conn)?;
+    done(stages);
+    Ok((mask, components, threshold_voxels, closing_voxels))
 }

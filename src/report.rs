@@ -41,7 +41,12 @@ impl Default for Tool {
 pub struct Segmentation {
     pub threshold_mm3: f64,
     pub closing_added_mm3: f64,
-    pub components: SelectionReport,
+    /// The paper's component selection (`paper` preset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<SelectionReport>,
+    /// Fill, canal and isolation figures (`spine` preset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spine: Option<crate::segment::SpineReport>,
 }
 
 #[derive(Clone, Debug, Serialize)]

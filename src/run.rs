@@ -174,6 +174,7 @@ pub fn reconstruct_volume(
             threshold_mm3: out.threshold_voxels as f64 * voxel_mm3,
             closing_added_mm3: (out.closing_voxels - out.threshold_voxels) as f64 * voxel_mm3,
             components: out.components.clone(),
+            spine: out.spine.clone(),
         },
         mask: MaskReport {
             voxels: mask_voxels,
