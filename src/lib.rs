@@ -28,6 +28,7 @@ pub mod edt;
 pub mod error;
 pub mod evaluate;
 pub mod io;
+pub mod mesh;
 pub mod morphology;
 pub mod phantom;
 pub mod pipeline;

@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Reconstruct the spine: writes spine.stl, mask.nii.gz and report.json.
+    /// Reconstruct the spine: writes spine.stl (or .ply/.obj), mask.nii.gz and report.json.
     Reconstruct(ReconstructArgs),
     /// Compare a predicted mask with a reference (Dice, IoU, HD95, ASSD).
     Evaluate(EvaluateArgs),
@@ -35,6 +35,94 @@ enum Command {
     Demo(DemoArgs),
     /// List the image series in a DICOM folder and which one reconstruct reads.
     Info(InfoArgs),
+    /// Check a mesh file (STL, PLY, OBJ): closed, 2-manifold, outward, volume.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The mesh file: binary or ASCII STL, PLY (binary or ASCII) or OBJ.
+    mesh: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct MeshArgs {
+    /// FE-ready mesh: Taubin smoothing without shrinkage and decimation to
+    /// 250 000 triangles, still a closed 2-manifold.
+    #[arg(long)]
+    fe: bool,
+    /// Decimate to about N triangles, or `none` [paper: none; --fe: 250000].
+    #[arg(long, value_name = "N|none", value_parser = parse_target)]
+    target_triangles: Option<TargetArg>,
+    /// Smoothing λ/μ iteration pairs; 0 for none [paper: 0; --fe: 10].
+    #[arg(long, value_name = "N", conflicts_with = "no_smooth")]
+    smooth_iterations: Option<usize>,
+    /// No smoothing (also with --fe).
+    #[arg(long)]
+    no_smooth: bool,
+    /// Mesh file format [default: from --mesh-file's extension, else stl].
+    #[arg(long, value_enum)]
+    format: Option<spinemesh::mesh::MeshFormat>,
+    /// Coordinate frame of the mesh file, stated in its header as 3D Slicer
+    /// does (SPACE=LPS / SPACE=RAS) [default: lps].
+    #[arg(long, value_enum)]
+    frame: Option<spinemesh::mesh::Frame>,
+    /// File name of the mesh in OUT_DIR, e.g. spine.ply; .stl, .ply or .obj
+    /// picks the format [default: spine.<format's extension>].
+    #[arg(long, value_name = "NAME")]
+    mesh_file: Option<String>,
+}
+
+#[derive(Clone)]
+struct TargetArg(Option<usize>);
+
+fn parse_target(s: &str) -> Result<TargetArg, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(TargetArg(None));
+    }
+    s.replace(['_', ','], "")
+        .parse::<usize>()
+        .map(|n| TargetArg(Some(n)))
+        .map_err(|_| format!("'{s}' is not a triangle count (e.g. 250000) or 'none'"))
+}
+
+impl MeshArgs {
+    fn apply(&self, mut m: spinemesh::mesh::MeshParams) -> spinemesh::mesh::MeshParams {
+        use spinemesh::mesh::{MeshFormat, MeshParams, SmoothParams};
+        if self.fe {
+            let fe = MeshParams::fe();
+            m.smooth = fe.smooth;
+            m.target_triangles = fe.target_triangles;
+        }
+        if let Some(TargetArg(t)) = self.target_triangles {
+            m.target_triangles = t;
+        }
+        if let Some(n) = self.smooth_iterations {
+            m.smooth = (n > 0).then(|| SmoothParams {
+                iterations: n,
+                ..m.smooth.unwrap_or_default()
+            });
+        }
+        if self.no_smooth {
+            m.smooth = None;
+        }
+        if let Some(name) = &self.mesh_file {
+            m.file_name = Some(name.clone());
+            if let Some(f) = MeshFormat::from_path(std::path::Path::new(name)) {
+                m.format = f;
+            }
+        }
+        if let Some(f) = self.format {
+            m.format = f;
+        }
+        if let Some(f) = self.frame {
+            m.frame = f;
+        }
+        m
+    }
 }
 
 #[derive(Args)]
@@ -57,6 +145,8 @@ struct PipelineArgs {
     /// Crop margin around the spine, mm [paper: 2].
     #[arg(long, value_name = "MM")]
     margin_mm: Option<f64>,
+    #[command(flatten)]
+    mesh: MeshArgs,
 }
 
 impl PipelineArgs {
@@ -77,6 +167,7 @@ impl PipelineArgs {
         if let Some(v) = self.margin_mm {
             p.margin_mm = v;
         }
+        p.mesh = self.mesh.apply(p.mesh);
         p
     }
 }
@@ -287,6 +378,7 @@ fn main() -> ExitCode {
         Command::Evaluate(a) => evaluate_cmd(a),
         Command::Demo(a) => demo(a, &reporter),
         Command::Info(a) => info_cmd(a),
+        Command::Check(a) => check_cmd(a),
     };
     reporter.finish();
     match result {
@@ -308,11 +400,7 @@ fn reconstruct(a: ReconstructArgs, reporter: &Reporter) -> anyhow::Result<()> {
         eprintln!(
             "{} triangles ({}), mask {:.0} mm³, {:.2} s → {}",
             report.mesh.triangles,
-            if report.mesh.watertight {
-                "closed"
-            } else {
-                "NOT closed"
-            },
+            mesh_state(&report.mesh),
             report.mask.volume_mm3,
             report.seconds_total,
             a.output.display()
@@ -494,20 +582,78 @@ fn demo(a: DemoArgs, reporter: &Reporter) -> anyhow::Result<()> {
         "  mesh      {} triangles, {} vertices, {}, {:.0} mm³ (mask {:.0} mm³)",
         s.report.mesh.triangles,
         s.report.mesh.vertices,
-        if s.report.mesh.watertight {
-            "closed"
-        } else {
-            "NOT closed"
-        },
+        mesh_state(&s.report.mesh),
         s.report.mesh.volume_mm3,
         s.report.mask.volume_mm3
     );
     println!("  files     {}", s.result_dir.display());
     println!(
-        "            spine.stl (LPS mm), mask.nii.gz, report.json; input: {}, truth: {}",
+        "            {} ({} mm), mask.nii.gz, report.json; input: {}, truth: {}",
+        s.report.outputs.mesh,
+        s.report.mesh.frame,
         s.dicom_dir.display(),
         s.truth.display()
     );
+    Ok(())
+}
+
+/// "closed 2-manifold" or what is wrong with the mesh, in a few words.
+fn mesh_state(m: &spinemesh::report::MeshReport) -> String {
+    if m.closed && m.manifold && m.outward {
+        "closed 2-manifold".into()
+    } else if !m.closed {
+        format!(
+            "NOT closed: {} edges not shared by two",
+            m.edges_not_shared_by_two
+        )
+    } else {
+        "NOT a clean 2-manifold, see report.json".into()
+    }
+}
+
+fn check_cmd(a: CheckArgs) -> anyhow::Result<()> {
+    let (mesh, info) = spinemesh::io::mesh::read_mesh(&a.mesh)?;
+    let c = spinemesh::mesh::check(&mesh);
+    if a.json {
+        let mut v = serde_json::to_value(&c)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("file".into(), a.mesh.display().to_string().into());
+            o.insert("format".into(), info.format.name().into());
+            o.insert(
+                "frame".into(),
+                info.frame.map(|f| f.name()).unwrap_or("unstated").into(),
+            );
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let frame = info.frame.map(|f| f.name()).unwrap_or("not stated");
+        println!(
+            "{}: {}, frame {frame}",
+            a.mesh.display(),
+            info.format.name()
+        );
+        println!("  triangles                {}", c.triangles);
+        println!("  vertices                 {}", c.vertices);
+        println!("  closed                   {}", c.closed);
+        println!("  manifold                 {}", c.manifold);
+        println!("  outward                  {}", c.outward);
+        println!("  edges_not_shared_by_two  {}", c.edges_not_shared_by_two);
+        println!("  non_manifold_vertices    {}", c.non_manifold_vertices);
+        println!("  degenerate_triangles     {}", c.degenerate_triangles);
+        println!("  duplicate_triangles      {}", c.duplicate_triangles);
+        println!("  misoriented_edges        {}", c.misoriented_edges);
+        println!("  components               {}", c.components);
+        println!("  euler_characteristic     {}", c.euler_characteristic);
+        println!("  volume_mm3               {:.1}", c.volume_mm3);
+        println!("  area_mm2                 {:.1}", c.area_mm2);
+    }
+    if !c.is_valid_solid() {
+        anyhow::bail!(
+            "{} is not a closed, outward 2-manifold: {}",
+            a.mesh.display(),
+            c.summary()
+        );
+    }
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! ```text
 //! HU volume ─ 1 Gaussian σ mm ─ 2 threshold [low, high] HU ─ 3 closing r mm
 //!           ─ 4 drop components < V mm³, keep the largest ─ 5 crop to bbox + margin mm
-//!           ─ 6 marching cubes (LPS mm) ─→ mask on the input grid + mesh
+//!           ─ 6 marching cubes (LPS mm) ─ 7 mesh: smooth, decimate, check ([`crate::mesh`])
+//!           ─→ mask on the input grid + mesh
 //! ```
 //!
 //! Reading the CT and writing the outputs happen outside, in [`crate::run`];
@@ -50,6 +51,8 @@ pub struct Params {
     pub surface_level: f32,
     /// The `spine` preset's segmentation; `None` runs the paper's steps.
     pub spine: Option<crate::segment::SpineParams>,
+    /// Smoothing, decimation and file format of the mesh.
+    pub mesh: crate::mesh::MeshParams,
 }
 
 impl Params {
@@ -68,6 +71,7 @@ impl Params {
             gaussian_truncate_sigmas: smooth::TRUNCATE_SIGMAS,
             surface_level: 0.5,
             spine: None,
+            mesh: crate::mesh::MeshParams::paper(),
         }
     }
 
@@ -126,6 +130,8 @@ pub struct Output {
     pub components: Option<SelectionReport>,
     /// What the spine segmentation did (`spine` preset).
     pub spine: Option<crate::segment::SpineReport>,
+    /// What the mesh steps did, and the final mesh's topology.
+    pub mesh_report: crate::mesh::ProcessReport,
     pub stages: Vec<Stage>,
 }
 
@@ -133,6 +139,7 @@ pub struct Output {
 /// name before it starts (for progress display).
 pub fn run(ct: &Volume<f32>, params: &Params, on_stage: &dyn Fn(&str)) -> Result<Output> {
     let conn = params.connectivity()?;
+    params.mesh.validate()?;
     let mut stages = Vec::new();
     let timed = |name: &'static str| {
         on_stage(name);
@@ -177,10 +184,16 @@ pub fn run(ct: &Volume<f32>, params: &Params, on_stage: &dyn Fn(&str)) -> Result
     let mesh = surface::marching_cubes(&cropped.pad([1, 1, 1], 0), params.surface_level);
     done(&mut stages);
 
+    let processed = crate::mesh::process(mesh, &params.mesh, on_stage)?;
+    for &(name, seconds) in &processed.stages {
+        stages.push(Stage { name, seconds });
+    }
+
     Ok(Output {
         mask,
         crop,
-        mesh,
+        mesh: processed.mesh,
+        mesh_report: processed.report,
         threshold_voxels,
         closing_voxels,
         components,

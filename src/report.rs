@@ -66,13 +66,36 @@ pub struct MeshReport {
     pub area_mm2: f64,
     /// Every edge shared by exactly two consistently oriented triangles.
     pub watertight: bool,
+    /// Every edge shared by exactly two triangles (no holes, no fins).
+    pub closed: bool,
+    /// Closed, every vertex a single fan of triangles, no degenerate or
+    /// duplicate triangles: a 2-manifold.
+    pub manifold: bool,
+    /// Consistent winding with normals pointing out (positive volume).
+    pub outward: bool,
     pub edges_not_shared_by_two: usize,
+    pub non_manifold_vertices: usize,
+    pub degenerate_triangles: usize,
+    pub duplicate_triangles: usize,
+    /// Connected pieces of the surface.
+    pub components: usize,
+    /// V − E + F: 2 per closed piece without tunnels, 2 − 2g with g tunnels.
+    pub euler_characteristic: i64,
+    /// (mesh volume − mask volume) / mask volume, percent.
+    pub volume_vs_mask_percent: f64,
+    /// Hausdorff distance to the raw marching-cubes surface, mm (0 when the
+    /// mesh is that surface; absent when not measured).
+    pub hausdorff_to_raw_mm: Option<f64>,
+    /// File format of the mesh.
+    pub format: &'static str,
     /// Coordinate frame of the vertices.
     pub frame: &'static str,
     /// Bounds of the vertices, mm, in that frame.
     pub bounds_min: [f64; 3],
     pub bounds_max: [f64; 3],
     pub bytes: u64,
+    /// What smoothing and decimation did (and their Hausdorff distances).
+    pub processing: crate::mesh::ProcessReport,
 }
 
 #[derive(Clone, Debug, Serialize)]

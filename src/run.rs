@@ -20,7 +20,8 @@ pub trait Progress: Sync {
 pub struct Silent;
 impl Progress for Silent {}
 
-/// File names written into the output folder.
+/// File names written into the output folder (the mesh's is `spine.<ext>`
+/// by default, see [`crate::mesh::MeshParams::file_name`]).
 pub const MESH_FILE: &str = "spine.stl";
 pub const MASK_FILE: &str = "mask.nii.gz";
 pub const REPORT_FILE: &str = "report.json";
@@ -144,10 +145,12 @@ pub fn reconstruct_volume(
 
     progress.stage("write");
     let t = Instant::now();
-    let mesh_path = out_dir.join(MESH_FILE);
+    let mesh_file = params.mesh.file_name();
+    let mesh_path = out_dir.join(&mesh_file);
     let mask_path = out_dir.join(MASK_FILE);
     let report_path = out_dir.join(REPORT_FILE);
-    let stl_bytes = io::mesh::save_stl(&out.mesh, &mesh_path)?;
+    let (format, frame) = (params.mesh.format, params.mesh.frame);
+    let mesh_bytes = io::mesh::save_mesh(&out.mesh, &mesh_path, format, frame)?;
     io::nifti::write_mask(&mask_path, &out.mask)?;
     let write_seconds = t.elapsed().as_secs_f64();
 
@@ -161,9 +164,16 @@ pub fn reconstruct_volume(
         seconds: write_seconds,
     });
     let voxel_mm3 = out.mask.grid.voxel_volume_mm3();
-    let edges = out.mesh.edge_stats();
     let (lo, hi) = out.mesh.bounds().unwrap_or(([0.0; 3], [0.0; 3]));
+    // Bounds in the file's frame (RAS negates x and y, swapping min and max).
+    let (lo, hi) = match frame {
+        io::mesh::Frame::Lps => (lo, hi),
+        io::mesh::Frame::Ras => ([-hi[0], -hi[1], lo[2]], [-lo[0], -lo[1], hi[2]]),
+    };
     let mask_voxels = out.mask.count();
+    let mask_mm3 = mask_voxels as f64 * voxel_mm3;
+    let mr = &out.mesh_report;
+    let c = &mr.check;
     let report = Report {
         tool: Tool::default(),
         input: info,
@@ -178,24 +188,40 @@ pub fn reconstruct_volume(
         },
         mask: MaskReport {
             voxels: mask_voxels,
-            volume_mm3: mask_voxels as f64 * voxel_mm3,
+            volume_mm3: mask_mm3,
             crop_lo: out.crop.lo,
             crop_hi: out.crop.hi,
         },
         mesh: MeshReport {
             triangles: out.mesh.triangles.len(),
             vertices: out.mesh.vertices.len(),
-            volume_mm3: out.mesh.volume_mm3(),
-            area_mm2: out.mesh.area_mm2(),
-            watertight: out.mesh.is_watertight(),
-            edges_not_shared_by_two: edges.boundary + edges.non_manifold,
-            frame: "LPS",
+            volume_mm3: c.volume_mm3,
+            area_mm2: c.area_mm2,
+            watertight: c.closed && c.misoriented_edges == 0,
+            closed: c.closed,
+            manifold: c.manifold,
+            outward: c.outward,
+            edges_not_shared_by_two: c.edges_not_shared_by_two,
+            non_manifold_vertices: c.non_manifold_vertices,
+            degenerate_triangles: c.degenerate_triangles,
+            duplicate_triangles: c.duplicate_triangles,
+            components: c.components,
+            euler_characteristic: c.euler_characteristic,
+            volume_vs_mask_percent: if mask_mm3 > 0.0 {
+                100.0 * (c.volume_mm3 - mask_mm3) / mask_mm3
+            } else {
+                0.0
+            },
+            hausdorff_to_raw_mm: mr.hausdorff_to_raw_mm(),
+            format: format.name(),
+            frame: frame.name(),
             bounds_min: lo,
             bounds_max: hi,
-            bytes: stl_bytes,
+            bytes: mesh_bytes,
+            processing: mr.clone(),
         },
         outputs: Outputs {
-            mesh: MESH_FILE.into(),
+            mesh: mesh_file,
             mask: MASK_FILE.into(),
             report: REPORT_FILE.into(),
         },

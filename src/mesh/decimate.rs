@@ -1,0 +1,958 @@
+//! Decimation to a target triangle count that keeps a closed 2-manifold.
+//!
+//! Quadric-error edge collapse (Garland & Heckbert), scheduled in passes the
+//! way meshoptimizer's simplifier does it: each pass ranks every edge by the
+//! error of collapsing it, then performs the cheapest collapses in order,
+//! skipping any that would move a vertex already touched in the pass, until
+//! the pass's share of the goal is met. Unlike meshoptimizer, every collapse
+//! `a → b` must pass the checks that keep the surface a 2-manifold:
+//!
+//! - **link condition**: the vertices adjacent to both `a` and `b` are exactly
+//!   the two opposite corners of the edge's triangles. Without it a collapse
+//!   across a thin neck (two voxels touching at an edge, a rib's thin
+//!   cortex) pinches two sheets onto one edge or one vertex;
+//! - those two opposite corners keep at least three neighbours each, so no
+//!   tetrahedron collapses into a doubled triangle;
+//! - **no flips**: no triangle around `a` turns by more than ~75°, and none
+//!   becomes a needle (quality `4√3·area / Σ edge²` below 0.05 while it was
+//!   better before).
+//!
+//! Passes run in parallel: the mesh is cut into slabs along its longest
+//! axis, and the vertices next to a cut (the band) are left alone in that
+//! pass, so the slabs touch disjoint vertices and triangles; the cuts move
+//! between passes so the bands are decimated too.
+//!
+//! Vertices that are not manifold in the input (its holes or pinches, if
+//! any) are frozen: never moved and never a target, so defects of an input
+//! are kept as they were but never grow. After the collapses, each vertex is
+//! moved to the point that minimises its accumulated quadric when that
+//! flips no triangle (optimal placement), which follows the original
+//! surface more closely than keeping the vertex where it was.
+
+use crate::surface::Mesh;
+use crate::{Error, Result};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+
+/// What decimation did.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct DecimateReport {
+    pub target_triangles: usize,
+    pub triangles_before: usize,
+    pub triangles_after: usize,
+    /// Collapse passes run.
+    pub passes: usize,
+    /// Input vertices that were frozen because they were not manifold.
+    pub frozen_vertices: usize,
+    /// Collapses refused by the link condition (they would have pinched the
+    /// surface).
+    pub refused_link: usize,
+    /// Collapses refused because a triangle would have flipped or become a needle.
+    pub refused_flip: usize,
+    /// Collapses refused because they would have changed the volume of
+    /// their piece by more than 10 % (small pieces keep their shape).
+    pub refused_volume: usize,
+    /// Slabs processed in parallel per pass (1 for small meshes).
+    pub slabs: usize,
+    /// Square root of the largest quadric error of a performed collapse, mm
+    /// (an RMS-like distance to the merged planes, not the Hausdorff distance).
+    pub max_quadric_error_mm: f64,
+}
+
+/// Symmetric 4×4 quadric: a², ab, ac, ad, b², bc, bd, c², cd, d².
+#[derive(Clone, Copy, Default)]
+struct Quadric([f64; 10]);
+
+impl Quadric {
+    fn plane(n: [f64; 3], d: f64, w: f64) -> Self {
+        let [a, b, c] = n;
+        Quadric([
+            w * a * a,
+            w * a * b,
+            w * a * c,
+            w * a * d,
+            w * b * b,
+            w * b * c,
+            w * b * d,
+            w * c * c,
+            w * c * d,
+            w * d * d,
+        ])
+    }
+    fn add(&mut self, o: &Quadric) {
+        for k in 0..10 {
+            self.0[k] += o.0[k];
+        }
+    }
+    fn eval(&self, p: [f64; 3]) -> f64 {
+        let q = &self.0;
+        let [x, y, z] = p;
+        let e = q[0] * x * x
+            + 2.0 * q[1] * x * y
+            + 2.0 * q[2] * x * z
+            + 2.0 * q[3] * x
+            + q[4] * y * y
+            + 2.0 * q[5] * y * z
+            + 2.0 * q[6] * y
+            + q[7] * z * z
+            + 2.0 * q[8] * z
+            + q[9];
+        e.max(0.0)
+    }
+    /// The minimiser, when the 3×3 system is well conditioned.
+    fn minimiser(&self) -> Option<[f64; 3]> {
+        let q = &self.0;
+        let m = [[q[0], q[1], q[2]], [q[1], q[4], q[5]], [q[2], q[5], q[7]]];
+        let r = [-q[3], -q[6], -q[8]];
+        let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+        let scale = (q[0] + q[4] + q[7]).powi(3);
+        // Also refuses NaN (a comparison with NaN is false).
+        let well_posed = scale > 0.0 && det.abs() > 1e-6 * scale;
+        if !well_posed {
+            return None;
+        }
+        let solve = |col: usize| {
+            let mut a = m;
+            for row in 0..3 {
+                a[row][col] = r[row];
+            }
+            (a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
+                - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+                + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]))
+                / det
+        };
+        let p = [solve(0), solve(1), solve(2)];
+        p.iter().all(|v| v.is_finite()).then_some(p)
+    }
+}
+
+fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+/// 4√3·area / Σ edge²: 1 for an equilateral triangle, 0 for a degenerate one.
+fn quality(a: [f64; 3], b: [f64; 3], c: [f64; 3]) -> f64 {
+    let n = cross(sub(b, a), sub(c, a));
+    let area2 = dot(n, n).sqrt(); // twice the area
+    let s = dot(sub(b, a), sub(b, a)) + dot(sub(c, b), sub(c, b)) + dot(sub(a, c), sub(a, c));
+    if s > 0.0 {
+        2.0 * 3f64.sqrt() * area2 / s
+    } else {
+        0.0
+    }
+}
+
+/// Largest angle a triangle's normal may turn in one collapse: cos ≈ 0.25 (~75°).
+const FLIP_COS: f64 = 0.25;
+/// Needle threshold on [`quality`].
+const MIN_QUALITY: f64 = 0.05;
+
+/// Per-vertex state that survives across passes.
+struct State {
+    pos: Vec<[f64; 3]>,
+    quadrics: Vec<Quadric>,
+    frozen: Vec<bool>,
+    triangles: Vec<[u32; 3]>,
+    /// Triangles at each vertex.
+    valence: Vec<u32>,
+    /// Connected piece of each vertex (collapses never merge or split pieces).
+    piece: Vec<u32>,
+    /// Enclosed volume of each piece, mm³ (f64 bits).
+    piece_volume: Vec<AtomicU64>,
+}
+
+/// Ordered one-rings of all vertices: for a manifold vertex `v` with ring
+/// `r₀ … r_{k−1}` its triangles are `(v, rᵢ, rᵢ₊₁)` in their winding. The
+/// ring of `v` occupies as many slots as `v` has triangles; `ok[v]` is false
+/// when those triangles do not form one closed fan (a non-manifold vertex).
+struct Rings {
+    offsets: Vec<u32>,
+    ids: Vec<u32>,
+    ok: Vec<bool>,
+}
+
+impl Rings {
+    fn new(nv: usize, tris: &[[u32; 3]]) -> Self {
+        let mut offsets = vec![0u32; nv + 1];
+        for t in tris {
+            for &v in t {
+                offsets[v as usize + 1] += 1;
+            }
+        }
+        for i in 0..nv {
+            offsets[i + 1] += offsets[i];
+        }
+        // Link edges: the edge opposite each corner, in winding order.
+        let mut fill = offsets.clone();
+        let mut link = vec![(0u32, 0u32); offsets[nv] as usize];
+        for t in tris {
+            for k in 0..3 {
+                let v = t[k] as usize;
+                link[fill[v] as usize] = (t[(k + 1) % 3], t[(k + 2) % 3]);
+                fill[v] += 1;
+            }
+        }
+        drop(fill);
+        let mut ids = vec![0u32; link.len()];
+        let mut ok = vec![false; nv];
+        // Chain each vertex's link edges, in parallel over vertex ranges.
+        let chunks = split_ranges(nv, &offsets, &mut ids, &mut ok);
+        chunks.into_par_iter().for_each(|(v0, ids, ok)| {
+            let base = offsets[v0] as usize;
+            for (k, okv) in ok.iter_mut().enumerate() {
+                let v = v0 + k;
+                let (s, e) = (offsets[v] as usize, offsets[v + 1] as usize);
+                *okv = chain(&link[s..e], &mut ids[s - base..e - base]);
+            }
+        });
+        Rings { offsets, ids, ok }
+    }
+
+    /// The rings after a pass, from the rings before it: each vertex's ring
+    /// remapped, and a target's ring with its source's ring spliced in.
+    /// `None` if any ring does not come out as a simple cycle of the
+    /// vertex's triangle count (then rebuild with [`Rings::new`]).
+    fn update(&self, remap: &[u32], source: &[u32], st: &State) -> Option<Self> {
+        let nv = remap.len();
+        let keep = |v: usize| remap[v] == v as u32 && !st.frozen[v] && self.ok[v];
+        let mut offsets = vec![0u32; nv + 1];
+        for v in 0..nv {
+            offsets[v + 1] = offsets[v] + if keep(v) { st.valence[v] } else { 0 };
+        }
+        let mut ids = vec![0u32; offsets[nv] as usize];
+        let mut ok = vec![false; nv];
+        let chunks = split_ranges(nv, &offsets, &mut ids, &mut ok);
+        let good = chunks.into_par_iter().all(|(v0, ids, ok)| {
+            let base = offsets[v0] as usize;
+            let mut buf: Vec<u32> = Vec::with_capacity(32);
+            let mut out: Vec<u32> = Vec::with_capacity(32);
+            for (k, okv) in ok.iter_mut().enumerate() {
+                let v = v0 + k;
+                if !keep(v) {
+                    continue;
+                }
+                let old = self.of(v as u32);
+                buf.clear();
+                let a = source[v];
+                if a == NONE {
+                    buf.extend_from_slice(old);
+                } else {
+                    // ring(v) = … d, a, c …; ring(a) = … c, v, d, x₁ … x_k, …:
+                    // put d x₁ … x_k c in place of a.
+                    let ra = self.of(a);
+                    let (Some(i), Some(j)) = (
+                        old.iter().position(|&x| x == a),
+                        ra.iter().position(|&x| x == v as u32),
+                    ) else {
+                        return false;
+                    };
+                    buf.extend_from_slice(&old[..i]);
+                    let n = ra.len();
+                    for s in 1..n {
+                        buf.push(ra[(j + s) % n]);
+                    }
+                    buf.extend_from_slice(&old[i + 1..]);
+                }
+                out.clear();
+                for &x in &buf {
+                    let y = remap[x as usize];
+                    if out.last() != Some(&y) {
+                        out.push(y);
+                    }
+                }
+                while out.len() > 1 && out.first() == out.last() {
+                    out.pop();
+                }
+                let (s, e) = (offsets[v] as usize - base, offsets[v + 1] as usize - base);
+                if out.len() != e - s || (1..out.len()).any(|i| out[..i].contains(&out[i])) {
+                    return false;
+                }
+                ids[s..e].copy_from_slice(&out);
+                *okv = true;
+            }
+            true
+        });
+        good.then_some(Rings { offsets, ids, ok })
+    }
+
+    #[inline]
+    fn of(&self, v: u32) -> &[u32] {
+        &self.ids[self.offsets[v as usize] as usize..self.offsets[v as usize + 1] as usize]
+    }
+}
+
+/// Splits vertex ranges (about 256 of them) with their slices of `ids`
+/// (laid out by `offsets`) and of `flags`, for parallel filling.
+fn split_ranges<'a, T>(
+    nv: usize,
+    offsets: &[u32],
+    ids: &'a mut [u32],
+    flags: &'a mut [T],
+) -> Vec<(usize, &'a mut [u32], &'a mut [T])> {
+    let step = nv.div_ceil(256).max(1);
+    let mut out = Vec::new();
+    let (mut ids, mut flags) = (ids, flags);
+    let mut v0 = 0;
+    while v0 < nv {
+        let v1 = (v0 + step).min(nv);
+        let n_ids = (offsets[v1] - offsets[v0]) as usize;
+        let (a, rest_ids) = ids.split_at_mut(n_ids);
+        let (b, rest_flags) = flags.split_at_mut(v1 - v0);
+        out.push((v0, a, b));
+        ids = rest_ids;
+        flags = rest_flags;
+        v0 = v1;
+    }
+    out
+}
+
+/// Chains link edges `(x → y)` into one cycle written to `out`; false when
+/// they do not form exactly one simple cycle.
+fn chain(link: &[(u32, u32)], out: &mut [u32]) -> bool {
+    let n = link.len();
+    if n < 3 {
+        return false;
+    }
+    let mut cur = link[0].0;
+    for slot in out.iter_mut() {
+        *slot = cur;
+        let next = if n <= 16 {
+            link.iter().find(|e| e.0 == cur).map(|e| e.1)
+        } else {
+            // Many triangles at one vertex (rare): linear search is still
+            // fine up to a few hundred; beyond, it is a defect anyway.
+            if n > 512 {
+                return false;
+            }
+            link.iter().find(|e| e.0 == cur).map(|e| e.1)
+        };
+        match next {
+            Some(y) => cur = y,
+            None => return false,
+        }
+    }
+    if cur != link[0].0 {
+        return false;
+    }
+    // Every vertex once (else the fan is two cycles or a repeated edge).
+    for i in 1..n {
+        if out[..i].contains(&out[i]) {
+            return false;
+        }
+    }
+    true
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Shared state of one pass. Slabs run in parallel but touch disjoint
+/// vertices, so relaxed atomics only make the sharing expressible.
+struct Pass<'a> {
+    st: &'a State,
+    rings: &'a Rings,
+    valence: Vec<AtomicU32>,
+    remap: Vec<AtomicU32>,
+    locked: Vec<AtomicBool>,
+    /// Enclosed volume of each piece (f64 bits), updated by every collapse.
+    piece_volume: &'a [AtomicU64],
+}
+
+impl Pass<'_> {
+    #[inline]
+    fn remap(&self, v: u32) -> u32 {
+        self.remap[v as usize].load(Relaxed)
+    }
+    #[inline]
+    fn valence(&self, v: u32) -> u32 {
+        self.valence[v as usize].load(Relaxed)
+    }
+    #[inline]
+    fn locked(&self, v: u32) -> bool {
+        self.locked[v as usize].load(Relaxed)
+    }
+
+    /// The current ring of an unlocked manifold vertex: its pass-start ring
+    /// remapped (a vertex moves at most once per pass, and never onto one
+    /// that moved), with repeats from a neighbour collapsed onto the next
+    /// one merged. False when that is not a simple cycle of 3 or more.
+    fn ring(&self, v: u32, out: &mut Vec<u32>) -> bool {
+        out.clear();
+        for &x in self.rings.of(v) {
+            let y = self.remap(x);
+            if out.last() != Some(&y) {
+                out.push(y);
+            }
+        }
+        while out.len() > 1 && out.first() == out.last() {
+            out.pop();
+        }
+        if out.len() < 3 {
+            return false;
+        }
+        for i in 1..out.len() {
+            if out[..i].contains(&out[i]) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+#[derive(Default)]
+struct Scratch {
+    ra: Vec<u32>,
+    rb: Vec<u32>,
+}
+
+enum Refusal {
+    Link,
+    Flip,
+    Volume,
+}
+
+/// Largest change of a piece's enclosed volume one collapse may make, as a
+/// fraction of it: small closed pieces cannot be turned inside out by a
+/// series of collapses that each look harmless.
+const MAX_PIECE_VOLUME_CHANGE: f64 = 0.1;
+
+/// Checks the collapse `a → b` (see module docs); returns the two opposite
+/// corners.
+fn can_collapse(p: &Pass, a: u32, b: u32, s: &mut Scratch) -> Result<([u32; 2], f64), Refusal> {
+    if !p.ring(a, &mut s.ra) || !p.ring(b, &mut s.rb) {
+        return Err(Refusal::Link);
+    }
+    let ra = &s.ra;
+    let n = ra.len();
+    let i = ra.iter().position(|&x| x == b).ok_or(Refusal::Link)?;
+    let c = ra[(i + n - 1) % n];
+    let d = ra[(i + 1) % n];
+    // Link condition: the common neighbours are exactly c and d.
+    let mut common = 0;
+    for &x in ra {
+        if s.rb.contains(&x) {
+            if x != c && x != d {
+                return Err(Refusal::Link);
+            }
+            common += 1;
+        }
+    }
+    if common != 2 {
+        return Err(Refusal::Link);
+    }
+    // c and d lose a triangle each and must keep three; so must the merged vertex.
+    if p.valence(c) < 4 || p.valence(d) < 4 || p.valence(a) + p.valence(b) < 4 + 3 {
+        return Err(Refusal::Link);
+    }
+    // No flips, no new needles: triangles (a, rⱼ, rⱼ₊₁) off the edge.
+    let pos = &p.st.pos;
+    let (pa, pb) = (pos[a as usize], pos[b as usize]);
+    // Volume change: each (a, x, y) becomes (b, x, y), the two on the edge vanish.
+    let ab = sub(pb, pa);
+    let mut dv = 0.0;
+    for j in 0..n {
+        let (x, y) = (ra[j], ra[(j + 1) % n]);
+        dv += dot(ab, cross(pos[x as usize], pos[y as usize])) / 6.0;
+    }
+    let piece = f64::from_bits(p.piece_volume[p.st.piece[a as usize] as usize].load(Relaxed));
+    if dv.abs() > MAX_PIECE_VOLUME_CHANGE * piece.abs() {
+        return Err(Refusal::Volume);
+    }
+    for j in 0..n {
+        let (x, y) = (ra[j], ra[(j + 1) % n]);
+        if x == b || y == b {
+            continue;
+        }
+        let (px, py) = (pos[x as usize], pos[y as usize]);
+        let n0 = cross(sub(px, pa), sub(py, pa));
+        let n1 = cross(sub(px, pb), sub(py, pb));
+        if dot(n0, n1) <= FLIP_COS * (dot(n0, n0) * dot(n1, n1)).sqrt() {
+            return Err(Refusal::Flip);
+        }
+        let q1 = quality(pb, px, py);
+        if q1 < MIN_QUALITY && q1 < quality(pa, px, py) {
+            return Err(Refusal::Flip);
+        }
+    }
+    Ok(([c, d], dv))
+}
+
+/// A candidate collapse `from → to` and its quadric error.
+#[derive(Clone, Copy)]
+struct Cand {
+    from: u32,
+    to: u32,
+    cost: f32,
+}
+
+/// Counting sort by the top bits of the f32 cost (approximate order, as
+/// meshoptimizer does; the exact order does not matter).
+fn sort_by_cost(cands: Vec<Cand>) -> Vec<Cand> {
+    const BITS: u32 = 12;
+    let bins = 1usize << BITS;
+    let key = |c: f32| ((c.to_bits() << 1) >> (32 - BITS)) as usize;
+    let mut hist = vec![0u32; bins + 1];
+    for c in &cands {
+        hist[key(c.cost) + 1] += 1;
+    }
+    for i in 0..bins {
+        hist[i + 1] += hist[i];
+    }
+    let mut out = vec![
+        Cand {
+            from: 0,
+            to: 0,
+            cost: 0.0
+        };
+        cands.len()
+    ];
+    for c in cands {
+        let k = key(c.cost);
+        out[hist[k] as usize] = c;
+        hist[k] += 1;
+    }
+    out
+}
+
+/// Result of one slab's greedy loop.
+#[derive(Default)]
+struct SlabResult {
+    collapses: Vec<(u32, u32)>,
+    refused_link: usize,
+    refused_flip: usize,
+    refused_volume: usize,
+    max_err: f32,
+}
+
+/// Performs the cheapest allowed collapses of one slab, in cost order.
+fn greedy(p: &Pass, cands: &[Cand], goal: usize, tail: bool) -> SlabResult {
+    let mut r = SlabResult::default();
+    if goal == 0 || cands.is_empty() {
+        return r;
+    }
+    let edge_goal = goal / 2;
+    // As meshoptimizer: accept errors up to 1.5× the error at the goal's
+    // rank, so a pass does not take far worse collapses than it needs.
+    let error_goal = if edge_goal < cands.len() && !tail {
+        1.5 * cands[edge_goal].cost
+    } else {
+        f32::MAX
+    };
+    let mut removed = 0usize;
+    let mut s = Scratch::default();
+    for c in cands {
+        if removed >= goal || (c.cost > error_goal && removed > goal / 6) {
+            break;
+        }
+        let (a, b) = (c.from, c.to);
+        if p.locked(a) || p.locked(b) {
+            continue;
+        }
+        let ([x, y], dv) = match can_collapse(p, a, b, &mut s) {
+            Ok(r) => r,
+            Err(Refusal::Link) => {
+                r.refused_link += 1;
+                continue;
+            }
+            Err(Refusal::Flip) => {
+                r.refused_flip += 1;
+                continue;
+            }
+            Err(Refusal::Volume) => {
+                r.refused_volume += 1;
+                continue;
+            }
+        };
+        let pv = &p.piece_volume[p.st.piece[a as usize] as usize];
+        let _ = pv.fetch_update(Relaxed, Relaxed, |v| {
+            Some((f64::from_bits(v) + dv).to_bits())
+        });
+        p.remap[a as usize].store(b, Relaxed);
+        p.locked[a as usize].store(true, Relaxed);
+        p.locked[b as usize].store(true, Relaxed);
+        p.valence[b as usize].store(p.valence(a) + p.valence(b) - 4, Relaxed);
+        p.valence[x as usize].store(p.valence(x) - 1, Relaxed);
+        p.valence[y as usize].store(p.valence(y) - 1, Relaxed);
+        r.collapses.push((a, b));
+        r.max_err = r.max_err.max(c.cost);
+        removed += 2;
+    }
+    r
+}
+
+/// One pass over `st` with pass-start `rings`; returns triangles removed.
+fn run_pass(
+    st: &mut State,
+    rings: &Rings,
+    goal: usize,
+    pass_no: usize,
+    report: &mut DecimateReport,
+) -> (usize, Vec<u32>, Vec<u32>) {
+    let nv = st.pos.len();
+    let trace = std::env::var_os("SPINEMESH_TRACE").is_some();
+    let t = std::time::Instant::now();
+    let lap = |what: &str| {
+        if trace {
+            eprintln!("    {what} {:.3}", t.elapsed().as_secs_f64());
+        }
+    };
+    // Slabs along the longest axis at quantiles of the vertices in use,
+    // shifted by half a slab every other pass.
+    let threads = rayon::current_num_threads().max(1);
+    let k = if st.triangles.len() > 100_000 && threads > 1 {
+        2 * threads
+    } else {
+        1
+    };
+    report.slabs = report.slabs.max(k);
+    let slab: Vec<u8> = if k == 1 {
+        vec![0; nv]
+    } else {
+        let used: Vec<usize> = (0..nv).filter(|&v| st.valence[v] > 0).step_by(16).collect();
+        let mut lo = [f64::MAX; 3];
+        let mut hi = [f64::MIN; 3];
+        for &v in &used {
+            for a in 0..3 {
+                lo[a] = lo[a].min(st.pos[v][a]);
+                hi[a] = hi[a].max(st.pos[v][a]);
+            }
+        }
+        let axis = (0..3)
+            .max_by(|&a, &b| (hi[a] - lo[a]).total_cmp(&(hi[b] - lo[b])))
+            .unwrap_or(0);
+        let mut xs: Vec<f64> = used.iter().map(|&v| st.pos[v][axis]).collect();
+        xs.sort_unstable_by(f64::total_cmp);
+        let shift = if pass_no % 2 == 0 { 0.0 } else { 0.5 };
+        let cuts: Vec<f64> = (1..k)
+            .map(|i| {
+                let q = ((i as f64 + shift) / k as f64).min(1.0);
+                xs[((q * xs.len() as f64) as usize).min(xs.len().saturating_sub(1))]
+            })
+            .collect();
+        st.pos
+            .par_iter()
+            .map(|p| cuts.partition_point(|&c| c <= p[axis]) as u8)
+            .collect()
+    };
+    lap("slabs");
+    // Band: vertices with a neighbour in another slab, and non-manifold ones.
+    let movable: Vec<bool> = (0..nv)
+        .into_par_iter()
+        .map(|v| {
+            rings.ok[v]
+                && !st.frozen[v]
+                && rings
+                    .of(v as u32)
+                    .iter()
+                    .all(|&x| slab[x as usize] == slab[v])
+        })
+        .collect();
+    // Candidates of each slab: edges between two movable vertices, each
+    // edge once (from its lower vertex), in its cheaper direction.
+    let mut slab_vertices: Vec<Vec<u32>> = vec![Vec::new(); k];
+    for v in 0..nv {
+        if movable[v] {
+            slab_vertices[slab[v] as usize].push(v as u32);
+        }
+    }
+    lap("movable");
+    let st_ref = &*st;
+    let cands: Vec<Vec<Cand>> = slab_vertices
+        .par_iter()
+        .map(|verts| {
+            let mut c = Vec::with_capacity(verts.len() * 3);
+            for &a in verts {
+                for &b in rings.of(a) {
+                    if b <= a || !movable[b as usize] {
+                        continue;
+                    }
+                    let mut q = st_ref.quadrics[a as usize];
+                    q.add(&st_ref.quadrics[b as usize]);
+                    let eab = q.eval(st_ref.pos[b as usize]) as f32;
+                    let eba = q.eval(st_ref.pos[a as usize]) as f32;
+                    c.push(if eab <= eba {
+                        Cand {
+                            from: a,
+                            to: b,
+                            cost: eab,
+                        }
+                    } else {
+                        Cand {
+                            from: b,
+                            to: a,
+                            cost: eba,
+                        }
+                    });
+                }
+            }
+            sort_by_cost(c)
+        })
+        .collect();
+    drop(slab_vertices);
+    lap("candidates");
+    let total: usize = cands.iter().map(|c| c.len()).sum();
+    if total == 0 {
+        return (0, Vec::new(), Vec::new());
+    }
+    let pass = Pass {
+        st: st_ref,
+        rings,
+        valence: st.valence.iter().map(|&n| AtomicU32::new(n)).collect(),
+        remap: (0..nv as u32).map(AtomicU32::new).collect(),
+        locked: (0..nv).map(|_| AtomicBool::new(false)).collect(),
+        piece_volume: &st_ref.piece_volume,
+    };
+    lap("pass state");
+    // Near the target, take the cheapest allowed collapses without the
+    // error goal: the few that remain are cheap anyway.
+    let tail = goal * 10 < st_ref.triangles.len();
+    let results: Vec<SlabResult> = cands
+        .par_iter()
+        .map(|c| {
+            let share = (goal as f64 * c.len() as f64 / total as f64).ceil() as usize;
+            greedy(&pass, c, share.min(goal), tail)
+        })
+        .collect();
+    drop(cands);
+    lap("greedy");
+    let remap: Vec<u32> = pass.remap.into_iter().map(|a| a.into_inner()).collect();
+    st.valence = pass.valence.into_iter().map(|a| a.into_inner()).collect();
+    let mut source = vec![NONE; nv];
+    let mut collapsed = 0;
+    for r in &results {
+        report.refused_link += r.refused_link;
+        report.refused_flip += r.refused_flip;
+        report.refused_volume += r.refused_volume;
+        report.max_quadric_error_mm = report.max_quadric_error_mm.max((r.max_err as f64).sqrt());
+        for &(a, b) in &r.collapses {
+            let qa = st.quadrics[a as usize];
+            st.quadrics[b as usize].add(&qa);
+            st.valence[a as usize] = 0;
+            source[b as usize] = a;
+            collapsed += 1;
+        }
+    }
+    if collapsed == 0 {
+        return (0, remap, source);
+    }
+    let before = st.triangles.len();
+    st.triangles = st
+        .triangles
+        .par_iter()
+        .filter_map(|t| {
+            let t = t.map(|x| remap[x as usize]);
+            (t[0] != t[1] && t[1] != t[2] && t[0] != t[2]).then_some(t)
+        })
+        .collect();
+    lap("compact");
+    (before - st.triangles.len(), remap, source)
+}
+
+/// Decimates `mesh` to about `target` triangles (see module docs). The
+/// result is a closed 2-manifold whenever the input is one; a mesh already
+/// at or below the target is returned unchanged. It stops short of the
+/// target only where every remaining collapse would break the manifold or
+/// flip a triangle (tiny closed pieces, for example).
+pub fn decimate(mesh: &Mesh, target: usize) -> Result<(Mesh, DecimateReport)> {
+    if target < 4 {
+        return Err(Error::Parameter(format!(
+            "a target of {target} triangles is too few for a closed surface; give at least 4"
+        )));
+    }
+    let trace = std::env::var_os("SPINEMESH_TRACE").is_some();
+    let t0 = std::time::Instant::now();
+    let mut report = DecimateReport {
+        target_triangles: target,
+        triangles_before: mesh.triangles.len(),
+        triangles_after: mesh.triangles.len(),
+        ..Default::default()
+    };
+    if mesh.triangles.len() <= target {
+        return Ok((mesh.clone(), report));
+    }
+    let nv = mesh.vertices.len();
+    if mesh.triangles.iter().flatten().any(|&v| v as usize >= nv) {
+        return Err(Error::Input(
+            "the mesh refers to vertices it does not have; it cannot be decimated".into(),
+        ));
+    }
+    if mesh
+        .vertices
+        .iter()
+        .any(|p| !p.iter().all(|x| x.is_finite()))
+    {
+        return Err(Error::Input(
+            "the mesh has NaN or infinite coordinates; it cannot be decimated".into(),
+        ));
+    }
+    // Work relative to the centre, in f64.
+    let c = match mesh.bounds() {
+        Some((lo, hi)) => [0, 1, 2].map(|a| 0.5 * (lo[a] + hi[a])),
+        None => [0.0; 3],
+    };
+    let pos: Vec<[f64; 3]> = mesh
+        .vertices
+        .par_iter()
+        .map(|p| [p[0] as f64 - c[0], p[1] as f64 - c[1], p[2] as f64 - c[2]])
+        .collect();
+    let mut rings = Rings::new(nv, &mesh.triangles);
+    let frozen: Vec<bool> = (0..nv)
+        .map(|v| rings.offsets[v + 1] > rings.offsets[v] && !rings.ok[v])
+        .collect();
+    report.frozen_vertices = frozen.iter().filter(|&&f| f).count();
+    // Area-weighted plane quadrics of each manifold vertex's fan (frozen
+    // vertices never move, so they need none).
+    let quadrics: Vec<Quadric> = (0..nv)
+        .into_par_iter()
+        .map(|v| {
+            let mut q = Quadric::default();
+            if !rings.ok[v] {
+                return q;
+            }
+            let r = rings.of(v as u32);
+            let p0 = pos[v];
+            for j in 0..r.len() {
+                let (p1, p2) = (pos[r[j] as usize], pos[r[(j + 1) % r.len()] as usize]);
+                let n = cross(sub(p1, p0), sub(p2, p0));
+                let len = dot(n, n).sqrt();
+                if len > 0.0 {
+                    let u = n.map(|x| x / len);
+                    q.add(&Quadric::plane(u, -dot(u, p0), 0.5 * len));
+                }
+            }
+            q
+        })
+        .collect();
+    let valence = (0..nv)
+        .map(|v| rings.offsets[v + 1] - rings.offsets[v])
+        .collect();
+    let (piece, npieces) = super::topology::vertex_components(mesh);
+    let mut volumes = vec![0f64; npieces];
+    for t in &mesh.triangles {
+        let [p0, p1, p2] = t.map(|i| pos[i as usize]);
+        volumes[piece[t[0] as usize] as usize] += dot(p0, cross(p1, p2)) / 6.0;
+    }
+    let mut st = State {
+        pos,
+        quadrics,
+        frozen,
+        triangles: mesh.triangles.clone(),
+        valence,
+        piece,
+        piece_volume: volumes
+            .into_iter()
+            .map(|v| AtomicU64::new(v.to_bits()))
+            .collect(),
+    };
+    if trace {
+        eprintln!("decimate setup {:.3} s", t0.elapsed().as_secs_f64());
+    }
+    loop {
+        let n = st.triangles.len();
+        if n <= target {
+            break;
+        }
+        let tp = std::time::Instant::now();
+        let (removed, remap, source) =
+            run_pass(&mut st, &rings, n - target, report.passes, &mut report);
+        report.passes += 1;
+        if trace {
+            eprintln!(
+                "pass {}: {n} − {removed} in {:.3} s",
+                report.passes,
+                tp.elapsed().as_secs_f64()
+            );
+        }
+        if removed == 0 {
+            break;
+        }
+        let tr = std::time::Instant::now();
+        rings = match rings.update(&remap, &source, &st) {
+            Some(r) => r,
+            None => Rings::new(nv, &st.triangles),
+        };
+        if trace {
+            eprintln!("    rings {:.3}", tr.elapsed().as_secs_f64());
+        }
+    }
+    let tp = std::time::Instant::now();
+    place_optimally(&mut st, &rings);
+    if trace {
+        eprintln!("placement {:.3} s", tp.elapsed().as_secs_f64());
+    }
+    let mut out = Mesh {
+        vertices: st
+            .pos
+            .par_iter()
+            .map(|p| {
+                [
+                    (p[0] + c[0]) as f32,
+                    (p[1] + c[1]) as f32,
+                    (p[2] + c[2]) as f32,
+                ]
+            })
+            .collect(),
+        triangles: st.triangles,
+    };
+    super::topology::compact(&mut out);
+    report.triangles_after = out.triangles.len();
+    Ok((out, report))
+}
+
+/// Moves each unfrozen vertex to the minimiser of its quadric when that is
+/// near (within half its shortest edge), lowers the quadric error, and
+/// flips no triangle nor makes a needle.
+fn place_optimally(st: &mut State, rings: &Rings) {
+    let nv = st.pos.len();
+    let proposals: Vec<Option<[f64; 3]>> = (0..nv)
+        .into_par_iter()
+        .map(|v| {
+            if !rings.ok[v] || st.frozen[v] {
+                return None;
+            }
+            let p = st.quadrics[v].minimiser()?;
+            let old = st.pos[v];
+            let shortest = rings
+                .of(v as u32)
+                .iter()
+                .map(|&x| {
+                    let d = sub(st.pos[x as usize], old);
+                    dot(d, d)
+                })
+                .fold(f64::MAX, f64::min);
+            let mv = sub(p, old);
+            if dot(mv, mv) > 0.25 * shortest || st.quadrics[v].eval(p) >= st.quadrics[v].eval(old) {
+                return None;
+            }
+            Some(p)
+        })
+        .collect();
+    // Accepted one by one, each tested against its ring as it is now.
+    for v in 0..nv {
+        let Some(p) = proposals[v] else { continue };
+        let old = st.pos[v];
+        let r = rings.of(v as u32);
+        let ok = (0..r.len()).all(|j| {
+            let (px, py) = (st.pos[r[j] as usize], st.pos[r[(j + 1) % r.len()] as usize]);
+            let n0 = cross(sub(px, old), sub(py, old));
+            let n1 = cross(sub(px, p), sub(py, p));
+            let q1 = quality(p, px, py);
+            dot(n0, n1) > FLIP_COS * (dot(n0, n0) * dot(n1, n1)).sqrt()
+                && (q1 >= MIN_QUALITY || q1 >= quality(old, px, py))
+        });
+        if ok {
+            st.pos[v] = p;
+        }
+    }
+}

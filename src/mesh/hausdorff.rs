@@ -1,0 +1,469 @@
+//! Hausdorff distance between two triangle surfaces, mm.
+//!
+//! `d(A, B) = max(max_{a∈A} dist(a, B), max_{b∈B} dist(b, A))`, with
+//! `dist(p, S)` the exact distance from a point to the nearest triangle of a
+//! surface (not to its nearest vertex). The maxima are taken over sample
+//! points of each surface: every vertex, and on every triangle the points of
+//! a barycentric grid with a step of at most 1.5 × the sample spacing (by
+//! default the finer mesh's mean edge length, so the coarse mesh is sampled
+//! about as densely as the fine one is by its vertices). Because
+//! `dist(·, S)` is 1-Lipschitz, the true distance can exceed the reported
+//! one by at most about that step; in practice by far less, as the distance
+//! between two nearby surfaces varies slowly (on the paper-grid phantom,
+//! sampling 10 times more densely raised it by 2 %).
+//!
+//! Triangles are binned in a uniform grid; a query scans grid shells
+//! outwards until no unseen triangle can be closer. Queries that find a
+//! triangle closer than the largest distance found so far stop early (they
+//! cannot raise the maximum), which makes the whole computation cost a few
+//! triangle tests per sample.
+
+use crate::surface::Mesh;
+use rayon::prelude::*;
+
+/// Options of [`hausdorff`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HausdorffOptions {
+    /// No point of a triangle is farther than this from a sample point, mm;
+    /// `None`: the mean edge length of the finer of the two meshes.
+    pub sample_spacing_mm: Option<f64>,
+}
+
+/// Both one-sided distances and their maximum, mm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Hausdorff {
+    /// max over A of the distance to B.
+    pub a_to_b_mm: f64,
+    /// max over B of the distance to A.
+    pub b_to_a_mm: f64,
+    /// The symmetric Hausdorff distance.
+    pub hausdorff_mm: f64,
+    /// Upper bound of what sampling can miss, mm.
+    pub sample_spacing_mm: f64,
+}
+
+type P = [f64; 3];
+
+fn sub(a: P, b: P) -> P {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+fn dot(a: P, b: P) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+fn add_scaled(a: P, b: P, s: f64) -> P {
+    [a[0] + s * b[0], a[1] + s * b[1], a[2] + s * b[2]]
+}
+
+/// Squared distance from `p` to triangle `abc` (Ericson, Real-Time
+/// Collision Detection, 5.1.5).
+fn dist2_point_triangle(p: P, a: P, b: P, c: P) -> f64 {
+    let ab = sub(b, a);
+    let ac = sub(c, a);
+    let ap = sub(p, a);
+    let d1 = dot(ab, ap);
+    let d2 = dot(ac, ap);
+    if d1 <= 0.0 && d2 <= 0.0 {
+        return dot(ap, ap);
+    }
+    let bp = sub(p, b);
+    let d3 = dot(ab, bp);
+    let d4 = dot(ac, bp);
+    if d3 >= 0.0 && d4 <= d3 {
+        return dot(bp, bp);
+    }
+    let vc = d1 * d4 - d3 * d2;
+    if vc <= 0.0 && d1 >= 0.0 && d3 <= 0.0 {
+        let v = d1 / (d1 - d3);
+        let q = sub(p, add_scaled(a, ab, v));
+        return dot(q, q);
+    }
+    let cp = sub(p, c);
+    let d5 = dot(ab, cp);
+    let d6 = dot(ac, cp);
+    if d6 >= 0.0 && d5 <= d6 {
+        return dot(cp, cp);
+    }
+    let vb = d5 * d2 - d1 * d6;
+    if vb <= 0.0 && d2 >= 0.0 && d6 <= 0.0 {
+        let w = d2 / (d2 - d6);
+        let q = sub(p, add_scaled(a, ac, w));
+        return dot(q, q);
+    }
+    let va = d3 * d6 - d5 * d4;
+    if va <= 0.0 && (d4 - d3) >= 0.0 && (d5 - d6) >= 0.0 {
+        let w = (d4 - d3) / ((d4 - d3) + (d5 - d6));
+        let q = sub(p, add_scaled(b, sub(c, b), w));
+        return dot(q, q);
+    }
+    let denom = va + vb + vc;
+    if denom == 0.0 || !denom.is_finite() {
+        // Degenerate triangle: nearest of its edges.
+        let seg = |u: P, v: P| {
+            let d = sub(v, u);
+            let l = dot(d, d);
+            let t = if l > 0.0 {
+                (dot(sub(p, u), d) / l).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let q = sub(p, add_scaled(u, d, t));
+            dot(q, q)
+        };
+        return seg(a, b).min(seg(b, c)).min(seg(c, a));
+    }
+    let v = vb / denom;
+    let w = vc / denom;
+    let q = sub(p, add_scaled(add_scaled(a, ab, v), ac, w));
+    dot(q, q)
+}
+
+/// Mean edge length (of up to ~10 000 triangles spread over the mesh), mm.
+pub fn mean_edge(mesh: &Mesh) -> f64 {
+    let n = mesh.triangles.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let step = (n / 10_000).max(1);
+    let (mut sum, mut count) = (0.0, 0usize);
+    for t in mesh.triangles.iter().step_by(step) {
+        let p = t.map(|i| mesh.vertices[i as usize].map(|x| x as f64));
+        for k in 0..3 {
+            let d = sub(p[k], p[(k + 1) % 3]);
+            sum += dot(d, d).sqrt();
+            count += 1;
+        }
+    }
+    sum / count as f64
+}
+
+/// Triangles binned in a uniform grid.
+struct TriGrid<'a> {
+    mesh: &'a Mesh,
+    lo: P,
+    h: f64,
+    dims: [usize; 3],
+    offsets: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl<'a> TriGrid<'a> {
+    fn new(mesh: &'a Mesh) -> Self {
+        let (lo, hi) = mesh.bounds().unwrap_or(([0.0; 3], [0.0; 3]));
+        let extent = sub(hi, lo);
+        // Cell ≈ 2 mean edge lengths, at most ~16 M cells.
+        let mut h = 2.0 * mean_edge(mesh).max(1e-6);
+        let cells = |h: f64| extent.map(|e| (e / h).floor() as usize + 1);
+        while cells(h).iter().product::<usize>() > 16_000_000 {
+            h *= 1.25;
+        }
+        let dims = cells(h);
+        let ncell = dims[0] * dims[1] * dims[2];
+        let cell_range = |t: &[u32; 3]| {
+            let pts = t.map(|i| mesh.vertices[i as usize].map(|x| x as f64));
+            let mut c0 = [usize::MAX; 3];
+            let mut c1 = [0usize; 3];
+            for p in pts {
+                for a in 0..3 {
+                    let c = (((p[a] - lo[a]) / h).floor().max(0.0) as usize).min(dims[a] - 1);
+                    c0[a] = c0[a].min(c);
+                    c1[a] = c1[a].max(c);
+                }
+            }
+            (c0, c1)
+        };
+        let mut offsets = vec![0u32; ncell + 1];
+        for t in &mesh.triangles {
+            let (c0, c1) = cell_range(t);
+            for z in c0[2]..=c1[2] {
+                for y in c0[1]..=c1[1] {
+                    for x in c0[0]..=c1[0] {
+                        offsets[x + dims[0] * (y + dims[1] * z) + 1] += 1;
+                    }
+                }
+            }
+        }
+        for i in 0..ncell {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut fill = offsets.clone();
+        let mut ids = vec![0u32; offsets[ncell] as usize];
+        for (ti, t) in mesh.triangles.iter().enumerate() {
+            let (c0, c1) = cell_range(t);
+            for z in c0[2]..=c1[2] {
+                for y in c0[1]..=c1[1] {
+                    for x in c0[0]..=c1[0] {
+                        let c = x + dims[0] * (y + dims[1] * z);
+                        ids[fill[c] as usize] = ti as u32;
+                        fill[c] += 1;
+                    }
+                }
+            }
+        }
+        TriGrid {
+            mesh,
+            lo,
+            h,
+            dims,
+            offsets,
+            ids,
+        }
+    }
+
+    fn tri(&self, t: u32) -> [P; 3] {
+        self.mesh.triangles[t as usize].map(|i| self.mesh.vertices[i as usize].map(|x| x as f64))
+    }
+
+    /// Distance from `p` to the surface, or any value ≤ `enough` as soon as
+    /// one triangle is known to be that close.
+    fn distance(&self, p: P, enough: f64, hint: &mut u32) -> f64 {
+        // The triangle nearest to the previous (nearby) sample often settles it.
+        if (*hint as usize) < self.mesh.triangles.len() {
+            let [a, b, c] = self.tri(*hint);
+            let d2 = dist2_point_triangle(p, a, b, c);
+            if d2 <= enough * enough {
+                return d2.sqrt();
+            }
+        }
+        let cell: [isize; 3] =
+            std::array::from_fn(|a| ((p[a] - self.lo[a]) / self.h).floor() as isize);
+        let enough2 = enough * enough;
+        let mut best2 = f64::MAX;
+        let max_r = self.dims.iter().copied().max().unwrap_or(1) as isize + 1;
+        // Points outside the grid start at the shell that reaches the grid.
+        let outside = (0..3)
+            .map(|a| {
+                let c = cell[a];
+                if c < 0 {
+                    -c
+                } else if c >= self.dims[a] as isize {
+                    c - self.dims[a] as isize + 1
+                } else {
+                    0
+                }
+            })
+            .max()
+            .unwrap_or(0);
+        let mut r = outside;
+        while r <= max_r + outside {
+            // Scan the shell at Chebyshev distance r.
+            for dz in -r..=r {
+                let z = cell[2] + dz;
+                if z < 0 || z >= self.dims[2] as isize {
+                    continue;
+                }
+                for dy in -r..=r {
+                    let y = cell[1] + dy;
+                    if y < 0 || y >= self.dims[1] as isize {
+                        continue;
+                    }
+                    let on_face = dz.abs() == r || dy.abs() == r;
+                    let step = if on_face { 1 } else { 2 * r.max(1) };
+                    let mut dx = -r;
+                    while dx <= r {
+                        let x = cell[0] + dx;
+                        if x >= 0 && x < self.dims[0] as isize {
+                            let c = x as usize
+                                + self.dims[0] * (y as usize + self.dims[1] * z as usize);
+                            for &t in
+                                &self.ids[self.offsets[c] as usize..self.offsets[c + 1] as usize]
+                            {
+                                let [a, b, cc] = self.tri(t);
+                                let d2 = dist2_point_triangle(p, a, b, cc);
+                                if d2 < best2 {
+                                    best2 = d2;
+                                    *hint = t;
+                                    if best2 <= enough2 {
+                                        return best2.sqrt();
+                                    }
+                                }
+                            }
+                        }
+                        if r == 0 {
+                            break;
+                        }
+                        dx += step;
+                    }
+                }
+            }
+            // Unseen triangles are at least r·h away.
+            let reach = r as f64 * self.h;
+            if best2 <= reach * reach {
+                return best2.sqrt();
+            }
+            r += 1;
+        }
+        best2.sqrt()
+    }
+}
+
+/// Sample points of `mesh`: its vertices and a barycentric grid on each
+/// triangle with spacing at most `spacing` (interior and edge points; the
+/// edge points of a shared edge are produced by both triangles).
+fn for_each_sample(mesh: &Mesh, spacing: f64, f: impl Fn(P, &mut u32) + Sync + Send) {
+    mesh.vertices
+        .par_iter()
+        .for_each_init(|| u32::MAX, |hint, v| f(v.map(|x| x as f64), hint));
+    mesh.triangles.par_iter().for_each_init(
+        || u32::MAX,
+        |hint, t| {
+            let [a, b, c] = t.map(|i| mesh.vertices[i as usize].map(|x| x as f64));
+            let longest = dot(sub(b, a), sub(b, a))
+                .max(dot(sub(c, b), sub(c, b)))
+                .max(dot(sub(a, c), sub(a, c)))
+                .sqrt();
+            // Grid step longest/n ≤ 1.5 × spacing: a mesh as fine as the
+            // spacing is sampled at its vertices only.
+            let n = ((longest / spacing).round() as usize).clamp(1, 64);
+            if n == 1 {
+                return;
+            }
+            let inv = 1.0 / n as f64;
+            for i in 0..=n {
+                for j in 0..=(n - i) {
+                    let k = n - i - j;
+                    if (i == n) || (j == n) || (k == n) {
+                        continue; // the vertices, sampled above
+                    }
+                    let (u, v, w) = (i as f64 * inv, j as f64 * inv, k as f64 * inv);
+                    f(
+                        [
+                            u * a[0] + v * b[0] + w * c[0],
+                            u * a[1] + v * b[1] + w * c[1],
+                            u * a[2] + v * b[2] + w * c[2],
+                        ],
+                        hint,
+                    );
+                }
+            }
+        },
+    );
+}
+
+/// Largest distance from a sample of `from` to the surface `to`.
+fn one_sided(from: &Mesh, to: &TriGrid, spacing: f64) -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // Shared running maximum (f64 bits; non-negative floats order like their bits).
+    let max = AtomicU64::new(0f64.to_bits());
+    for_each_sample(from, spacing, |p, hint| {
+        let cur = f64::from_bits(max.load(Ordering::Relaxed));
+        let d = to.distance(p, cur, hint);
+        if d > cur {
+            max.fetch_max(d.to_bits(), Ordering::Relaxed);
+        }
+    });
+    f64::from_bits(max.load(Ordering::Relaxed))
+}
+
+/// Symmetric Hausdorff distance between two surfaces (see module docs).
+/// Empty meshes give 0 when both are empty and infinity otherwise.
+pub fn hausdorff(a: &Mesh, b: &Mesh, opts: &HausdorffOptions) -> Hausdorff {
+    let spacing = opts
+        .sample_spacing_mm
+        .unwrap_or_else(|| mean_edge(a).min(mean_edge(b)))
+        .max(1e-3);
+    if a.triangles.is_empty() || b.triangles.is_empty() {
+        let d = if a.triangles.is_empty() && b.triangles.is_empty() {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+        return Hausdorff {
+            a_to_b_mm: d,
+            b_to_a_mm: d,
+            hausdorff_mm: d,
+            sample_spacing_mm: spacing,
+        };
+    }
+    let trace = std::env::var_os("SPINEMESH_TRACE").is_some();
+    let t = std::time::Instant::now();
+    let (gb, ga) = rayon::join(|| TriGrid::new(b), || TriGrid::new(a));
+    if trace {
+        eprintln!("grids {:.3}", t.elapsed().as_secs_f64());
+    }
+    let t = std::time::Instant::now();
+    let ab = one_sided(a, &gb, spacing);
+    if trace {
+        eprintln!("a→b {:.3}", t.elapsed().as_secs_f64());
+    }
+    let t = std::time::Instant::now();
+    let ba = one_sided(b, &ga, spacing);
+    if trace {
+        eprintln!("b→a {:.3}", t.elapsed().as_secs_f64());
+    }
+    Hausdorff {
+        a_to_b_mm: ab,
+        b_to_a_mm: ba,
+        hausdorff_mm: ab.max(ba),
+        sample_spacing_mm: spacing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn point_triangle_distance_regions() {
+        let (a, b, c) = ([0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]);
+        let d = |p: P| dist2_point_triangle(p, a, b, c).sqrt();
+        assert!((d([0.2, 0.2, 3.0]) - 3.0).abs() < 1e-12); // face
+        assert!((d([-1.0, -1.0, 0.0]) - 2f64.sqrt()).abs() < 1e-12); // vertex a
+        assert!((d([0.5, -2.0, 0.0]) - 2.0).abs() < 1e-12); // edge ab
+        assert!((d([1.0, 1.0, 0.0]) - 0.5f64.sqrt()).abs() < 1e-12); // edge bc
+        assert!((d([3.0, 0.0, 4.0]) - 20f64.sqrt()).abs() < 1e-12); // vertex b
+    }
+
+    fn cube(s: f32, off: [f32; 3]) -> Mesh {
+        let v = (0..8)
+            .map(|i| {
+                [
+                    off[0] + s * (i & 1) as f32,
+                    off[1] + s * ((i >> 1) & 1) as f32,
+                    off[2] + s * ((i >> 2) & 1) as f32,
+                ]
+            })
+            .collect();
+        let quads = [
+            [0, 2, 3, 1],
+            [4, 5, 7, 6],
+            [0, 1, 5, 4],
+            [2, 6, 7, 3],
+            [0, 4, 6, 2],
+            [1, 3, 7, 5],
+        ];
+        let mut t = Vec::new();
+        for q in quads {
+            t.push([q[0], q[1], q[2]]);
+            t.push([q[0], q[2], q[3]]);
+        }
+        Mesh {
+            vertices: v,
+            triangles: t,
+        }
+    }
+
+    #[test]
+    fn nested_cubes_are_their_gap_apart() {
+        // Cube of side 10 and one of side 8 centred in it: the outer cube's
+        // corners are √3 from the inner's, the inner's faces 1 from the outer's.
+        let outer = cube(10.0, [0.0; 3]);
+        let inner = cube(8.0, [1.0; 3]);
+        let h = hausdorff(&outer, &inner, &HausdorffOptions::default());
+        assert!((h.a_to_b_mm - 3f64.sqrt()).abs() < 1e-5, "{h:?}");
+        assert!((h.b_to_a_mm - 1.0).abs() < 1e-5, "{h:?}");
+        let same = hausdorff(&outer, &outer, &HausdorffOptions::default());
+        assert!(same.hausdorff_mm < 1e-9);
+    }
+
+    #[test]
+    fn a_shifted_cube_is_the_shift_apart() {
+        let a = cube(5.0, [0.0; 3]);
+        let b = cube(5.0, [0.3, 0.0, 0.0]);
+        let h = hausdorff(&a, &b, &HausdorffOptions::default());
+        assert!((h.hausdorff_mm - 0.3).abs() < 1e-5, "{h:?}");
+        // A point far outside the grid of the other mesh.
+        let far = cube(1.0, [100.0, 0.0, 0.0]);
+        let h = hausdorff(&a, &far, &HausdorffOptions::default());
+        assert!(h.hausdorff_mm > 95.0 && h.hausdorff_mm.is_finite(), "{h:?}");
+    }
+}

@@ -1,0 +1,220 @@
+//! Mesh processing after marching cubes, for meshes a finite-element mesher
+//! accepts: topology checks ([`topology`]), smoothing without shrinkage
+//! ([`smooth`]), decimation that keeps a closed 2-manifold ([`decimate`]),
+//! and the Hausdorff distance between two surfaces ([`hausdorff`]).
+//!
+//! [`process`] chains them after the surface step, as [`MeshParams`] say:
+//!
+//! ```text
+//! raw marching-cubes surface ─ smooth (Taubin λ/μ, volume kept) ─ decimate to N triangles
+//!                            ─ check (closed, manifold, outward) ─ Hausdorff to the raw surface
+//! ```
+
+pub mod decimate;
+pub mod hausdorff;
+pub mod smooth;
+pub mod topology;
+
+pub use crate::io::mesh::{Frame, MeshFormat};
+pub use decimate::{decimate, DecimateReport};
+pub use hausdorff::{hausdorff, Hausdorff, HausdorffOptions};
+pub use smooth::{taubin, SmoothParams, SmoothReport};
+pub use topology::{check, MeshCheck};
+
+use crate::surface::Mesh;
+use crate::{Error, Result};
+use std::time::Instant;
+
+/// The FE preset's triangle target.
+pub const FE_TARGET_TRIANGLES: usize = 250_000;
+
+/// What happens to the surface after marching cubes, and how it is written.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct MeshParams {
+    /// Taubin smoothing; `None` keeps the marching-cubes surface.
+    pub smooth: Option<SmoothParams>,
+    /// Decimate to about this many triangles; `None` keeps them all.
+    pub target_triangles: Option<usize>,
+    /// File format of the mesh.
+    pub format: MeshFormat,
+    /// Coordinate frame of the mesh file.
+    pub frame: Frame,
+    /// File name inside the output folder; `None`: `spine.<extension>`.
+    pub file_name: Option<String>,
+    /// Measure the Hausdorff distance of the result to the raw surface (and
+    /// of the decimated to the undecimated one) when the mesh was changed.
+    pub hausdorff: bool,
+}
+
+impl MeshParams {
+    /// The paper: the marching-cubes surface as it is, binary STL, LPS.
+    pub fn paper() -> Self {
+        MeshParams {
+            smooth: None,
+            target_triangles: None,
+            format: MeshFormat::Stl,
+            frame: Frame::Lps,
+            file_name: None,
+            hausdorff: true,
+        }
+    }
+
+    /// FE-ready: smoothed without shrinkage and decimated to 250 000
+    /// triangles, still a closed 2-manifold; binary STL, LPS.
+    pub fn fe() -> Self {
+        MeshParams {
+            smooth: Some(SmoothParams::default()),
+            target_triangles: Some(FE_TARGET_TRIANGLES),
+            ..Self::paper()
+        }
+    }
+
+    /// The mesh file's name in the output folder.
+    pub fn file_name(&self) -> String {
+        self.file_name
+            .clone()
+            .unwrap_or_else(|| format!("spine.{}", self.format.extension()))
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if let Some(s) = &self.smooth {
+            s.validate()?;
+        }
+        if let Some(n) = self.target_triangles {
+            if n < 4 {
+                return Err(Error::Parameter(format!(
+                    "--target-triangles {n} is too few for a closed surface; give at least 4 \
+                     (250000 is a good size for finite-element work)"
+                )));
+            }
+        }
+        if let Some(name) = &self.file_name {
+            let p = std::path::Path::new(name);
+            let plain = p.file_name() == Some(std::ffi::OsStr::new(name)) && !name.starts_with('.');
+            if !plain {
+                return Err(Error::Parameter(format!(
+                    "mesh file name '{name}' must be a plain file name (no folders), \
+                     e.g. spine.ply; it is written into the output folder"
+                )));
+            }
+            let ext = MeshFormat::from_path(p).map(|f| f.extension());
+            if ext != Some(self.format.extension()) {
+                return Err(Error::Parameter(format!(
+                    "mesh file name '{name}' does not end in .{} as format {} needs; \
+                     name it *.{} or choose the format that matches",
+                    self.format.extension(),
+                    self.format.name(),
+                    self.format.extension()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for MeshParams {
+    fn default() -> Self {
+        Self::paper()
+    }
+}
+
+/// What [`process`] did to the surface and what the result is.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ProcessReport {
+    /// Triangles of the marching-cubes surface.
+    pub raw_triangles: usize,
+    pub smoothing: Option<SmoothReport>,
+    pub decimation: Option<DecimateReport>,
+    /// Hausdorff distance from the final mesh to the raw marching-cubes
+    /// surface, mm (0 when the surface was not changed).
+    pub hausdorff_to_raw: Option<Hausdorff>,
+    /// Hausdorff distance from the decimated mesh to the undecimated
+    /// (smoothed) one, mm: what decimation alone cost.
+    pub hausdorff_decimation: Option<Hausdorff>,
+    /// Topology and size of the final mesh (in report.json these are the
+    /// `mesh` fields themselves).
+    #[serde(skip)]
+    pub check: MeshCheck,
+}
+
+impl ProcessReport {
+    /// Hausdorff distance to the raw surface, mm: 0 when the mesh is the
+    /// raw surface, `None` when it was changed but not measured.
+    pub fn hausdorff_to_raw_mm(&self) -> Option<f64> {
+        match &self.hausdorff_to_raw {
+            Some(h) => Some(h.hausdorff_mm),
+            None if self.smoothing.is_none() && self.decimation.is_none() => Some(0.0),
+            None => None,
+        }
+    }
+}
+
+/// The processed mesh, its report, and the time of each step.
+pub struct Processed {
+    pub mesh: Mesh,
+    pub report: ProcessReport,
+    /// (step name, seconds), in order.
+    pub stages: Vec<(&'static str, f64)>,
+}
+
+/// Smooths, decimates, checks and measures `raw` as `params` say.
+/// `on_stage` is called with each step's name before it starts.
+pub fn process(raw: Mesh, params: &MeshParams, on_stage: &dyn Fn(&str)) -> Result<Processed> {
+    params.validate()?;
+    let mut stages = Vec::new();
+    let mut report = ProcessReport {
+        raw_triangles: raw.triangles.len(),
+        ..Default::default()
+    };
+    let changes = params.smooth.is_some()
+        || params
+            .target_triangles
+            .is_some_and(|n| n < raw.triangles.len());
+    // The raw surface is only kept when something will be measured against it.
+    let keep_raw = changes && params.hausdorff;
+    let mut mesh = if keep_raw { raw.clone() } else { raw };
+    let raw = if keep_raw { Some(mesh.clone()) } else { None };
+
+    if let Some(sp) = &params.smooth {
+        on_stage("mesh smooth");
+        let t = Instant::now();
+        report.smoothing = Some(taubin(&mut mesh, sp)?);
+        stages.push(("mesh smooth", t.elapsed().as_secs_f64()));
+    }
+    let mut undecimated = None;
+    if let Some(n) = params.target_triangles {
+        if n < mesh.triangles.len() {
+            on_stage("mesh decimate");
+            let t = Instant::now();
+            let (d, r) = decimate(&mesh, n)?;
+            report.decimation = Some(r);
+            let before = std::mem::replace(&mut mesh, d);
+            if params.hausdorff && params.smooth.is_some() {
+                undecimated = Some(before);
+            }
+            stages.push(("mesh decimate", t.elapsed().as_secs_f64()));
+        }
+    }
+    on_stage("mesh check");
+    let t = Instant::now();
+    report.check = check(&mesh);
+    stages.push(("mesh check", t.elapsed().as_secs_f64()));
+    if let Some(raw) = &raw {
+        on_stage("mesh hausdorff");
+        let t = Instant::now();
+        let opts = HausdorffOptions::default();
+        report.hausdorff_to_raw = Some(hausdorff(&mesh, raw, &opts));
+        if let Some(u) = &undecimated {
+            report.hausdorff_decimation = Some(hausdorff(&mesh, u, &opts));
+        } else if report.decimation.is_some() {
+            // Decimation alone: the raw surface is the undecimated one.
+            report.hausdorff_decimation = report.hausdorff_to_raw;
+        }
+        stages.push(("mesh hausdorff", t.elapsed().as_secs_f64()));
+    }
+    Ok(Processed {
+        mesh,
+        report,
+        stages,
+    })
+}
