@@ -334,10 +334,57 @@ pub fn read_nifti(path: &Path) -> Result<NiftiVolume> {
     }
 
     let n = grid.len();
-    let mut data = alloc_voxels(path, n)?;
+    // The header's size is only a claim: never allocate more than the data
+    // that actually arrives (a hostile header may declare terabytes).
+    alloc_voxels(path, 0)?;
+    if n > (1usize << 36) {
+        return Err(Error::format(
+            path,
+            format!("the header declares {n} voxels, more than spinemesh accepts; the file is broken or too large"),
+        ));
+    }
+    let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
+    let gz = std::fs::File::open(path)
+        .and_then(|mut f| {
+            let mut m = [0u8; 2];
+            f.read_exact(&mut m).map(|_| m == [0x1f, 0x8b])
+        })
+        .unwrap_or(false);
+    if !gz
+        && (n as u64).saturating_mul(t.size() as u64) > file_len.saturating_sub(vox_offset as u64)
+    {
+        return Err(Error::format(
+            path,
+            format!(
+                "the header declares {n} voxels of {} bytes but the file holds only {} bytes of image data; it is truncated or its header is broken",
+                t.size(),
+                file_len.saturating_sub(vox_offset as u64)
+            ),
+        ));
+    }
+    let mut data: Vec<f32> = Vec::new();
+    let first = if gz { n.min(1 << 24) } else { n };
+    if data.try_reserve_exact(first).is_err() {
+        return Err(Error::format(
+            path,
+            format!("the header declares {n} voxels, more than this computer can hold; the file is broken or too large"),
+        ));
+    }
     let chunk = 1 << 18;
     let mut raw = vec![0u8; chunk * t.size()];
-    for out in data.chunks_mut(chunk) {
+    let mut left = n;
+    while left > 0 {
+        let m = left.min(chunk);
+        left -= m;
+        let start = data.len();
+        if data.try_reserve(m).is_err() {
+            return Err(Error::format(
+                path,
+                format!("the header declares {n} voxels, more than this computer can hold; the file is broken or too large"),
+            ));
+        }
+        data.resize(start + m, 0.0);
+        let out = &mut data[start..];
         let bytes = &mut raw[..out.len() * t.size()];
         reader.read_exact(bytes).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {

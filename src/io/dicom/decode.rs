@@ -49,12 +49,19 @@ pub(crate) fn decode_slice(h: &SliceHeader, out: &mut [f32]) -> Result<()> {
             ),
         ));
     }
+    if let Some(why) = &h.broken_pixels {
+        return Err(pixel_error(&h.path, why));
+    }
     if read_native_tail(h, out)? {
         return Ok(());
     }
     // Third-party decoders must not bring the program down on hostile data.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_parsed(h, out)))
-        .unwrap_or_else(|_| Err(decode_error(h, "the decoder failed on this data")))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_parsed(h, out))).unwrap_or_else(
+        |_| {
+            SAFETY_NET_PANICS.fetch_add(1, Ordering::Relaxed);
+            Err(decode_error(h, "the decoder failed on this data"))
+        },
+    )
 }
 
 /// Decodes one slice by parsing the whole file (any transfer syntax).
@@ -108,7 +115,7 @@ pub(crate) fn decode_parsed(h: &SliceHeader, out: &mut [f32]) -> Result<()> {
                     } else {
                         fragments.iter().flatten().copied().collect()
                     };
-                    let (w, ht, samples) = jpeg_dct::decode(&stream)
+                    let (w, ht, samples) = jpeg_dct::decode(&stream, out.len())
                         .map_err(|own| decode_error(h, &format!("{}; {own}", error_chain(&e))))?;
                     if w as usize * ht as usize != out.len() {
                         return Err(pixel_error(

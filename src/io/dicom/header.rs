@@ -43,7 +43,13 @@ pub(crate) struct SliceHeader {
     /// Gantry/Detector Tilt (0018,1120), degrees: shown, never trusted.
     pub(crate) tilt_tag: Option<f64>,
     pub(crate) localizer: bool,
+    /// Why the Pixel Data element is broken (it claims more bytes than remain).
+    pub(crate) broken_pixels: Option<String>,
 }
+
+/// Panics of the DICOM parsing or decoding libraries caught and turned into
+/// errors (the fuzz harness reports them).
+pub(crate) static SAFETY_NET_PANICS: AtomicUsize = AtomicUsize::new(0);
 
 /// The result of looking at one file.
 pub(crate) enum Scanned {
@@ -87,11 +93,29 @@ pub(crate) fn scan(path: &Path) -> Scanned {
         Ok(None) => return Scanned::NotDicom,
         Err(e) => return Scanned::Unreadable(path.to_path_buf(), e.to_string()),
     };
+    // A broken structure before the pixel data: the file is unreadable. A
+    // broken Pixel Data element (a truncated file): the header is read and
+    // decoding that slice reports it, naming the file.
+    let mut broken_pixels = None;
+    if let Err(e) = check_structure(path, preamble) {
+        if e.starts_with("element (7FE0,0010)") {
+            broken_pixels = Some(e);
+        } else {
+            return Scanned::Unreadable(path.to_path_buf(), e);
+        }
+    }
     // A hostile header must never bring the program down.
-    let parsed = std::panic::catch_unwind(|| read_header(path, preamble))
-        .unwrap_or_else(|_| Err("the header could not be parsed".to_string()));
+    let parsed = std::panic::catch_unwind(|| read_header(path, preamble)).unwrap_or_else(|_| {
+        SAFETY_NET_PANICS.fetch_add(1, Ordering::Relaxed);
+        Err("the header could not be parsed".to_string())
+    });
     match parsed {
-        Ok(h) => Scanned::Header(h),
+        Ok(mut h) => {
+            for s in &mut h {
+                s.broken_pixels = broken_pixels.clone();
+            }
+            Scanned::Header(h)
+        }
         Err(e) => Scanned::Unreadable(path.to_path_buf(), e),
     }
 }
@@ -237,6 +261,7 @@ pub(crate) fn read_header(
         intercept: f.float(tags::RESCALE_INTERCEPT).unwrap_or(0.0),
         padding,
         tilt_tag: f.float(tags::GANTRY_DETECTOR_TILT),
+        broken_pixels: None,
     };
     let per_frame = obj
         .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
@@ -348,4 +373,228 @@ pub(crate) fn list_files(input: &Path) -> Result<(Vec<PathBuf>, usize)> {
     }
     files.sort();
     Ok((files, hidden))
+}
+
+/// Largest inflated size of a deflated data set that is checked.
+const MAX_INFLATED: u64 = 64 << 20;
+
+/// Checks the element structure of a Part 10 file before a parser sees it:
+/// every defined length must fit in the bytes that remain (of the file, or
+/// of the enclosing sequence or item), so no claimed length can make the
+/// parser allocate more than the file holds. Returns why the file is broken.
+pub(crate) fn check_structure(
+    path: &Path,
+    preamble: ReadPreamble,
+) -> std::result::Result<(), String> {
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    let start = if matches!(preamble, ReadPreamble::Always) {
+        132
+    } else {
+        4
+    };
+    f.seek(SeekFrom::Start(start)).map_err(|e| e.to_string())?;
+    let mut r = std::io::BufReader::with_capacity(8192, f);
+    // File meta group: explicit VR little endian; find the transfer syntax.
+    let mut ts = String::new();
+    let mut pos = start;
+    let mut meta_end: Option<u64> = None;
+    loop {
+        let mut head = [0u8; 8];
+        if read_up_to(&mut r, &mut head).map_err(|e| e.to_string())? < 8 {
+            return Err("the file ends inside its file meta information".into());
+        }
+        // The meta group ends where (0002,0000) says (as parsers read it), or
+        // at the first element of another group.
+        let past_end = meta_end.is_some_and(|e| pos >= e);
+        if past_end || (meta_end.is_none() && u16::from_le_bytes([head[0], head[1]]) != 2) {
+            r.seek_relative(-8).map_err(|e| e.to_string())?;
+            break;
+        }
+        let elem = u16::from_le_bytes([head[2], head[3]]);
+        let (vlen, hlen) = if !short_vr([head[4], head[5]]) {
+            let mut l = [0u8; 4];
+            r.read_exact(&mut l)
+                .map_err(|_| "the file ends inside its file meta information")?;
+            (u64::from(u32::from_le_bytes(l)), 12)
+        } else {
+            (u64::from(u16::from_le_bytes([head[6], head[7]])), 8)
+        };
+        pos += hlen;
+        if vlen > len - pos.min(len) || vlen > 1 << 16 {
+            return Err(format!("a file meta element (0002,{elem:04X}) claims {vlen} bytes, more than the file holds"));
+        }
+        let mut v = vec![0u8; vlen as usize];
+        r.read_exact(&mut v)
+            .map_err(|_| "the file ends inside its file meta information")?;
+        pos += vlen;
+        if elem == 0x0000 && vlen == 4 && meta_end.is_none() {
+            meta_end = Some(pos + u64::from(u32::from_le_bytes([v[0], v[1], v[2], v[3]])));
+        }
+        if elem == 0x0010 {
+            ts = String::from_utf8_lossy(&v)
+                .trim_matches(|c: char| c == '\0' || c.is_whitespace())
+                .to_string();
+        }
+    }
+    let explicit = ts != "1.2.840.10008.1.2";
+    let big = ts == "1.2.840.10008.1.2.2";
+    if ts == "1.2.840.10008.1.2.1.99" {
+        let mut raw = Vec::new();
+        flate2::read::DeflateDecoder::new(r)
+            .take(MAX_INFLATED + 1)
+            .read_to_end(&mut raw)
+            .map_err(|e| format!("the deflated data set cannot be inflated ({e})"))?;
+        if raw.len() as u64 > MAX_INFLATED {
+            return Err("the deflated data set inflates to more than 64 MiB".into());
+        }
+        let n = raw.len() as u64;
+        return walk(&mut std::io::Cursor::new(raw), n, explicit, big, 0).map(|_| ());
+    }
+    walk(&mut r, len - pos.min(len), explicit, big, 0).map(|_| ())
+}
+
+/// Value representations with a 2-byte length in explicit VR. Parsers read
+/// any other (unknown) VR as UN, with a 4-byte length: so does the check.
+fn short_vr(vr: [u8; 2]) -> bool {
+    matches!(
+        &vr,
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SS"
+            | b"ST"
+            | b"TM"
+            | b"UI"
+            | b"UL"
+            | b"US"
+    )
+}
+
+/// Readers that can skip forward (and back a little) cheaply.
+trait Skip: Read {
+    fn skip(&mut self, n: i64) -> std::io::Result<()>;
+}
+
+impl Skip for std::io::BufReader<std::fs::File> {
+    fn skip(&mut self, n: i64) -> std::io::Result<()> {
+        self.seek_relative(n)
+    }
+}
+
+impl Skip for std::io::Cursor<Vec<u8>> {
+    fn skip(&mut self, n: i64) -> std::io::Result<()> {
+        let p = self.position() as i64 + n;
+        self.set_position(p.max(0) as u64);
+        Ok(())
+    }
+}
+
+/// Deepest nesting of sequences checked.
+const MAX_DEPTH: usize = 64;
+
+/// Walks the elements of `limit` bytes (a data set, sequence or item);
+/// returns the bytes consumed.
+fn walk<R: Skip>(
+    r: &mut R,
+    limit: u64,
+    explicit: bool,
+    big: bool,
+    depth: usize,
+) -> std::result::Result<u64, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("sequences are nested more than {MAX_DEPTH} deep"));
+    }
+    let u16_ = |b: [u8; 2]| {
+        if big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        }
+    };
+    let u32_ = |b: [u8; 4]| {
+        if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let io = |e: std::io::Error| e.to_string();
+    let bad = |tag: (u16, u16), v: u64, left: u64| {
+        format!(
+            "element ({:04X},{:04X}) claims {v} bytes but only {left} remain: the file is truncated or damaged",
+            tag.0, tag.1
+        )
+    };
+    let mut used = 0u64;
+    // Inside encapsulated pixel data, items are fragments (bytes, not elements).
+    let mut fragments = false;
+    while used + 8 <= limit {
+        let mut h = [0u8; 8];
+        if read_up_to(r, &mut h).map_err(io)? < 8 {
+            return Ok(used); // a short tail: the parser reports it
+        }
+        used += 8;
+        let tag = (u16_([h[0], h[1]]), u16_([h[2], h[3]]));
+        let (vr, vlen) = if tag.0 == 0xFFFE || !explicit {
+            (None, u32_([h[4], h[5], h[6], h[7]]))
+        } else if !short_vr([h[4], h[5]]) {
+            let mut l = [0u8; 4];
+            if read_up_to(r, &mut l).map_err(io)? < 4 {
+                return Ok(used);
+            }
+            used += 4;
+            (Some([h[4], h[5]]), u32_(l))
+        } else {
+            (Some([h[4], h[5]]), u32::from(u16_([h[6], h[7]])))
+        };
+        let left = limit - used.min(limit);
+        if tag == (0xFFFE, 0xE0DD) {
+            fragments = false;
+        }
+        if vlen == u32::MAX {
+            fragments |= tag == (0x7FE0, 0x0010);
+            continue; // undefined length: items and delimiters follow as tokens
+        }
+        let v = u64::from(vlen);
+        if v > left {
+            return Err(bad(tag, v, left));
+        }
+        // Items, sequences (and, in implicit VR, values that start like an
+        // item) are walked inside; anything else is skipped.
+        let surely = (tag == (0xFFFE, 0xE000) && !fragments) || vr == Some(*b"SQ");
+        let mut maybe = false;
+        if !surely && tag.0 != 0xFFFE && tag != (0x7FE0, 0x0010) && vr.is_none() && v >= 8 {
+            // Implicit VR: a value that starts with an item tag is a sequence.
+            let mut peek = [0u8; 4];
+            r.read_exact(&mut peek).map_err(io)?;
+            r.skip(-4).map_err(io)?;
+            maybe = u16_([peek[0], peek[1]]) == 0xFFFE && u16_([peek[2], peek[3]]) == 0xE000;
+        }
+        let done = if surely {
+            walk(r, v, explicit, big, depth + 1)?
+        } else if maybe && v <= 16 << 20 {
+            let mut buf = vec![0u8; v as usize];
+            r.read_exact(&mut buf).map_err(io)?;
+            walk(&mut std::io::Cursor::new(buf), v, explicit, big, depth + 1)?;
+            v
+        } else {
+            0
+        };
+        r.skip((v - done) as i64).map_err(io)?;
+        used += v;
+    }
+    Ok(used)
 }

@@ -140,7 +140,9 @@ struct Frame {
 }
 
 /// Decodes a single-component sequential DCT JPEG: (width, height, samples).
-pub(super) fn decode(d: &[u8]) -> Result<(u32, u32, Vec<u16>), String> {
+/// `max_pixels`: the most pixels the caller accepts (the image's size is
+/// checked before anything is allocated).
+pub(super) fn decode(d: &[u8], max_pixels: usize) -> Result<(u32, u32, Vec<u16>), String> {
     if d.get(..2) != Some(&[0xFF, 0xD8][..]) {
         return Err("no JPEG start-of-image marker".into());
     }
@@ -222,6 +224,11 @@ pub(super) fn decode(d: &[u8]) -> Result<(u32, u32, Vec<u16>), String> {
                 let (h, w) = (u16_at(seg, 1)?, u16_at(seg, 3)?);
                 if w == 0 || h == 0 {
                     return Err("the JPEG image has no size".into());
+                }
+                if w * h > max_pixels {
+                    return Err(format!(
+                        "the JPEG image claims {w}×{h} pixels, more than the {max_pixels} expected"
+                    ));
                 }
                 frame = Some((precision, w, h, usize::from(seg[8] & 3)));
             }

@@ -116,6 +116,8 @@ const IMPLEMENTATION_VERSION: &str = "SPINEMESH";
 const SAME_POSITION_MM: f64 = 1e-3;
 
 mod decode;
+#[cfg(test)]
+mod fuzz;
 mod geometry;
 mod header;
 mod jpeg_dct;

@@ -4,7 +4,7 @@ use super::write::*;
 use super::*;
 use std::io::Write;
 
-fn no_progress(_: usize, _: usize) {}
+pub(crate) fn no_progress(_: usize, _: usize) {}
 
 fn in_ci() -> bool {
     std::env::var("CI").map(|v| v == "true").unwrap_or(false)
@@ -93,21 +93,21 @@ fn stored_values_are_masked_sign_extended_and_rescaled() {
 
 // --- Test files in other encodings -----------------------------------
 
-const ROWS: usize = 16;
-const COLS: usize = 20;
-const NPIX: usize = ROWS * COLS;
+pub(crate) const ROWS: usize = 16;
+pub(crate) const COLS: usize = 20;
+pub(crate) const NPIX: usize = ROWS * COLS;
 
 /// How stored samples are laid out in a test slice.
 #[derive(Clone, Copy)]
-struct Layout {
-    bits_allocated: u16,
-    bits_stored: u16,
-    signed: bool,
-    slope: f64,
-    intercept: f64,
+pub(crate) struct Layout {
+    pub(crate) bits_allocated: u16,
+    pub(crate) bits_stored: u16,
+    pub(crate) signed: bool,
+    pub(crate) slope: f64,
+    pub(crate) intercept: f64,
 }
 
-const SIGNED16: Layout = Layout {
+pub(crate) const SIGNED16: Layout = Layout {
     bits_allocated: 16,
     bits_stored: 16,
     signed: true,
@@ -116,7 +116,7 @@ const SIGNED16: Layout = Layout {
 };
 
 /// A minimal CT data set (explicit or implicit VR), without pixel data.
-fn test_dataset(explicit: bool, k: usize, l: Layout) -> Vec<u8> {
+pub(crate) fn test_dataset(explicit: bool, k: usize, l: Layout) -> Vec<u8> {
     let mut e = Encoder::new(explicit, 1024);
     e.text(0x0008_0016, *b"UI", CT_IMAGE_STORAGE);
     e.text(0x0008_0018, *b"UI", &format!("2.25.{}", 1000 + k));
@@ -140,14 +140,14 @@ fn test_dataset(explicit: bool, k: usize, l: Layout) -> Vec<u8> {
 }
 
 /// Native pixel data element.
-fn native_pixels(explicit: bool, bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn native_pixels(explicit: bool, bytes: &[u8]) -> Vec<u8> {
     let mut e = Encoder::new(explicit, bytes.len() + 12);
     e.put(0x7FE0_0010, *b"OW", bytes);
     e.buf
 }
 
 /// Encapsulated pixel data element: empty offset table, one fragment.
-fn encapsulated(frame: &[u8]) -> Vec<u8> {
+pub(crate) fn encapsulated(frame: &[u8]) -> Vec<u8> {
     let mut b = vec![
         0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
     ];
@@ -164,7 +164,7 @@ fn encapsulated(frame: &[u8]) -> Vec<u8> {
 }
 
 /// PackBits for one row into `out`.
-fn packbits(b: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn packbits(b: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;
     while i < b.len() {
         let mut run = 1;
@@ -190,7 +190,7 @@ fn packbits(b: &[u8], out: &mut Vec<u8>) {
 }
 
 /// RLE Lossless frame of 16-bit samples (high-byte segment first).
-fn rle_frame(samples: &[u16]) -> Vec<u8> {
+pub(crate) fn rle_frame(samples: &[u16]) -> Vec<u8> {
     let mut segments = Vec::new();
     for shift in [8, 0] {
         let mut seg = Vec::new();
@@ -215,7 +215,7 @@ fn rle_frame(samples: &[u16]) -> Vec<u8> {
 }
 
 /// Bits written MSB first with JPEG byte stuffing.
-struct BitWriter {
+pub(crate) struct BitWriter {
     out: Vec<u8>,
     acc: u32,
     n: u32,
@@ -247,7 +247,7 @@ impl BitWriter {
 
 /// JPEG lossless (process 14, predictor 1) of 16-bit samples, one
 /// Huffman table with all 17 difference categories coded in 5 bits.
-fn jpeg_lossless(samples: &[u16]) -> Vec<u8> {
+pub(crate) fn jpeg_lossless(samples: &[u16]) -> Vec<u8> {
     let mut out = vec![0xFF, 0xD8, 0xFF, 0xC3, 0, 11, 16];
     out.extend((ROWS as u16).to_be_bytes());
     out.extend((COLS as u16).to_be_bytes());
@@ -286,7 +286,7 @@ fn jpeg_lossless(samples: &[u16]) -> Vec<u8> {
 }
 
 /// Stored 16-bit samples of test slice `k` (wide range, some runs).
-fn samples16(k: usize) -> Vec<i16> {
+pub(crate) fn samples16(k: usize) -> Vec<i16> {
     (0..NPIX)
         .map(|i| {
             if i % 7 < 3 {
@@ -298,7 +298,14 @@ fn samples16(k: usize) -> Vec<i16> {
         .collect()
 }
 
-fn write_file(dir: &Path, name: &str, ts: &str, k: usize, dataset: &[u8], pixels: &[u8]) {
+pub(crate) fn write_file(
+    dir: &Path,
+    name: &str,
+    ts: &str,
+    k: usize,
+    dataset: &[u8],
+    pixels: &[u8],
+) {
     let mut bytes = file_meta(CT_IMAGE_STORAGE, &format!("2.25.{}", 1000 + k), ts);
     if ts == "1.2.840.10008.1.2.1.99" {
         let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
@@ -515,7 +522,7 @@ fn reads_jpeg_baseline_within_lossy_tolerance() {
             panic!("not encapsulated")
         };
         let stream: Vec<u8> = seq.fragments().iter().flatten().copied().collect();
-        let (w, h, ours) = jpeg_dct::decode(&stream).unwrap();
+        let (w, h, ours) = jpeg_dct::decode(&stream, NPIX).unwrap();
         assert_eq!((w as usize, h as usize), (COLS, ROWS));
         let theirs = &ct.volume.data[k * NPIX..(k + 1) * NPIX];
         for (a, b) in ours.iter().zip(theirs) {
@@ -584,7 +591,7 @@ fn reads_monochrome1_and_refuses_short_multiframe() {
 /// A 12-bit JPEG Extended stream of blocks with constant values (DC
 /// only, quantiser 8, so each block decodes exactly to its value), with
 /// a restart marker every 2 blocks. Image 24×16 (3×2 blocks).
-fn jpeg12_blocks(values: &[u16; 6]) -> Vec<u8> {
+pub(crate) fn jpeg12_blocks(values: &[u16; 6]) -> Vec<u8> {
     let mut out = vec![0xFF, 0xD8];
     out.extend([0xFF, 0xDB, 0, 131, 0x10]);
     for _ in 0..64 {
@@ -642,7 +649,7 @@ fn reads_12_bit_jpeg_extended_with_restart_markers() {
         [0u16, 4095, 2048, 1000, 3000, 17],
         [5, 2500, 4000, 1, 2047, 2049],
     ];
-    let (w, h, samples) = jpeg_dct::decode(&jpeg12_blocks(&values[0])).unwrap();
+    let (w, h, samples) = jpeg_dct::decode(&jpeg12_blocks(&values[0]), 24 * 16).unwrap();
     assert_eq!((w, h), (24, 16));
     for (i, &s) in samples.iter().enumerate() {
         let block = (i / 24 / 8) * 3 + (i % 24) / 8;
@@ -691,8 +698,10 @@ fn reads_12_bit_jpeg_extended_with_restart_markers() {
 
 /// Decodes one file the way `read_series` decodes a slice.
 fn decode_file(path: &Path) -> Result<(SliceHeader, Vec<f32>)> {
-    let Scanned::Header(h) = scan(path) else {
-        return Err(Error::Input("not readable".into()));
+    let h = match scan(path) {
+        Scanned::Header(h) => h,
+        Scanned::Unreadable(_, e) => return Err(Error::Input(e)),
+        Scanned::NotDicom => return Err(Error::Input("not DICOM".into())),
     };
     let h = h.into_iter().next().unwrap();
     let mut out = vec![0f32; h.rows as usize * h.cols as usize];
@@ -772,4 +781,170 @@ fn matches_pydicom_on_its_test_files() {
     assert!(e.contains("truncated"), "{e}");
     // A data set without the DICOM file header is not read.
     assert!(matches!(scan(&dir.join("no_meta.dcm")), Scanned::NotDicom));
+}
+
+/// A sequence of undefined length with items of undefined length.
+pub(crate) fn sequence(e: &mut Encoder, tag: u32, items: &[Vec<u8>]) {
+    e.header(tag, *b"SQ", u32::MAX);
+    for it in items {
+        e.buf
+            .extend([0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        e.buf.extend(it);
+        e.buf.extend([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+    }
+    e.buf.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+}
+
+/// An enhanced (multi-frame) CT data set without pixel data: frame `k` at
+/// `positions[k]` with rescale `rescale[k]`; axial, 0.5 × 0.75 mm pixels.
+pub(crate) fn enhanced_dataset(positions: &[[f64; 3]], rescale: &[(f64, f64)]) -> Vec<u8> {
+    let mut out = test_dataset(true, 0, SIGNED16);
+    let mut e = Encoder::new(true, 16);
+    e.text(0x0028_0008, *b"IS", &positions.len().to_string());
+    let at = out
+        .windows(4)
+        .position(|w| w == [0x28, 0, 0x10, 0])
+        .unwrap();
+    out.splice(at..at, e.buf);
+    let item = |f: &dyn Fn(&mut Encoder)| {
+        let mut e = Encoder::new(true, 64);
+        f(&mut e);
+        e.buf
+    };
+    let shared = item(&|e| {
+        sequence(
+            e,
+            0x0020_9116,
+            &[item(&|e| e.text(0x0020_0037, *b"DS", "1\\0\\0\\0\\1\\0"))],
+        );
+        sequence(
+            e,
+            0x0028_9110,
+            &[item(&|e| {
+                e.text(0x0018_0050, *b"DS", "2");
+                e.text(0x0028_0030, *b"DS", "0.5\\0.75");
+            })],
+        );
+    });
+    let frames: Vec<Vec<u8>> = positions
+        .iter()
+        .zip(rescale)
+        .map(|(p, &(slope, intercept))| {
+            item(&|e| {
+                sequence(
+                    e,
+                    0x0020_9113,
+                    &[item(&|e| e.text(0x0020_0032, *b"DS", &ds_multi(p)))],
+                );
+                sequence(
+                    e,
+                    0x0028_9145,
+                    &[item(&|e| {
+                        e.text(0x0028_1052, *b"DS", &ds(intercept));
+                        e.text(0x0028_1053, *b"DS", &ds(slope));
+                    })],
+                );
+            })
+        })
+        .collect();
+    let mut e = Encoder::new(true, 1024);
+    sequence(&mut e, 0x5200_9229, &[shared]);
+    sequence(&mut e, 0x5200_9230, &frames);
+    out.extend(e.buf);
+    out
+}
+
+#[test]
+fn reads_enhanced_multiframe_ct_from_functional_groups() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Frames stored out of order, each with its own rescale.
+    let z = [4.0, 0.0, 2.0];
+    let positions: Vec<[f64; 3]> = z.iter().map(|&z| [-5.0, 7.0, z]).collect();
+    let rescale = [(1.0, -1024.0), (2.0, 0.0), (1.0, 10.0)];
+    let frames: Vec<Vec<i16>> = (0..3).map(samples16).collect();
+    let bytes: Vec<u8> = frames
+        .iter()
+        .flatten()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    write_file(
+        tmp.path(),
+        "enhanced",
+        EXPLICIT_VR_LE,
+        0,
+        &enhanced_dataset(&positions, &rescale),
+        &native_pixels(true, &bytes),
+    );
+    let ct = read_dir(tmp.path());
+    assert_eq!(ct.volume.grid.dims, [COLS, ROWS, 3]);
+    assert_eq!(ct.volume.grid.spacing, [0.75, 0.5, 2.0]);
+    assert_eq!(ct.volume.grid.origin, [-5.0, 7.0, 0.0]);
+    assert_eq!(ct.info.files_read, 1);
+    // Sorted by position: frames 1 (z 0), 2 (z 2), 0 (z 4).
+    for (slot, k) in [1usize, 2, 0].into_iter().enumerate() {
+        let (slope, icpt) = rescale[k];
+        let expected: Vec<f32> = frames[k]
+            .iter()
+            .map(|&v| (f64::from(v) * slope + icpt) as f32)
+            .collect();
+        assert_eq!(
+            &ct.volume.data[slot * NPIX..(slot + 1) * NPIX],
+            &expected[..],
+            "frame {k}"
+        );
+    }
+}
+
+#[test]
+fn pixel_padding_value_and_outside_field_become_air() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Padding -1050 (a value inside the normal range, so only the tag can tell).
+    let stored: Vec<i16> = (0..NPIX as i16)
+        .map(|i| match i % 5 {
+            0 => -1050,
+            1 => -1049,
+            2 => -3024,
+            3 => 3500,
+            _ => 40,
+        })
+        .collect();
+    let bytes: Vec<u8> = stored.iter().flat_map(|v| v.to_le_bytes()).collect();
+    for k in 0..2 {
+        let mut ds = test_dataset(true, k, SIGNED16);
+        let mut e = Encoder::new(true, 16);
+        // (0028,0120) US holding the bits of -1050 (as scanners write SS values).
+        e.put(0x0028_0120, *b"US", &(-1050i16).to_le_bytes());
+        let at = ds
+            .windows(4)
+            .position(|w| w == [0x28, 0, 0x52, 0x10])
+            .unwrap();
+        ds.splice(at..at, e.buf);
+        write_file(
+            tmp.path(),
+            &format!("p{k}"),
+            EXPLICIT_VR_LE,
+            k,
+            &ds,
+            &native_pixels(true, &bytes),
+        );
+    }
+    let ct = read_series(tmp.path(), &no_progress).unwrap();
+    let expected: Vec<f32> = stored
+        .iter()
+        .map(|&v| match v {
+            -1050 | -3024 => -1000.0,
+            v => f32::from(v),
+        })
+        .collect();
+    assert_eq!(&ct.volume.data[..NPIX], &expected[..]);
+    let notes = ct.info.notes.join("\n");
+    assert!(notes.contains("Pixel Padding Value"), "{notes}");
+    assert!(notes.contains("outside the scan field"), "{notes}");
+    assert!(notes.contains("above 3000 HU"), "{notes}");
+    // Raw values on request.
+    let raw = read_dir(tmp.path());
+    assert_eq!(
+        &raw.volume.data[..5],
+        &[-1050.0, -1049.0, -3024.0, 3500.0, 40.0]
+    );
 }

@@ -16,6 +16,14 @@ pub struct WriteOptions {
     pub patient_name: String,
     /// Patient ID (0010,0020), at most 64 characters.
     pub patient_id: String,
+    /// Patient's Birth Date (0010,0030), `YYYYMMDD` or empty.
+    pub patient_birth_date: String,
+    /// Accession Number (0008,0050), at most 16 characters.
+    pub accession_number: String,
+    /// Institution Name (0008,0080), at most 64 characters.
+    pub institution_name: String,
+    /// Referring Physician's Name (0008,0090), at most 64 characters.
+    pub referring_physician: String,
     /// When true, file names `IMnnnnn.dcm` and Instance Numbers follow a
     /// pseudo-random permutation of the slices (from `seed`) instead of the
     /// slice order, so readers must sort by position.
@@ -30,6 +38,10 @@ impl Default for WriteOptions {
             series_number: 1,
             patient_name: "PHANTOM^SPINEMESH".into(),
             patient_id: "PHANTOM".into(),
+            patient_birth_date: String::new(),
+            accession_number: String::new(),
+            institution_name: String::new(),
+            referring_physician: String::new(),
             shuffle_names: false,
         }
     }
@@ -235,6 +247,10 @@ pub(crate) struct SeriesHeader {
     pub(crate) series_number: String,
     pub(crate) patient_name: String,
     pub(crate) patient_id: String,
+    pub(crate) birth_date: String,
+    pub(crate) accession: String,
+    pub(crate) institution: String,
+    pub(crate) physician: String,
     pub(crate) orientation: String,
     pub(crate) pixel_spacing: String,
     pub(crate) slice_thickness: String,
@@ -261,14 +277,15 @@ pub(crate) fn slice_dataset(
     e.text(0x0008_0018, *b"UI", sop_uid);
     e.text(0x0008_0020, *b"DA", "");
     e.text(0x0008_0030, *b"TM", "");
-    e.text(0x0008_0050, *b"SH", "");
+    e.text(0x0008_0050, *b"SH", &s.accession);
     e.text(0x0008_0060, *b"CS", "CT");
     e.text(0x0008_0070, *b"LO", "");
-    e.text(0x0008_0090, *b"PN", "");
+    e.text(0x0008_0080, *b"LO", &s.institution);
+    e.text(0x0008_0090, *b"PN", &s.physician);
     e.text(0x0008_103E, *b"LO", &s.description);
     e.text(0x0010_0010, *b"PN", &s.patient_name);
     e.text(0x0010_0020, *b"LO", &s.patient_id);
-    e.text(0x0010_0030, *b"DA", "");
+    e.text(0x0010_0030, *b"DA", &s.birth_date);
     e.text(0x0010_0040, *b"CS", "");
     e.text(0x0018_0050, *b"DS", &s.slice_thickness);
     e.text(0x0018_0060, *b"DS", "");
@@ -377,6 +394,10 @@ pub(crate) fn plan_series(volume: &Volume<f32>, opts: &WriteOptions) -> Result<S
     check_text("series description", &opts.series_description, 64)?;
     check_text("patient name", &opts.patient_name, 64)?;
     check_text("patient ID", &opts.patient_id, 64)?;
+    check_text("patient birth date", &opts.patient_birth_date, 8)?;
+    check_text("accession number", &opts.accession_number, 16)?;
+    check_text("institution name", &opts.institution_name, 64)?;
+    check_text("referring physician", &opts.referring_physician, 64)?;
 
     // UIDs: from the seed, the geometry, the options and every slice's content.
     let npix = nx * ny;
@@ -410,6 +431,9 @@ pub(crate) fn plan_series(volume: &Volume<f32>, opts: &WriteOptions) -> Result<S
         &opts.series_description,
         &opts.patient_name,
         &opts.patient_id,
+        &opts.institution_name,
+        &opts.referring_physician,
+        &opts.accession_number,
     ]
     .iter()
     .all(|s| s.is_ascii());
@@ -422,6 +446,10 @@ pub(crate) fn plan_series(volume: &Volume<f32>, opts: &WriteOptions) -> Result<S
         series_number: opts.series_number.to_string(),
         patient_name: opts.patient_name.clone(),
         patient_id: opts.patient_id.clone(),
+        birth_date: opts.patient_birth_date.clone(),
+        accession: opts.accession_number.clone(),
+        institution: opts.institution_name.clone(),
+        physician: opts.referring_physician.clone(),
         orientation: ds_multi(&[r[0], r[1], r[2], c[0], c[1], c[2]]),
         pixel_spacing: ds_multi(&[g.spacing[1], g.spacing[0]]),
         slice_thickness: ds(g.spacing[2]),
