@@ -86,7 +86,12 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 fn planted_identifiers_never_reach_any_output_or_log() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    write_series(&body_with_bone(AXIAL, [-20.0, -30.0, -400.0]), &input, &planted()).unwrap();
+    write_series(
+        &body_with_bone(AXIAL, [-20.0, -30.0, -400.0]),
+        &input,
+        &planted(),
+    )
+    .unwrap();
     // They are in the input files ...
     let first = std::fs::read(input.join("IM00001.dcm")).unwrap();
     for id in IDENTIFIERS {
@@ -98,12 +103,22 @@ fn planted_identifiers_never_reach_any_output_or_log() {
     let out = tmp.path().join("out");
     let mut logs = Vec::new();
     for args in [
-        vec!["reconstruct", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--json"],
+        vec![
+            "reconstruct",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+        ],
         vec!["info", input.to_str().unwrap()],
         vec!["info", input.to_str().unwrap(), "--json"],
     ] {
         let o = spinemesh(&args);
-        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         logs.push((format!("{args:?} stdout"), o.stdout));
         logs.push((format!("{args:?} stderr"), o.stderr));
     }
@@ -115,13 +130,27 @@ fn planted_identifiers_never_reach_any_output_or_log() {
     }
     let cut = broken.join("IM00010.dcm");
     std::fs::write(&cut, &first[..first.len() / 2]).unwrap();
-    let o = spinemesh(&["reconstruct", broken.to_str().unwrap(), "-o", tmp.path().join("o2").to_str().unwrap()]);
+    let o = spinemesh(&[
+        "reconstruct",
+        broken.to_str().unwrap(),
+        "-o",
+        tmp.path().join("o2").to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     logs.push(("failing run stderr".into(), o.stderr));
     let outputs = [
-        ("spine.stl".to_string(), std::fs::read(out.join("spine.stl")).unwrap()),
-        ("mask.nii (decompressed)".to_string(), gunzip(&out.join("mask.nii.gz"))),
-        ("report.json".to_string(), std::fs::read(out.join("report.json")).unwrap()),
+        (
+            "spine.stl".to_string(),
+            std::fs::read(out.join("spine.stl")).unwrap(),
+        ),
+        (
+            "mask.nii (decompressed)".to_string(),
+            gunzip(&out.join("mask.nii.gz")),
+        ),
+        (
+            "report.json".to_string(),
+            std::fs::read(out.join("report.json")).unwrap(),
+        ),
     ];
     for (what, bytes) in outputs.iter().chain(&logs) {
         for id in IDENTIFIERS {
@@ -152,10 +181,21 @@ fn report_without_timings(path: &Path) -> serde_json::Value {
 fn same_input_and_options_give_byte_identical_outputs() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    write_series(&body_with_bone(AXIAL, [0.0; 3]), &input, &WriteOptions::default()).unwrap();
+    write_series(
+        &body_with_bone(AXIAL, [0.0; 3]),
+        &input,
+        &WriteOptions::default(),
+    )
+    .unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     for out in [&a, &b] {
-        let o = spinemesh(&["reconstruct", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "-q"]);
+        let o = spinemesh(&[
+            "reconstruct",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     for f in ["spine.stl", "mask.nii.gz"] {
@@ -171,7 +211,10 @@ fn same_input_and_options_give_byte_identical_outputs() {
         report_without_timings(&b.join("report.json"))
     );
     // Only the three outputs, no temporary files left behind.
-    let names: Vec<_> = files_in(&a).iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+    let names: Vec<_> = files_in(&a)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_owned())
+        .collect();
     assert_eq!(names, ["mask.nii.gz", "report.json", "spine.stl"]);
 }
 
@@ -187,19 +230,33 @@ fn failed_runs_leave_no_files_and_the_input_is_never_written() {
     write_series(&v, &input, &WriteOptions::default()).unwrap();
     let before = files_in(&input);
     let out = tmp.path().join("out");
-    let o = spinemesh(&["reconstruct", input.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let o = spinemesh(&[
+        "reconstruct",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
     // An output folder inside the input folder is refused before anything runs.
     let inside = input.join("results");
-    let o = spinemesh(&["reconstruct", input.to_str().unwrap(), "-o", inside.to_str().unwrap()]);
+    let o = spinemesh(&[
+        "reconstruct",
+        input.to_str().unwrap(),
+        "-o",
+        inside.to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("never writes into its input"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("never writes into its input"),
+        "{err}"
+    );
     assert!(!inside.exists());
     assert_eq!(files_in(&input), before);
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)]
 fn sagittal_acquisition_lands_where_the_bone_is() {
     // Rows along P (y), columns along −S (down), slices along −L.
     let sag = [[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]];
@@ -209,8 +266,13 @@ fn sagittal_acquisition_lands_where_the_bone_is() {
     let input = tmp.path().join("in");
     write_series(&v, &input, &WriteOptions::default()).unwrap();
     let params = spinemesh::pipeline::Params::from_preset(spinemesh::pipeline::Preset::Paper);
-    let r = spinemesh::run::reconstruct(&input, &tmp.path().join("out"), &params, &spinemesh::run::Silent)
-        .unwrap();
+    let r = spinemesh::run::reconstruct(
+        &input,
+        &tmp.path().join("out"),
+        &params,
+        &spinemesh::run::Silent,
+    )
+    .unwrap();
     // The bone cube's LPS box, from the volume's own grid.
     let corners: Vec<[f64; 3]> = [[14.0, 14.0, 5.0], [33.0, 33.0, 24.0]]
         .iter()

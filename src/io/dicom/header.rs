@@ -572,6 +572,20 @@ fn walk<R: Skip>(
         if v > left {
             return Err(bad(tag, v, left));
         }
+        // Binary values must come in whole numbers (a parser reading 40 of
+        // 81 bytes as US would lose its place in the file).
+        let width = match vr.as_ref().map(|v| &v[..]) {
+            Some(b"US" | b"SS" | b"OW") => 2,
+            Some(b"UL" | b"SL" | b"FL" | b"AT" | b"OL" | b"OF") => 4,
+            Some(b"FD" | b"OD" | b"SV" | b"UV" | b"OV") => 8,
+            _ => 1,
+        };
+        if v % width != 0 {
+            return Err(format!(
+                "element ({:04X},{:04X}) has {v} bytes, not a whole number of its {width}-byte values: the file is damaged",
+                tag.0, tag.1
+            ));
+        }
         // Items, sequences (and, in implicit VR, values that start like an
         // item) are walked inside; anything else is skipped.
         let surely = (tag == (0xFFFE, 0xE000) && !fragments) || vr == Some(*b"SQ");
