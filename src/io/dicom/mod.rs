@@ -16,69 +16,90 @@
 //!
 //! # What is read, what is skipped
 //!
-//! INPUT is a folder searched recursively (or a single file). A file is DICOM
-//! when bytes 128..132 are `DICM` (a standard Part 10 file with its 128-byte
-//! preamble) or when its first four bytes are `DICM` (Part 10 without the
-//! preamble); file names and extensions do not matter. Headers are parsed up
-//! to the pixel data, in parallel. Counted in `InputInfo::files_skipped`:
-//! - files that are not DICOM (no `DICM` marker: NIfTI, NRRD, text, raw
-//!   data sets without a file meta header) and hidden files (name starting
-//!   with `.`; hidden subfolders are not searched);
+//! INPUT is a folder searched recursively, a single file, or a `DICOMDIR`
+//! (read as the folder it lies in). A file is DICOM when bytes 128..132 are
+//! `DICM` (a standard Part 10 file with its 128-byte preamble) or when its
+//! first four bytes are `DICM` (Part 10 without the preamble); file names and
+//! extensions do not matter. Before any parser sees a file, its element
+//! structure is checked (`header::check_structure`): every defined length
+//! must fit in what remains of the file (or of its sequence or item), binary
+//! values must come in whole numbers, unknown VRs are read as UN (4-byte
+//! length, as parsers do), the meta group ends where (0002,0000) says, and a
+//! deflated data set may inflate to 64 MiB at most. So a hostile length can
+//! never make a parser allocate more than the file justifies. Headers are
+//! then parsed up to the pixel data, in parallel, under `catch_unwind`.
+//! Counted in `InputInfo::files_skipped`:
+//! - files that are not DICOM (no `DICM` marker) and hidden files;
 //! - DICOM files that are not images (no Rows/Columns: SR, RT, DICOMDIR, ...);
-//! - images of other series, and of modalities other than CT;
-//! - localizer (scout) images (Image Type contains `LOCALIZER`) and images
-//!   whose size, orientation or pixel spacing differs from the largest
-//!   consistent stack of their series;
-//! - exact duplicates (same position, same pixels) of a slice.
+//! - images of the stacks not read (see below), and exact duplicates.
 //!
-//! Files with a `DICM` marker whose header cannot be parsed (for example a
-//! file truncated inside its header) are skipped with a warning in
-//! `InputInfo::warnings`. A slice of the chosen series whose pixel data
-//! cannot be decoded (for example a file truncated inside its pixel data) is
-//! an error naming the file: dropping it would leave a hole in the volume.
+//! Files whose structure or header is broken are skipped with a warning in
+//! `InputInfo::warnings`. A slice of the chosen stack whose Pixel Data is
+//! broken (a file truncated inside its pixels) or cannot be decoded is an
+//! error naming the file: dropping it would leave a hole in the volume.
 //!
-//! # Series selection
+//! # Stacks and selection
 //!
-//! Files are grouped by Series Instance UID; two series are never mixed into
-//! one volume. Only CT image series are candidates (if the input holds image
-//! series but none of modality CT, reading fails with a message). Among CT
-//! series the one with the most slices (distinct slice positions, then
-//! files) is taken; ties are broken, in order,
-//! by the thinner slice step, then by the series lying lower in the body
-//! (smaller mean LPS z of its slice positions: the lumbar spine lies below the
-//! chest), then by the lower Series Number, then by the Series Instance UID.
-//! `InputInfo::selection` says which series was taken and why. To read
-//! another series, give a folder that holds only its files.
+//! Images are grouped by Series Instance UID and, within a series, by size,
+//! orientation and pixel spacing (localizers apart): each group is a stack,
+//! numbered for `spinemesh info` and [`LoadOptions::series`]. Two series are
+//! never mixed. Left out by default: localizers (Image Type `LOCALIZER`, or a
+//! single image of another size or orientation than the rest of its series),
+//! secondary captures (SOP Class 1.2.840.10008.5.1.4.1.1.7*), dose reports
+//! and screen saves, stacks whose images all lie at one position, and stacks
+//! of another modality than CT ([`LoadOptions::force`] reads those). Among the
+//! rest, in order: the most coverage along the slice normal (within 10 %),
+//! the thinnest step (within 10 %), a kernel other than lung, the stack lying
+//! lowest in the body (the lumbar spine lies below the chest), the most
+//! slices, the lower series number. `InputInfo::selection` says which stack
+//! was taken and why each other one lost; [`inspect`] lists them all.
 //!
 //! # Sorting and geometry
 //!
 //! Slices are sorted by their position along the slice normal
-//! (`position = Image Position (Patient) · normal`), ascending; equal
-//! positions are ordered by Instance Number, then file path. When any slice
-//! lacks Image Position (Patient) the slices are sorted by Instance Number
-//! instead, with a warning. The slice step is the median of the differences
-//! of consecutive positions; a warning is added when steps differ from it by
-//! more than 1 % or 0.01 mm. Two slices at one position with different pixels,
-//! or all slices at one position, are an error. A gantry tilt (slice origins
-//! drifting sideways, i.e. the line through the first and last Image Position
-//! not parallel to the normal) gives a warning; the volume is then stacked
-//! along the normal without correction. A single slice gets its Slice
-//! Thickness (else Spacing Between Slices, else 1 mm) as its step; slices
-//! without positions get Spacing Between Slices, else Slice Thickness, else 1 mm.
+//! (`d = Image Position (Patient) · normal`), ascending; equal positions are
+//! ordered by Instance Number, then file path. When any slice lacks Image
+//! Position (Patient) the slices are sorted by Instance Number instead, with a
+//! warning. Two slices at one position: identical pixels → one is dropped;
+//! different pixels → an error. Then (`geometry::plan_stack`):
+//! - a gantry tilt is found from the positions against the orientation (slice
+//!   origins drifting within the image plane by more than a tenth of a
+//!   pixel), never from the Gantry/Detector Tilt tag;
+//! - steps within 1 % (or 0.01 mm) of their median are even; a step above
+//!   1.5 × the regular step that thick slices do not cover is a gap: one
+//!   missing slice (at most 2.1 × the step) is filled in, more is an error
+//!   that lists every gap;
+//! - a tilted or uneven stack is resampled onto the orthogonal grid with axes
+//!   row, column, normal and a regular step ([`crate::io::resample::restack`]:
+//!   bilinear in plane, linear between slices), with a warning; the in-plane
+//!   box grows to hold every slice.
+//!
+//! A single slice gets its Slice Thickness (else Spacing Between Slices, else
+//! 1 mm) as its step; slices without positions get Spacing Between Slices,
+//! else Slice Thickness, else 1 mm. Multi-frame (enhanced) CT: each frame is a
+//! slice, with position, orientation, pixel spacing and rescale from its
+//! per-frame functional groups, else the shared ones, else the top level.
 //!
 //! # Values
 //!
 //! `HU = stored value × Rescale Slope + Rescale Intercept` (defaults 1 and 0),
-//! per slice. Stored values are read with Bits Allocated 8, 16 or 32, masked
-//! to Bits Stored and sign-extended when Pixel Representation is 1. Pixel data
-//! in any transfer syntax that `dicom-pixeldata` decodes is read: implicit
-//! and explicit VR little endian (and the retired big endian), deflated
-//! explicit VR little endian, RLE lossless, JPEG baseline/extended/lossless,
-//! JPEG 2000. 12-bit JPEG Extended, which its JPEG decoder lacks, goes
-//! through a small decoder here (libjpeg's integer inverse DCT). Uncompressed
-//! little-endian pixel data at the end of the file (the usual layout) is
-//! converted directly from its bytes. MONOCHROME1, colour images and
-//! multi-frame (enhanced) images are refused with a message.
+//! per slice (per frame). Stored values are read with Bits Allocated 8, 16 or
+//! 32, masked to Bits Stored and sign-extended when Pixel Representation is 1.
+//! MONOCHROME1 inverts the display only, so it is read the same way (with a
+//! note). Pixel data in any transfer syntax that `dicom-pixeldata` decodes is
+//! read: implicit and explicit VR little endian (and the retired big endian),
+//! deflated explicit VR little endian, RLE lossless, JPEG
+//! baseline/extended/lossless, JPEG 2000. 12-bit JPEG Extended, which its
+//! JPEG decoder lacks, goes through a small decoder here (libjpeg's integer
+//! inverse DCT). Uncompressed little-endian pixel data at the end of the file
+//! (the usual layout) is converted directly from its bytes. Colour images are
+//! refused. Unless [`LoadOptions::keep_raw_values`]: pixels equal to the Pixel
+//! Padding Value (or in its range), then every value below −1100 HU (−2000,
+//! −3024 outside the scan circle), become −1000 HU (air) right after decoding,
+//! before any resampling; values above 3000 HU (metal) are counted. Both go
+//! into `InputInfo::notes`. Before decoding, the volume's size is compared with
+//! MemAvailable (`/proc/meminfo`): a volume that cannot fit is refused with
+//! how much it needs.
 //!
 //! # Writing
 //!
