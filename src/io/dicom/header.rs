@@ -97,7 +97,12 @@ pub(crate) fn scan(path: &Path) -> Scanned {
     // broken Pixel Data element (a truncated file): the header is read and
     // decoding that slice reports it, naming the file.
     let mut broken_pixels = None;
-    if let Err(e) = check_structure(path, preamble) {
+    let checked =
+        std::panic::catch_unwind(|| check_structure(path, preamble)).unwrap_or_else(|_| {
+            SAFETY_NET_PANICS.fetch_add(1, Ordering::Relaxed);
+            Err("the file's structure could not be checked".to_string())
+        });
+    if let Err(e) = checked {
         if e.starts_with("element (7FE0,0010)") {
             broken_pixels = Some(e);
         } else {
@@ -560,7 +565,13 @@ fn walk<R: Skip>(
         } else {
             (Some([h[4], h[5]]), u32::from(u16_([h[6], h[7]])))
         };
-        let left = limit - used.min(limit);
+        if used > limit {
+            return Err(format!(
+                "element ({:04X},{:04X}) runs past the end of its sequence or item: the file is damaged",
+                tag.0, tag.1
+            ));
+        }
+        let left = limit - used;
         if tag == (0xFFFE, 0xE0DD) {
             fragments = false;
         }
@@ -607,7 +618,7 @@ fn walk<R: Skip>(
         } else {
             0
         };
-        r.skip((v - done) as i64).map_err(io)?;
+        r.skip(v.saturating_sub(done) as i64).map_err(io)?;
         used += v;
     }
     Ok(used)
