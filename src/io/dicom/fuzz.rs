@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! FUZZ_ITERS=1000000 FUZZ_SEED=1 cargo test --lib fuzz_ -- --ignored --nocapture
+//! FUZZ_SEED=7 FUZZ_ITERS=198031 FUZZ_ONLY=198030 cargo test --lib fuzz_dicom -- --ignored --nocapture
 //! ```
 //!
 //! Seeds: explicit and implicit VR little endian, deflated, RLE lossless,
@@ -256,18 +257,26 @@ fn fuzz_dicom_series() {
     let mut t = Tally::default();
     let start = Instant::now();
     let opts = LoadOptions::default();
+    // FUZZ_ONLY=N replays execution N of this seed alone (and saves its input).
+    let only: Option<u64> = std::env::var("FUZZ_ONLY").ok().and_then(|v| v.parse().ok());
     for i in 0..iters {
         let t0 = Instant::now();
         let before = SAFETY_NET_PANICS.load(Ordering::Relaxed);
         let (label, input, result) = if i % 8 == 7 {
             let mut s = jpeg12.clone();
             mutate(&mut rng, &mut s, 200);
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
             let r = std::panic::catch_unwind(|| jpeg_dct::decode(&s, 24 * 16).is_ok());
             ("jpeg12", s, r)
         } else {
             let (name, files) = &seeds[rng.below(seeds.len())];
             let mut m = files[0].clone();
             mutate(&mut rng, &mut m, 900);
+            if only.is_some_and(|o| o != i) {
+                continue; // replaying one execution: only advance the generator
+            }
             let d = tmp.path().join(name);
             std::fs::write(d.join("s0"), &m).unwrap();
             let r = std::panic::catch_unwind(|| {
@@ -294,6 +303,9 @@ fn fuzz_dicom_series() {
                 t.crashes += 1;
                 save_crash(&format!("dicom-{label}-seed{seed}-{i}.dcm"), &input);
             }
+        }
+        if only.is_some() {
+            save_crash(&format!("dicom-{label}-seed{seed}-{i}-replay.dcm"), &input);
         }
         if dt > Duration::from_secs(1) {
             t.crashes += 1;

@@ -575,6 +575,9 @@ fn walk<R: Skip>(
         if tag == (0xFFFE, 0xE0DD) {
             fragments = false;
         }
+        if tag.0 == 0xFFFE && tag.1 != 0xE000 {
+            continue; // delimiters: parsers ignore their length field
+        }
         if vlen == u32::MAX {
             fragments |= tag == (0x7FE0, 0x0010);
             continue; // undefined length: items and delimiters follow as tokens
