@@ -348,3 +348,45 @@ fn bad_inputs_are_errors_not_panics() {
     assert!(r.refused_volume > 0);
     assert_solid(&d, "octahedron");
 }
+
+#[test]
+fn large_noisy_masks_decimate_in_parallel_slabs_without_defects() {
+    // Big enough (> 100 000 triangles) for the parallel slab passes, with
+    // isolated voxels, thin bridges and cavities all over.
+    let mut rng = Rng(42);
+    let balls: Vec<([f64; 3], f64)> = (0..40)
+        .map(|_| {
+            (
+                [
+                    rng.below(96) as f64,
+                    rng.below(96) as f64,
+                    rng.below(48) as f64,
+                ],
+                2.0 + rng.below(9) as f64,
+            )
+        })
+        .collect();
+    let noise: Vec<u64> = (0..96 * 96 * 48).map(|_| rng.below(1000)).collect();
+    let m = mask_from([96, 96, 48], |x, y, z| {
+        let i = x + 96 * (y + 96 * z);
+        let inside = balls.iter().any(|(c, r)| {
+            let (dx, dy, dz) = (x as f64 - c[0], y as f64 - c[1], z as f64 - c[2]);
+            dx * dx + dy * dy + dz * dz <= r * r
+        });
+        // Flip a few voxels everywhere: holes in the balls, dust outside.
+        inside ^ (noise[i] < 40)
+    });
+    let raw = mask_surface(&m);
+    assert!(raw.triangles.len() > 120_000, "{}", raw.triangles.len());
+    let c = assert_solid(&raw, "noisy blobs, raw");
+    let mut s = raw.clone();
+    taubin(&mut s, &SmoothParams::default()).unwrap();
+    assert_solid(&s, "noisy blobs, smoothed");
+    for div in [3, 10] {
+        let (d, r) = decimate(&s, raw.triangles.len() / div).unwrap();
+        assert!(r.slabs > 1, "{r:?}");
+        let cd = assert_solid(&d, &format!("noisy blobs / {div}"));
+        assert_eq!(cd.components, c.components);
+        assert_eq!(cd.euler_characteristic, c.euler_characteristic);
+    }
+}

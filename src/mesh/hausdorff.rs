@@ -136,48 +136,68 @@ pub fn mean_edge(mesh: &Mesh) -> f64 {
     sum / count as f64
 }
 
-/// Triangles binned in a uniform grid.
-struct TriGrid<'a> {
+/// A surface prepared for distance queries: its triangles binned in a
+/// uniform grid, each with a bounding sphere for a cheap first test.
+pub struct Surface<'a> {
     mesh: &'a Mesh,
     lo: P,
     h: f64,
     dims: [usize; 3],
     offsets: Vec<u32>,
     ids: Vec<u32>,
+    spheres: Vec<[f32; 4]>,
+    mean_edge: f64,
 }
 
-impl<'a> TriGrid<'a> {
-    fn new(mesh: &'a Mesh) -> Self {
+impl<'a> Surface<'a> {
+    /// Bins the triangles of `mesh` (indices must be valid).
+    pub fn new(mesh: &'a Mesh) -> Self {
         let (lo, hi) = mesh.bounds().unwrap_or(([0.0; 3], [0.0; 3]));
         let extent = sub(hi, lo);
+        let mean_edge = mean_edge(mesh);
         // Cell ≈ 2 mean edge lengths, at most ~16 M cells.
-        let mut h = 2.0 * mean_edge(mesh).max(1e-6);
+        let mut h = 2.0 * mean_edge.max(1e-6);
         let cells = |h: f64| extent.map(|e| (e / h).floor() as usize + 1);
         while cells(h).iter().product::<usize>() > 16_000_000 {
             h *= 1.25;
         }
         let dims = cells(h);
         let ncell = dims[0] * dims[1] * dims[2];
-        let cell_range = |t: &[u32; 3]| {
-            let pts = t.map(|i| mesh.vertices[i as usize].map(|x| x as f64));
-            let mut c0 = [usize::MAX; 3];
-            let mut c1 = [0usize; 3];
-            for p in pts {
-                for a in 0..3 {
-                    let c = (((p[a] - lo[a]) / h).floor().max(0.0) as usize).min(dims[a] - 1);
-                    c0[a] = c0[a].min(c);
-                    c1[a] = c1[a].max(c);
+        // Per triangle: its cell range and bounding sphere, in parallel.
+        type CellRange = ([u32; 3], [u32; 3]);
+        let (ranges, spheres): (Vec<CellRange>, Vec<[f32; 4]>) = mesh
+            .triangles
+            .par_iter()
+            .map(|t| {
+                let pts = t.map(|i| mesh.vertices[i as usize].map(|x| x as f64));
+                let mut c0 = [u32::MAX; 3];
+                let mut c1 = [0u32; 3];
+                for p in pts {
+                    for a in 0..3 {
+                        let c = (((p[a] - lo[a]) / h).floor().max(0.0) as usize).min(dims[a] - 1)
+                            as u32;
+                        c0[a] = c0[a].min(c);
+                        c1[a] = c1[a].max(c);
+                    }
                 }
-            }
-            (c0, c1)
-        };
+                let c = [0, 1, 2].map(|a| (pts[0][a] + pts[1][a] + pts[2][a]) / 3.0);
+                let r = pts
+                    .iter()
+                    .map(|p| dot(sub(*p, c), sub(*p, c)))
+                    .fold(0.0, f64::max)
+                    .sqrt();
+                // Rounded outwards so the sphere surely holds the triangle.
+                let r = (r * (1.0 + 1e-6) + 1e-6) as f32;
+                ((c0, c1), [c[0] as f32, c[1] as f32, c[2] as f32, r])
+            })
+            .unzip();
         let mut offsets = vec![0u32; ncell + 1];
-        for t in &mesh.triangles {
-            let (c0, c1) = cell_range(t);
+        for (c0, c1) in &ranges {
             for z in c0[2]..=c1[2] {
                 for y in c0[1]..=c1[1] {
+                    let row = dims[0] * (y as usize + dims[1] * z as usize);
                     for x in c0[0]..=c1[0] {
-                        offsets[x + dims[0] * (y + dims[1] * z) + 1] += 1;
+                        offsets[row + x as usize + 1] += 1;
                     }
                 }
             }
@@ -187,25 +207,27 @@ impl<'a> TriGrid<'a> {
         }
         let mut fill = offsets.clone();
         let mut ids = vec![0u32; offsets[ncell] as usize];
-        for (ti, t) in mesh.triangles.iter().enumerate() {
-            let (c0, c1) = cell_range(t);
+        for (ti, (c0, c1)) in ranges.iter().enumerate() {
             for z in c0[2]..=c1[2] {
                 for y in c0[1]..=c1[1] {
+                    let row = dims[0] * (y as usize + dims[1] * z as usize);
                     for x in c0[0]..=c1[0] {
-                        let c = x + dims[0] * (y + dims[1] * z);
+                        let c = row + x as usize;
                         ids[fill[c] as usize] = ti as u32;
                         fill[c] += 1;
                     }
                 }
             }
         }
-        TriGrid {
+        Surface {
             mesh,
             lo,
             h,
             dims,
             offsets,
             ids,
+            spheres,
+            mean_edge,
         }
     }
 
@@ -267,6 +289,13 @@ impl<'a> TriGrid<'a> {
                             for &t in
                                 &self.ids[self.offsets[c] as usize..self.offsets[c + 1] as usize]
                             {
+                                // Sphere first: skip what cannot beat the best so far.
+                                let sp = self.spheres[t as usize];
+                                let dc = sub(p, [sp[0] as f64, sp[1] as f64, sp[2] as f64]);
+                                let gap = dot(dc, dc).sqrt() - sp[3] as f64;
+                                if gap > 0.0 && gap * gap >= best2 {
+                                    continue;
+                                }
                                 let [a, b, cc] = self.tri(t);
                                 let d2 = dist2_point_triangle(p, a, b, cc);
                                 if d2 < best2 {
@@ -340,7 +369,7 @@ fn for_each_sample(mesh: &Mesh, spacing: f64, f: impl Fn(P, &mut u32) + Sync + S
 }
 
 /// Largest distance from a sample of `from` to the surface `to`.
-fn one_sided(from: &Mesh, to: &TriGrid, spacing: f64) -> f64 {
+fn one_sided(from: &Mesh, to: &Surface, spacing: f64) -> f64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     // Shared running maximum (f64 bits; non-negative floats order like their bits).
     let max = AtomicU64::new(0f64.to_bits());
@@ -357,39 +386,41 @@ fn one_sided(from: &Mesh, to: &TriGrid, spacing: f64) -> f64 {
 /// Symmetric Hausdorff distance between two surfaces (see module docs).
 /// Empty meshes give 0 when both are empty and infinity otherwise.
 pub fn hausdorff(a: &Mesh, b: &Mesh, opts: &HausdorffOptions) -> Hausdorff {
+    if a.triangles.is_empty() || b.triangles.is_empty() {
+        return empty(a, b, opts.sample_spacing_mm.unwrap_or(0.0));
+    }
+    let (sa, sb) = rayon::join(|| Surface::new(a), || Surface::new(b));
+    hausdorff_between(&sa, &sb, opts)
+}
+
+fn empty(a: &Mesh, b: &Mesh, spacing: f64) -> Hausdorff {
+    let d = if a.triangles.is_empty() && b.triangles.is_empty() {
+        0.0
+    } else {
+        f64::INFINITY
+    };
+    Hausdorff {
+        a_to_b_mm: d,
+        b_to_a_mm: d,
+        hausdorff_mm: d,
+        sample_spacing_mm: spacing,
+    }
+}
+
+/// As [`hausdorff`], for surfaces already prepared (to measure one surface
+/// against several without binning it again).
+pub fn hausdorff_between(a: &Surface, b: &Surface, opts: &HausdorffOptions) -> Hausdorff {
     let spacing = opts
         .sample_spacing_mm
-        .unwrap_or_else(|| mean_edge(a).min(mean_edge(b)))
+        .unwrap_or_else(|| a.mean_edge.min(b.mean_edge))
         .max(1e-3);
-    if a.triangles.is_empty() || b.triangles.is_empty() {
-        let d = if a.triangles.is_empty() && b.triangles.is_empty() {
-            0.0
-        } else {
-            f64::INFINITY
-        };
-        return Hausdorff {
-            a_to_b_mm: d,
-            b_to_a_mm: d,
-            hausdorff_mm: d,
-            sample_spacing_mm: spacing,
-        };
+    if a.mesh.triangles.is_empty() || b.mesh.triangles.is_empty() {
+        return empty(a.mesh, b.mesh, spacing);
     }
-    let trace = std::env::var_os("SPINEMESH_TRACE").is_some();
-    let t = std::time::Instant::now();
-    let (gb, ga) = rayon::join(|| TriGrid::new(b), || TriGrid::new(a));
-    if trace {
-        eprintln!("grids {:.3}", t.elapsed().as_secs_f64());
-    }
-    let t = std::time::Instant::now();
-    let ab = one_sided(a, &gb, spacing);
-    if trace {
-        eprintln!("a→b {:.3}", t.elapsed().as_secs_f64());
-    }
-    let t = std::time::Instant::now();
-    let ba = one_sided(b, &ga, spacing);
-    if trace {
-        eprintln!("b→a {:.3}", t.elapsed().as_secs_f64());
-    }
+    let (ab, ba) = rayon::join(
+        || one_sided(a.mesh, b, spacing),
+        || one_sided(b.mesh, a, spacing),
+    );
     Hausdorff {
         a_to_b_mm: ab,
         b_to_a_mm: ba,

@@ -203,9 +203,19 @@ pub fn process(raw: Mesh, params: &MeshParams, on_stage: &dyn Fn(&str)) -> Resul
         on_stage("mesh hausdorff");
         let t = Instant::now();
         let opts = HausdorffOptions::default();
-        report.hausdorff_to_raw = Some(hausdorff(&mesh, raw, &opts));
-        if let Some(u) = &undecimated {
-            report.hausdorff_decimation = Some(hausdorff(&mesh, u, &opts));
+        // The final surface is binned once and measured against both.
+        let (fin, (rs, us)) = rayon::join(
+            || hausdorff::Surface::new(&mesh),
+            || {
+                rayon::join(
+                    || hausdorff::Surface::new(raw),
+                    || undecimated.as_ref().map(hausdorff::Surface::new),
+                )
+            },
+        );
+        report.hausdorff_to_raw = Some(hausdorff::hausdorff_between(&fin, &rs, &opts));
+        if let Some(u) = &us {
+            report.hausdorff_decimation = Some(hausdorff::hausdorff_between(&fin, u, &opts));
         } else if report.decimation.is_some() {
             // Decimation alone: the raw surface is the undecimated one.
             report.hausdorff_decimation = report.hausdorff_to_raw;
