@@ -417,6 +417,9 @@ pub(crate) fn check_structure(
             break;
         }
         let elem = u16::from_le_bytes([head[2], head[3]]);
+        if !known_vr([head[4], head[5]]) {
+            return Err("the file meta information holds an element without a valid value representation: the file is damaged".into());
+        }
         let (vlen, hlen) = if !short_vr([head[4], head[5]]) {
             let mut l = [0u8; 4];
             r.read_exact(&mut l)
@@ -488,6 +491,29 @@ fn short_vr(vr: [u8; 2]) -> bool {
     )
 }
 
+/// The value representations of the standard (explicit VR files carry one of
+/// them; anything else means the file is damaged, and parsers disagree on how
+/// long such an element is).
+fn known_vr(vr: [u8; 2]) -> bool {
+    short_vr(vr)
+        || matches!(
+            &vr,
+            b"OB"
+                | b"OD"
+                | b"OF"
+                | b"OL"
+                | b"OV"
+                | b"OW"
+                | b"SQ"
+                | b"SV"
+                | b"UC"
+                | b"UN"
+                | b"UR"
+                | b"UT"
+                | b"UV"
+        )
+}
+
 /// Readers that can skip forward (and back a little) cheaply.
 trait Skip: Read {
     fn skip(&mut self, n: i64) -> std::io::Result<()>;
@@ -555,6 +581,11 @@ fn walk<R: Skip>(
         let tag = (u16_([h[0], h[1]]), u16_([h[2], h[3]]));
         let (vr, vlen) = if tag.0 == 0xFFFE || !explicit {
             (None, u32_([h[4], h[5], h[6], h[7]]))
+        } else if !known_vr([h[4], h[5]]) {
+            return Err(format!(
+                "element ({:04X},{:04X}) has no valid value representation: the file is damaged",
+                tag.0, tag.1
+            ));
         } else if !short_vr([h[4], h[5]]) {
             let mut l = [0u8; 4];
             if read_up_to(r, &mut l).map_err(io)? < 4 {
@@ -574,6 +605,12 @@ fn walk<R: Skip>(
         let left = limit - used;
         if tag == (0xFFFE, 0xE0DD) {
             fragments = false;
+        }
+        if tag.0 == 0xFFFE && !matches!(tag.1, 0xE000 | 0xE00D | 0xE0DD) {
+            return Err(format!(
+                "a damaged item tag (FFFE,{:04X}) was found: the file is damaged",
+                tag.1
+            ));
         }
         if tag.0 == 0xFFFE && tag.1 != 0xE000 {
             continue; // delimiters: parsers ignore their length field
