@@ -106,6 +106,16 @@ fn bench(name: &str, raw: &Mesh) {
     println!("  result: {}", c.summary());
     let opts = mesh::HausdorffOptions::default();
     let t = Instant::now();
+    let sf = mesh::hausdorff::Surface::new(&d);
+    let ss = mesh::hausdorff::Surface::new(&smoothed);
+    let t_grid = t.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let _ = mesh::hausdorff::hausdorff_between(&sf, &ss, &opts);
+    println!(
+        "  Hausdorff timing: grids {t_grid:.3} s, queries {:.3} s",
+        t1.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
     let h = mesh::hausdorff(&d, &smoothed, &opts);
     let hr = mesh::hausdorff(&d, raw, &opts);
     println!(

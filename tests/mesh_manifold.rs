@@ -75,7 +75,8 @@ fn assert_all_steps(mask: &Mask, what: &str) -> MeshCheck {
         r.volume_change_percent
     );
     for target in [raw.triangles.len() / 2, raw.triangles.len() / 5, 4] {
-        let (d, _) = decimate(&s, target.max(4)).unwrap();
+        let (d, r) = decimate(&s, target.max(4)).unwrap();
+        assert_eq!(r.ring_rebuilds, 0, "{what} → {target}: {r:?}");
         let cd = assert_solid(&d, &format!("{what}, decimated to {target}"));
         // Collapses keep the topology: same pieces, same tunnels.
         assert_eq!(cd.components, c.components, "{what} → {target}");
@@ -385,6 +386,7 @@ fn large_noisy_masks_decimate_in_parallel_slabs_without_defects() {
     for div in [3, 10] {
         let (d, r) = decimate(&s, raw.triangles.len() / div).unwrap();
         assert!(r.slabs > 1, "{r:?}");
+        assert_eq!(r.ring_rebuilds, 0, "{r:?}");
         let cd = assert_solid(&d, &format!("noisy blobs / {div}"));
         assert_eq!(cd.components, c.components);
         assert_eq!(cd.euler_characteristic, c.euler_characteristic);

@@ -235,6 +235,78 @@ impl<'a> Surface<'a> {
         self.mesh.triangles[t as usize].map(|i| self.mesh.vertices[i as usize].map(|x| x as f64))
     }
 
+    /// Distance from p to the box of cell `c`, squared.
+    fn box_dist2(&self, p: P, c: [isize; 3]) -> f64 {
+        let mut d2 = 0.0;
+        for a in 0..3 {
+            let lo = self.lo[a] + c[a] as f64 * self.h;
+            let hi = lo + self.h;
+            let d = if p[a] < lo {
+                lo - p[a]
+            } else if p[a] > hi {
+                p[a] - hi
+            } else {
+                0.0
+            };
+            d2 += d * d;
+        }
+        d2
+    }
+
+    /// A distance ≤ `enough` from `p` to some triangle, if there is one.
+    fn within(&self, p: P, cell: [isize; 3], enough: f64, hint: &mut u32) -> Option<f64> {
+        let enough2 = enough * enough;
+        // Neighbour cells matter only across faces p is within `enough` of.
+        let mut range = [(0isize, 0isize); 3];
+        for a in 0..3 {
+            let lo = self.lo[a] + cell[a] as f64 * self.h;
+            let lo_n = if p[a] - lo < enough { -1 } else { 0 };
+            let hi_n = if lo + self.h - p[a] < enough { 1 } else { 0 };
+            range[a] = (lo_n, hi_n);
+        }
+        let mut scan = |c: [isize; 3]| -> Option<f64> {
+            if (0..3).any(|a| c[a] < 0 || c[a] >= self.dims[a] as isize) {
+                return None;
+            }
+            let i = c[0] as usize + self.dims[0] * (c[1] as usize + self.dims[1] * c[2] as usize);
+            for &t in &self.ids[self.offsets[i] as usize..self.offsets[i + 1] as usize] {
+                let sp = self.spheres[t as usize];
+                let dc = sub(p, [sp[0] as f64, sp[1] as f64, sp[2] as f64]);
+                let reach = sp[3] as f64 + enough;
+                if dot(dc, dc) > reach * reach {
+                    continue;
+                }
+                let [a, b, cc] = self.tri(t);
+                let d2 = dist2_point_triangle(p, a, b, cc);
+                if d2 <= enough2 {
+                    *hint = t;
+                    return Some(d2.sqrt());
+                }
+            }
+            None
+        };
+        if let Some(d) = scan(cell) {
+            return Some(d);
+        }
+        for dz in range[2].0..=range[2].1 {
+            for dy in range[1].0..=range[1].1 {
+                for dx in range[0].0..=range[0].1 {
+                    if (dx, dy, dz) == (0, 0, 0) {
+                        continue;
+                    }
+                    let c = [cell[0] + dx, cell[1] + dy, cell[2] + dz];
+                    if self.box_dist2(p, c) > enough2 {
+                        continue;
+                    }
+                    if let Some(d) = scan(c) {
+                        return Some(d);
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// Distance from `p` to the surface, or any value ≤ `enough` as soon as
     /// one triangle is known to be that close.
     fn distance(&self, p: P, enough: f64, hint: &mut u32) -> f64 {
@@ -248,6 +320,15 @@ impl<'a> Surface<'a> {
         }
         let cell: [isize; 3] =
             std::array::from_fn(|a| ((p[a] - self.lo[a]) / self.h).floor() as isize);
+        // Most samples lie within `enough` of the surface: look only at the
+        // triangles whose bounding spheres come that close, in the cells
+        // that do; any hit settles the sample. Only the rare sample that is
+        // farther needs the exact search below.
+        if enough > 0.0 {
+            if let Some(d) = self.within(p, cell, enough, hint) {
+                return d;
+            }
+        }
         let enough2 = enough * enough;
         let mut best2 = f64::MAX;
         let max_r = self.dims.iter().copied().max().unwrap_or(1) as isize + 1;
@@ -265,9 +346,35 @@ impl<'a> Surface<'a> {
             })
             .max()
             .unwrap_or(0);
+        // Distance from p to the box of cell (x, y, z), squared.
+        let box_dist2 = |x: isize, y: isize, z: isize| -> f64 {
+            let mut d2 = 0.0;
+            for (a, c) in [x, y, z].into_iter().enumerate() {
+                let lo = self.lo[a] + c as f64 * self.h;
+                let hi = lo + self.h;
+                let d = if p[a] < lo {
+                    lo - p[a]
+                } else if p[a] > hi {
+                    p[a] - hi
+                } else {
+                    0.0
+                };
+                d2 += d * d;
+            }
+            d2
+        };
+        // How far p is from the faces of its own cell: after scanning shells
+        // 0..=r, every unseen triangle is at least r·h + margin away.
+        let margin = (0..3)
+            .map(|a| {
+                let lo = self.lo[a] + cell[a] as f64 * self.h;
+                (p[a] - lo).min(lo + self.h - p[a]).max(0.0)
+            })
+            .fold(f64::MAX, f64::min);
         let mut r = outside;
         while r <= max_r + outside {
-            // Scan the shell at Chebyshev distance r.
+            // Scan the shell at Chebyshev distance r, skipping cells farther
+            // than the best distance so far.
             for dz in -r..=r {
                 let z = cell[2] + dz;
                 if z < 0 || z >= self.dims[2] as isize {
@@ -283,7 +390,10 @@ impl<'a> Surface<'a> {
                     let mut dx = -r;
                     while dx <= r {
                         let x = cell[0] + dx;
-                        if x >= 0 && x < self.dims[0] as isize {
+                        if x >= 0
+                            && x < self.dims[0] as isize
+                            && (r == 0 || box_dist2(x, y, z) < best2)
+                        {
                             let c = x as usize
                                 + self.dims[0] * (y as usize + self.dims[1] * z as usize);
                             for &t in
@@ -314,8 +424,7 @@ impl<'a> Surface<'a> {
                     }
                 }
             }
-            // Unseen triangles are at least r·h away.
-            let reach = r as f64 * self.h;
+            let reach = r as f64 * self.h + if outside == 0 { margin } else { 0.0 };
             if best2 <= reach * reach {
                 return best2.sqrt();
             }
@@ -352,6 +461,21 @@ fn for_each_sample(mesh: &Mesh, spacing: f64, f: impl Fn(P, &mut u32) + Sync + S
                     let k = n - i - j;
                     if (i == n) || (j == n) || (k == n) {
                         continue; // the vertices, sampled above
+                    }
+                    // A point on an edge is sampled by the triangle that runs
+                    // along the edge from its lower to its higher vertex (on
+                    // a closed surface exactly one does); the other skips it.
+                    let on_edge = if k == 0 {
+                        Some((t[0], t[1]))
+                    } else if i == 0 {
+                        Some((t[1], t[2]))
+                    } else if j == 0 {
+                        Some((t[2], t[0]))
+                    } else {
+                        None
+                    };
+                    if matches!(on_edge, Some((x, y)) if x > y) {
+                        continue;
                     }
                     let (u, v, w) = (i as f64 * inv, j as f64 * inv, k as f64 * inv);
                     f(
