@@ -94,7 +94,7 @@ impl Quadric {
     fn eval_raw(&self, p: [f64; 3]) -> f64 {
         let q = &self.0;
         let [x, y, z] = p;
-        let e = q[0] * x * x
+        q[0] * x * x
             + 2.0 * q[1] * x * y
             + 2.0 * q[2] * x * z
             + 2.0 * q[3] * x
@@ -103,8 +103,7 @@ impl Quadric {
             + 2.0 * q[6] * y
             + q[7] * z * z
             + 2.0 * q[8] * z
-            + q[9];
-        e
+            + q[9]
     }
     /// The minimiser, when the 3×3 system is well conditioned.
     fn minimiser(&self) -> Option<[f64; 3]> {
