@@ -95,6 +95,12 @@ pub(crate) fn decode_parsed(h: &SliceHeader, out: &mut [f32]) -> Result<()> {
             .map_err(|e| pixel_error(&h.path, e))
         }
         DicomValue::PixelSequence(seq) => {
+            if is_jpeg2000(&h.transfer_syntax) {
+                let first = seq.fragments().iter().find(|f| !f.is_empty());
+                if let Err(why) = first.map_or(Ok(()), |f| check_j2k_header(f, h.cols, h.rows)) {
+                    return Err(decode_error(h, &why));
+                }
+            }
             let decoded = if h.frames > 1 {
                 obj.decode_pixel_data_frame(h.frame)
             } else {
@@ -314,4 +320,74 @@ pub(crate) fn padding_to_air(h: &SliceHeader, out: &mut [f32]) -> usize {
         }
     }
     n
+}
+
+/// JPEG 2000 (Part 1 and High-Throughput) transfer syntaxes.
+fn is_jpeg2000(ts: &str) -> bool {
+    matches!(
+        ts,
+        "1.2.840.10008.1.2.4.90"
+            | "1.2.840.10008.1.2.4.91"
+            | "1.2.840.10008.1.2.4.201"
+            | "1.2.840.10008.1.2.4.202"
+            | "1.2.840.10008.1.2.4.203"
+    )
+}
+
+/// Most tiles a JPEG 2000 codestream may declare.
+const MAX_J2K_TILES: u64 = 1 << 16;
+
+/// Checks a JPEG 2000 codestream's main header (its SIZ segment) against the
+/// image the DICOM header describes, before a decoder sizes its buffers from
+/// it: a damaged SIZ can otherwise make it allocate gigabytes.
+pub(crate) fn check_j2k_header(
+    frag: &[u8],
+    cols: u32,
+    rows: u32,
+) -> std::result::Result<(), String> {
+    // A raw codestream starts with SOC (FF4F) then SIZ (FF51); a JP2 file
+    // holds it in its `jp2c` box.
+    let at = frag
+        .windows(4)
+        .take(4096)
+        .position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])
+        .ok_or("no JPEG 2000 codestream header (SOC, SIZ) found")?;
+    let siz = &frag[at + 4..];
+    let u32_at = |i: usize| -> std::result::Result<u64, String> {
+        siz.get(i..i + 4)
+            .map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+            .ok_or_else(|| "the JPEG 2000 SIZ segment is cut short".to_string())
+    };
+    let (xsiz, ysiz, xo, yo) = (u32_at(4)?, u32_at(8)?, u32_at(12)?, u32_at(16)?);
+    let (xt, yt, xto, yto) = (u32_at(20)?, u32_at(24)?, u32_at(28)?, u32_at(32)?);
+    let csiz = siz
+        .get(36..38)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        .ok_or("the JPEG 2000 SIZ segment is cut short")?;
+    if xo >= xsiz || yo >= ysiz || xsiz - xo != u64::from(cols) || ysiz - yo != u64::from(rows) {
+        return Err(format!(
+            "the JPEG 2000 codestream describes a {}×{} image, the DICOM header {cols}×{rows}",
+            xsiz.saturating_sub(xo),
+            ysiz.saturating_sub(yo)
+        ));
+    }
+    if csiz != 1 {
+        return Err(format!(
+            "the JPEG 2000 codestream has {csiz} components, not 1"
+        ));
+    }
+    let comp = siz
+        .get(38..41)
+        .ok_or("the JPEG 2000 SIZ segment is cut short")?;
+    if (comp[0] & 0x7F) + 1 > 32 || comp[1] != 1 || comp[2] != 1 {
+        return Err("the JPEG 2000 component precision or subsampling is invalid".into());
+    }
+    if xt == 0 || yt == 0 || xto > xo || yto > yo {
+        return Err("the JPEG 2000 tile grid is invalid".into());
+    }
+    let tiles = (xsiz - xto).div_ceil(xt) * (ysiz - yto).div_ceil(yt);
+    if tiles > MAX_J2K_TILES {
+        return Err(format!("the JPEG 2000 codestream declares {tiles} tiles"));
+    }
+    Ok(())
 }

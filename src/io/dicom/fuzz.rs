@@ -504,3 +504,88 @@ fn nifti_huge_declared_sizes_fail_without_allocating() {
         assert!(t.elapsed() < Duration::from_secs(1), "{name}");
     }
 }
+
+/// Broken JPEG 2000 codestreams: mutations of a real JPEG 2000 slice
+/// (`../shared/data/totalseg-jpeg2000-slab`), decoded alone. Slower per
+/// execution (512 × 512), so fewer: `FUZZ_ITERS` (default 2000).
+#[test]
+#[ignore]
+fn fuzz_jpeg2000_real_slice() {
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/totalseg-jpeg2000-slab/dicom");
+    let Some(first) = std::fs::read_dir(&dir)
+        .ok()
+        .and_then(|r| r.filter_map(|e| e.ok()).map(|e| e.path()).min())
+    else {
+        eprintln!("SKIPPED: {} not found", dir.display());
+        return;
+    };
+    quiet_panics();
+    let bytes = std::fs::read(&first).unwrap();
+    let pixel_at = bytes
+        .windows(4)
+        .position(|w| w == [0xE0, 0x7F, 0x10, 0x00])
+        .unwrap();
+    let (iters, seed) = (iterations().min(1_000_000), seed());
+    let mut rng = Rng(seed ^ 0x2000);
+    let mut t = Tally::default();
+    let tmp = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    for i in 0..iters {
+        // Mutate the codestream only (the header stays valid), mostly its
+        // main header (the first 200 bytes after the pixel data element).
+        let mut code = bytes[pixel_at..].to_vec();
+        mutate(&mut rng, &mut code, 260);
+        let mut m = bytes[..pixel_at].to_vec();
+        m.extend(code);
+        let p = tmp.path().join("j2k.dcm");
+        std::fs::write(&p, &m).unwrap();
+        let before = SAFETY_NET_PANICS.load(Ordering::Relaxed);
+        let t0 = Instant::now();
+        let r = std::panic::catch_unwind(|| read_series(tmp.path(), &|_, _| {}).is_ok());
+        let dt = t0.elapsed();
+        t.slowest = t.slowest.max(dt);
+        t.execs += 1;
+        let caught = SAFETY_NET_PANICS.load(Ordering::Relaxed) > before;
+        match r {
+            Ok(_) if caught => t.caught += 1,
+            Ok(true) => t.ok += 1,
+            Ok(false) => t.errors += 1,
+            Err(_) => {
+                t.crashes += 1;
+                save_crash(&format!("j2k-seed{seed}-{i}.dcm"), &m);
+            }
+        }
+        if dt > Duration::from_secs(5) {
+            t.crashes += 1;
+            save_crash(&format!("j2k-seed{seed}-{i}-slow.dcm"), &m);
+        }
+    }
+    t.report("JPEG 2000 (real slice)", start);
+    assert_eq!(t.crashes, 0, "crashes were saved under target/fuzz-crashes");
+}
+
+/// The fuzzer's damaged JPEG 2000 slice (a real slice, not kept here): its SIZ
+/// segment declared a 2753024 × 512 image and the decoder allocated 5.6 GB
+/// before it panicked. The main header is now checked against the DICOM header.
+#[test]
+fn jpeg2000_siz_is_checked_against_the_image_size() {
+    let siz = |xsiz: u32, ysiz: u32, tiles: u32, comps: u16| -> Vec<u8> {
+        let mut b = vec![0xFF, 0x4F, 0xFF, 0x51, 0, 41, 0, 0];
+        for v in [xsiz, ysiz, 0, 0, tiles, tiles, 0, 0] {
+            b.extend(v.to_be_bytes());
+        }
+        b.extend(comps.to_be_bytes());
+        b.extend([15, 1, 1]);
+        b
+    };
+    assert!(decode::check_j2k_header(&siz(512, 512, 512, 1), 512, 512).is_ok());
+    let e = decode::check_j2k_header(&siz(2_753_024, 512, 512, 1), 512, 512).unwrap_err();
+    assert!(e.contains("2753024×512"), "{e}");
+    assert!(decode::check_j2k_header(&siz(512, 512, 1, 1), 512, 512)
+        .unwrap_err()
+        .contains("tiles"));
+    assert!(decode::check_j2k_header(&siz(512, 512, 512, 3), 512, 512).is_err());
+    assert!(decode::check_j2k_header(&siz(512, 512, 512, 1)[..20], 512, 512).is_err());
+    assert!(decode::check_j2k_header(b"not a codestream", 512, 512).is_err());
+}
