@@ -328,24 +328,16 @@ fn split_ranges<'a, T>(
 /// they do not form exactly one simple cycle.
 fn chain(link: &[(u32, u32)], out: &mut [u32]) -> bool {
     let n = link.len();
-    if n < 3 {
+    // Fewer than 3 triangles cannot close a fan; hundreds at one vertex
+    // only come from broken input (and would make the searches slow).
+    if !(3..=512).contains(&n) {
         return false;
     }
     let mut cur = link[0].0;
     for slot in out.iter_mut() {
         *slot = cur;
-        let next = if n <= 16 {
-            link.iter().find(|e| e.0 == cur).map(|e| e.1)
-        } else {
-            // Many triangles at one vertex (rare): linear search is still
-            // fine up to a few hundred; beyond, it is a defect anyway.
-            if n > 512 {
-                return false;
-            }
-            link.iter().find(|e| e.0 == cur).map(|e| e.1)
-        };
-        match next {
-            Some(y) => cur = y,
+        match link.iter().find(|e| e.0 == cur) {
+            Some(e) => cur = e.1,
             None => return false,
         }
     }
@@ -353,12 +345,7 @@ fn chain(link: &[(u32, u32)], out: &mut [u32]) -> bool {
         return false;
     }
     // Every vertex once (else the fan is two cycles or a repeated edge).
-    for i in 1..n {
-        if out[..i].contains(&out[i]) {
-            return false;
-        }
-    }
-    true
+    (1..n).all(|i| !out[..i].contains(&out[i]))
 }
 
 const NONE: u32 = u32::MAX;
@@ -543,6 +530,9 @@ struct SlabResult {
     max_err: f32,
 }
 
+/// How far past the error at the goal's rank a pass may go (meshoptimizer: 1.5).
+const ERROR_GOAL_FACTOR: f32 = 1.5;
+
 /// Performs the cheapest allowed collapses of one slab, in cost order.
 fn greedy(p: &Pass, cands: &[Cand], goal: usize, tail: bool) -> SlabResult {
     let mut r = SlabResult::default();
@@ -553,7 +543,7 @@ fn greedy(p: &Pass, cands: &[Cand], goal: usize, tail: bool) -> SlabResult {
     // As meshoptimizer: accept errors up to 1.5× the error at the goal's
     // rank, so a pass does not take far worse collapses than it needs.
     let error_goal = if edge_goal < cands.len() && !tail {
-        1.5 * cands[edge_goal].cost
+        ERROR_GOAL_FACTOR * cands[edge_goal].cost
     } else {
         f32::MAX
     };
@@ -612,12 +602,12 @@ fn run_pass(
     // shifted by half a slab every other pass.
     let threads = rayon::current_num_threads().max(1);
     let k = if st.triangles.len() > 100_000 && threads > 1 {
-        2 * threads
+        (2 * threads).min(256)
     } else {
         1
     };
     report.slabs = report.slabs.max(k);
-    let slab: Vec<u8> = if k == 1 {
+    let slab: Vec<u16> = if k == 1 {
         vec![0; nv]
     } else {
         let used: Vec<usize> = (0..nv).filter(|&v| st.valence[v] > 0).step_by(16).collect();
@@ -643,7 +633,7 @@ fn run_pass(
             .collect();
         st.pos
             .par_iter()
-            .map(|p| cuts.partition_point(|&c| c <= p[axis]) as u8)
+            .map(|p| cuts.partition_point(|&c| c <= p[axis]) as u16)
             .collect()
     };
     // Band: vertices with a neighbour in another slab, and non-manifold ones.
