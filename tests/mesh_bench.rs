@@ -68,56 +68,48 @@ fn bench(name: &str, raw: &Mesh) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let params = MeshParams::fe();
-    let sp = params.smooth.unwrap();
-    let target = params.target_triangles.unwrap();
-    let (mut ws, mut wd, mut cs, mut cd) = (vec![], vec![], vec![], vec![]);
+    // As the pipeline runs it, without the Hausdorff measurement.
+    let params = MeshParams {
+        hausdorff: false,
+        ..MeshParams::fe()
+    };
+    let (mut ws, mut wd, mut cpus) = (vec![], vec![], vec![]);
     let mut last = None;
     for _ in 0..runs {
-        let mut m = raw.clone();
-        let (t, c) = (Instant::now(), cpu());
-        let sr = mesh::taubin(&mut m, &sp).unwrap();
-        ws.push(t.elapsed().as_secs_f64());
-        cs.push(cpu() - c);
-        let (t, c) = (Instant::now(), cpu());
-        let (d, dr) = mesh::decimate(&m, target).unwrap();
-        wd.push(t.elapsed().as_secs_f64());
-        cd.push(cpu() - c);
-        last = Some((m, d, sr, dr));
+        let c = cpu();
+        let p = mesh::process(raw.clone(), &params, &|_| {}).unwrap();
+        cpus.push(cpu() - c);
+        let stage = |n: &str| p.stages.iter().find(|s| s.0 == n).map_or(0.0, |s| s.1);
+        ws.push(stage("mesh smooth"));
+        wd.push(stage("mesh decimate"));
+        last = Some(p);
     }
-    let (smoothed, d, sr, dr) = last.unwrap();
-    let (sw, dw) = (median(ws.clone()), median(wd.clone()));
+    let p = last.unwrap();
+    let (sw, dw) = (median(ws), median(wd));
+    let (sr, dr) = (p.report.smoothing.unwrap(), p.report.decimation.unwrap());
     println!(
-        "{name}: {} → {} triangles ({} threads)\n  smooth   {:.3} s wall, {:.3} s CPU (median of {runs})\n  decimate {:.3} s wall, {:.3} s CPU\n  total    {:.3} s wall",
+        "{name}: {} → {} triangles ({} threads)\n  smooth   {sw:.3} s\n  decimate {dw:.3} s\n  \
+         total    {:.3} s (medians of {runs}; CPU of smooth + decimate + check {:.2} s)",
         raw.triangles.len(),
-        d.triangles.len(),
+        p.mesh.triangles.len(),
         rayon::current_num_threads(),
-        sw,
-        median(cs),
-        dw,
-        median(cd),
-        sw + dw
+        sw + dw,
+        median(cpus)
     );
     println!(
         "  smoothing volume change {:.2e} %, decimation passes {}, refusals link/flip/volume {}/{}/{}",
         sr.volume_change_percent, dr.passes, dr.refused_link, dr.refused_flip, dr.refused_volume
     );
-    let c = mesh::check(&d);
-    println!("  result: {}", c.summary());
+    println!("  result: {}", p.report.check.summary());
+    // Hausdorff to the smoothed (undecimated) and to the raw surface.
+    let mut smoothed = raw.clone();
+    mesh::taubin(&mut smoothed, &params.smooth.unwrap()).unwrap();
     let opts = mesh::HausdorffOptions::default();
     let t = Instant::now();
-    let sf = mesh::hausdorff::Surface::new(&d);
-    let ss = mesh::hausdorff::Surface::new(&smoothed);
-    let t_grid = t.elapsed().as_secs_f64();
-    let t1 = Instant::now();
-    let _ = mesh::hausdorff::hausdorff_between(&sf, &ss, &opts);
-    println!(
-        "  Hausdorff timing: grids {t_grid:.3} s, queries {:.3} s",
-        t1.elapsed().as_secs_f64()
-    );
-    let t = Instant::now();
-    let h = mesh::hausdorff(&d, &smoothed, &opts);
-    let hr = mesh::hausdorff(&d, raw, &opts);
+    let fin = mesh::hausdorff::Surface::new(&p.mesh);
+    let h =
+        mesh::hausdorff::hausdorff_between(&fin, &mesh::hausdorff::Surface::new(&smoothed), &opts);
+    let hr = mesh::hausdorff::hausdorff_between(&fin, &mesh::hausdorff::Surface::new(raw), &opts);
     println!(
         "  Hausdorff: decimation {:.3} mm, to raw {:.3} mm ({:.2} s for both)",
         h.hausdorff_mm,

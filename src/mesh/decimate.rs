@@ -183,14 +183,14 @@ struct State {
 /// `r₀ … r_{k−1}` its triangles are `(v, rᵢ, rᵢ₊₁)` in their winding. The
 /// ring of `v` occupies as many slots as `v` has triangles; `ok[v]` is false
 /// when those triangles do not form one closed fan (a non-manifold vertex).
-struct Rings {
-    offsets: Vec<u32>,
-    ids: Vec<u32>,
-    ok: Vec<bool>,
+pub(crate) struct Rings {
+    pub(crate) offsets: Vec<u32>,
+    pub(crate) ids: Vec<u32>,
+    pub(crate) ok: Vec<bool>,
 }
 
 impl Rings {
-    fn new(nv: usize, tris: &[[u32; 3]]) -> Self {
+    pub(crate) fn new(nv: usize, tris: &[[u32; 3]]) -> Self {
         let mut offsets = vec![0u32; nv + 1];
         for t in tris {
             for &v in t {
@@ -763,6 +763,16 @@ fn run_pass(
 /// target only where every remaining collapse would break the manifold or
 /// flip a triangle (tiny closed pieces, for example).
 pub fn decimate(mesh: &Mesh, target: usize) -> Result<(Mesh, DecimateReport)> {
+    decimate_with(mesh, target, None)
+}
+
+/// As [`decimate`], with the mesh's rings and vertex components when the
+/// caller has them already (they are shared with smoothing).
+pub(crate) fn decimate_with(
+    mesh: &Mesh,
+    target: usize,
+    pre: Option<(Rings, Vec<u32>, usize)>,
+) -> Result<(Mesh, DecimateReport)> {
     if target < 4 {
         return Err(Error::Parameter(format!(
             "a target of {target} triangles is too few for a closed surface; give at least 4"
@@ -802,7 +812,13 @@ pub fn decimate(mesh: &Mesh, target: usize) -> Result<(Mesh, DecimateReport)> {
         .par_iter()
         .map(|p| [p[0] as f64 - c[0], p[1] as f64 - c[1], p[2] as f64 - c[2]])
         .collect();
-    let mut rings = Rings::new(nv, &mesh.triangles);
+    let (mut rings, piece, npieces) = match pre {
+        Some(p) if p.0.ok.len() == nv && p.1.len() == nv => p,
+        _ => {
+            let (piece, n) = super::topology::vertex_components(mesh);
+            (Rings::new(nv, &mesh.triangles), piece, n)
+        }
+    };
     let frozen: Vec<bool> = (0..nv)
         .map(|v| rings.offsets[v + 1] > rings.offsets[v] && !rings.ok[v])
         .collect();
@@ -833,7 +849,6 @@ pub fn decimate(mesh: &Mesh, target: usize) -> Result<(Mesh, DecimateReport)> {
     let valence = (0..nv)
         .map(|v| rings.offsets[v + 1] - rings.offsets[v])
         .collect();
-    let (piece, npieces) = super::topology::vertex_components(mesh);
     let mut volumes = vec![0f64; npieces];
     for t in &mesh.triangles {
         let [p0, p1, p2] = t.map(|i| pos[i as usize]);

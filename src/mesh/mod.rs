@@ -175,10 +175,20 @@ pub fn process(raw: Mesh, params: &MeshParams, on_stage: &dyn Fn(&str)) -> Resul
     let mut mesh = if keep_raw { raw.clone() } else { raw };
     let raw = if keep_raw { Some(mesh.clone()) } else { None };
 
+    // Rings and pieces, computed once for smoothing and decimation (which
+    // never changes the connectivity it starts from).
+    let mut shared = None;
     if let Some(sp) = &params.smooth {
         on_stage("mesh smooth");
         let t = Instant::now();
-        report.smoothing = Some(taubin(&mut mesh, sp)?);
+        let rings = decimate::Rings::new(mesh.vertices.len(), &mesh.triangles);
+        let (comp, n) = topology::vertex_components(&mesh);
+        report.smoothing = Some(smooth::taubin_with(
+            &mut mesh,
+            sp,
+            Some((&rings, &comp, n)),
+        )?);
+        shared = Some((rings, comp, n));
         stages.push(("mesh smooth", t.elapsed().as_secs_f64()));
     }
     let mut undecimated = None;
@@ -186,7 +196,7 @@ pub fn process(raw: Mesh, params: &MeshParams, on_stage: &dyn Fn(&str)) -> Resul
         if n < mesh.triangles.len() {
             on_stage("mesh decimate");
             let t = Instant::now();
-            let (d, r) = decimate(&mesh, n)?;
+            let (d, r) = decimate::decimate_with(&mesh, n, shared.take())?;
             report.decimation = Some(r);
             let before = std::mem::replace(&mut mesh, d);
             if params.hausdorff && params.smooth.is_some() {

@@ -16,9 +16,11 @@
 //! removed at the end by moving every vertex along its normal by
 //! `ΔV / area`, so the enclosed volume equals the input's to first order.
 
+use super::decimate::Rings;
 use crate::surface::Mesh;
 use crate::{Error, Result};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// Parameters of [`taubin`].
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -96,13 +98,28 @@ pub struct SmoothReport {
 }
 
 /// Vertex → neighbour vertices with normalised weights, compressed rows.
-struct Neighbours {
-    offsets: Vec<u32>,
-    ids: Vec<u32>,
+struct Neighbours<'a> {
+    offsets: Cow<'a, [u32]>,
+    ids: Cow<'a, [u32]>,
     weights: Vec<f32>,
 }
 
-impl Neighbours {
+impl<'a> Neighbours<'a> {
+    /// From the ordered one-rings, when every used vertex has one (a closed
+    /// 2-manifold): the ring is exactly the neighbour list.
+    fn from_rings(mesh: &Mesh, rings: &'a Rings) -> Option<Self> {
+        let all = (0..mesh.vertices.len())
+            .into_par_iter()
+            .all(|v| rings.ok[v] || rings.offsets[v + 1] == rings.offsets[v]);
+        all.then(|| {
+            Self::weighted(
+                mesh,
+                Cow::Borrowed(&rings.offsets[..]),
+                Cow::Borrowed(&rings.ids[..]),
+            )
+        })
+    }
+
     fn new(mesh: &Mesh) -> Self {
         let n = mesh.vertices.len();
         // Outgoing half-edges a → b. On a closed, consistently oriented
@@ -140,7 +157,7 @@ impl Neighbours {
             }
         }
         drop(fill);
-        Self::weighted(mesh, offsets, ids)
+        Self::weighted(mesh, Cow::Owned(offsets), Cow::Owned(ids))
     }
 
     /// Both directions of every edge, deduplicated per vertex: correct for
@@ -179,11 +196,11 @@ impl Neighbours {
             }
             new_off[i + 1] = squeezed.len() as u32;
         }
-        Self::weighted(mesh, new_off, squeezed)
+        Self::weighted(mesh, Cow::Owned(new_off), Cow::Owned(squeezed))
     }
 
     /// Normalised inverse-distance weights for the rows.
-    fn weighted(mesh: &Mesh, offsets: Vec<u32>, ids: Vec<u32>) -> Self {
+    fn weighted(mesh: &Mesh, offsets: Cow<'a, [u32]>, ids: Cow<'a, [u32]>) -> Self {
         let v = &mesh.vertices;
         let n = v.len();
         let mut weights = vec![0f32; ids.len()];
@@ -231,7 +248,7 @@ impl Neighbours {
     }
 }
 
-fn step(nb: &Neighbours, src: &[[f32; 3]], dst: &mut [[f32; 3]], f: f32) {
+fn step(nb: &Neighbours<'_>, src: &[[f32; 3]], dst: &mut [[f32; 3]], f: f32) {
     dst.par_iter_mut().enumerate().for_each(|(i, out)| {
         let (s, e) = (nb.offsets[i] as usize, nb.offsets[i + 1] as usize);
         let p = src[i];
@@ -373,6 +390,16 @@ const MAX_COMPONENT_CHANGE: f64 = 0.10;
 
 /// Smooths `mesh` in place (see module docs). Connectivity is unchanged.
 pub fn taubin(mesh: &mut Mesh, params: &SmoothParams) -> Result<SmoothReport> {
+    taubin_with(mesh, params, None)
+}
+
+/// As [`taubin`], with the mesh's rings and vertex components when the
+/// caller has them already (they are shared with decimation).
+pub(crate) fn taubin_with(
+    mesh: &mut Mesh,
+    params: &SmoothParams,
+    pre: Option<(&Rings, &[u32], usize)>,
+) -> Result<SmoothReport> {
     params.validate()?;
     let mu = params.mu();
     let volume_before = volume_and_area(mesh).0;
@@ -387,9 +414,19 @@ pub fn taubin(mesh: &mut Mesh, params: &SmoothParams) -> Result<SmoothReport> {
     if mesh.triangles.is_empty() || params.iterations == 0 {
         return Ok(report);
     }
-    let nb = Neighbours::new(mesh);
-    let (comp, ncomp) = super::topology::vertex_components(mesh);
-    let before = component_volumes(mesh, &comp, ncomp);
+    let own_comp;
+    let (nb, comp, ncomp) = match pre {
+        Some((rings, comp, ncomp)) => (
+            Neighbours::from_rings(mesh, rings).unwrap_or_else(|| Neighbours::new(mesh)),
+            comp,
+            ncomp,
+        ),
+        None => {
+            own_comp = super::topology::vertex_components(mesh);
+            (Neighbours::new(mesh), &own_comp.0[..], own_comp.1)
+        }
+    };
+    let before = component_volumes(mesh, comp, ncomp);
     let original = mesh.vertices.clone();
     let mut tmp = mesh.vertices.clone();
     for _ in 0..params.iterations {
@@ -398,7 +435,7 @@ pub fn taubin(mesh: &mut Mesh, params: &SmoothParams) -> Result<SmoothReport> {
     }
     drop(tmp);
     // Components the filter would shrink away keep their raw shape.
-    let mut after = component_volumes(mesh, &comp, ncomp);
+    let mut after = component_volumes(mesh, comp, ncomp);
     let revert: Vec<bool> = before
         .iter()
         .zip(&after)
@@ -415,7 +452,7 @@ pub fn taubin(mesh: &mut Mesh, params: &SmoothParams) -> Result<SmoothReport> {
                 }
             });
         report.components_left_raw = revert.iter().filter(|&&r| r).count();
-        after = component_volumes(mesh, &comp, ncomp);
+        after = component_volumes(mesh, comp, ncomp);
     }
     if params.preserve_volume {
         // Restore each component's volume by a normal offset ΔV / area;
@@ -438,11 +475,11 @@ pub fn taubin(mesh: &mut Mesh, params: &SmoothParams) -> Result<SmoothReport> {
             if offset.iter().all(|&d| d == 0.0) {
                 break;
             }
-            offset_along_normals(mesh, &comp, &offset);
+            offset_along_normals(mesh, comp, &offset);
             for (t, d) in total.iter_mut().zip(&offset) {
                 *t += d;
             }
-            after = component_volumes(mesh, &comp, ncomp);
+            after = component_volumes(mesh, comp, ncomp);
         }
         report.volume_offset_mm = total
             .iter()
