@@ -273,7 +273,34 @@ fn step(nb: &Neighbours<'_>, src: &[[f32; 3]], dst: &mut [[f32; 3]], f: f32) {
 }
 
 /// Area-weighted vertex normals (not normalised: length = 2 × adjacent area).
-fn vertex_normals(mesh: &Mesh) -> Vec<[f64; 3]> {
+fn vertex_normals(mesh: &Mesh, rings: Option<&Rings>) -> Vec<[f64; 3]> {
+    // From the fans, in parallel, when every vertex has one.
+    if let Some(r) = rings.filter(|r| r.ok.len() == mesh.vertices.len()) {
+        let all = (0..mesh.vertices.len())
+            .into_par_iter()
+            .all(|v| r.ok[v] || r.offsets[v + 1] == r.offsets[v]);
+        if all {
+            return (0..mesh.vertices.len())
+                .into_par_iter()
+                .map(|v| {
+                    let ring = &r.ids[r.offsets[v] as usize..r.offsets[v + 1] as usize];
+                    let p = mesh.vertices[v].map(|x| x as f64);
+                    let mut n = [0f64; 3];
+                    for j in 0..ring.len() {
+                        let a = mesh.vertices[ring[j] as usize].map(|x| x as f64);
+                        let b =
+                            mesh.vertices[ring[(j + 1) % ring.len()] as usize].map(|x| x as f64);
+                        let u = [a[0] - p[0], a[1] - p[1], a[2] - p[2]];
+                        let w = [b[0] - p[0], b[1] - p[1], b[2] - p[2]];
+                        n[0] += u[1] * w[2] - u[2] * w[1];
+                        n[1] += u[2] * w[0] - u[0] * w[2];
+                        n[2] += u[0] * w[1] - u[1] * w[0];
+                    }
+                    n
+                })
+                .collect();
+        }
+    }
     let mut n = vec![[0f64; 3]; mesh.vertices.len()];
     for t in &mesh.triangles {
         let [a, b, c] = t.map(|i| mesh.vertices[i as usize].map(|x| x as f64));
@@ -356,18 +383,39 @@ fn component_volumes(mesh: &Mesh, comp: &[u32], n: usize) -> Vec<(f64, f64)> {
             )
         })
         .collect();
-    let mut out = vec![(0.0, 0.0); n];
-    for (t, (v, a)) in mesh.triangles.iter().zip(per_tri) {
+    let add = |mut out: Vec<(f64, f64)>, (t, (v, a)): (&[u32; 3], (f64, f64))| {
         let o = &mut out[comp[t[0] as usize] as usize];
         o.0 += v;
         o.1 += a;
+        out
+    };
+    if n <= 4096 {
+        // Few pieces: per-thread sums, merged.
+        mesh.triangles
+            .par_iter()
+            .zip(per_tri)
+            .fold(|| vec![(0.0, 0.0); n], add)
+            .reduce(
+                || vec![(0.0, 0.0); n],
+                |mut x, y| {
+                    for (a, b) in x.iter_mut().zip(y) {
+                        a.0 += b.0;
+                        a.1 += b.1;
+                    }
+                    x
+                },
+            )
+    } else {
+        mesh.triangles
+            .iter()
+            .zip(per_tri)
+            .fold(vec![(0.0, 0.0); n], add)
     }
-    out
 }
 
 /// Moves each vertex along its unit normal by the offset of its component, mm.
-fn offset_along_normals(mesh: &mut Mesh, comp: &[u32], offset: &[f64]) {
-    let normals = vertex_normals(mesh);
+fn offset_along_normals(mesh: &mut Mesh, comp: &[u32], offset: &[f64], rings: Option<&Rings>) {
+    let normals = vertex_normals(mesh, rings);
     mesh.vertices
         .par_iter_mut()
         .zip(normals.par_iter())
@@ -475,7 +523,7 @@ pub(crate) fn taubin_with(
             if offset.iter().all(|&d| d == 0.0) {
                 break;
             }
-            offset_along_normals(mesh, comp, &offset);
+            offset_along_normals(mesh, comp, &offset, pre.map(|p| p.0));
             for (t, d) in total.iter_mut().zip(&offset) {
                 *t += d;
             }
