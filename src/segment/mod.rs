@@ -21,9 +21,14 @@
 //!    distance transform, spine seeds within `spine_radius_mm` of the canal,
 //!    other seeds beyond `other_radius_mm`; the split falls at the joints.
 //!
+//! 5. **Surface at mid-level** ([`boundary`]): surface voxels outside the
+//!    halfway level between bone and surroundings are removed (a threshold
+//!    low enough for cancellous bone otherwise puts the surface a voxel out).
+//!
 //! Without a canal (too few slices show one) the isolation is skipped, the
 //! largest component is kept as in the paper, and a warning says so.
 
+pub mod boundary;
 pub mod canal;
 pub mod fill;
 pub mod isolate;
@@ -99,6 +104,8 @@ pub struct SpineReport {
     pub isolation_removed_mm3: f64,
     /// Bone reached by neither marker (not connected to the spine).
     pub unconnected_removed_mm3: f64,
+    /// Partial-volume voxels outside the mid-level edge (step 5).
+    pub boundary_removed_mm3: f64,
     pub kept_mm3: f64,
     pub warnings: Vec<String>,
 }
@@ -235,7 +242,6 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
             (add, canal)
         })
         .collect();
-    drop(smoothed);
     let mut solid = closed;
     let mut added = 0usize;
     for (add, _) in &per_slice {
@@ -288,6 +294,11 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     }
     rep.isolation_removed_mm3 = other as f64 * vox;
     rep.unconnected_removed_mm3 = unreached as f64 * vox;
+
+    // 5. Surface at mid-level.
+    let (solid, peeled) = boundary::peel_to_mid_level(&solid, &smoothed);
+    drop(smoothed);
+    rep.boundary_removed_mm3 = peeled as f64 * vox;
     rep.kept_mm3 = solid.count() as f64 * vox;
     if rep.kept_mm3 == 0.0 {
         return Err(Error::Empty(
