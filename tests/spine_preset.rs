@@ -1,13 +1,51 @@
-//! The experimental `spine` preset: regression guards at the levels measured
-//! when it was written (issue 3 is not done: its targets are Dice ≥ 0.90).
+//! The `spine` preset (issue 3): solid vertebrae of the spine alone.
+//! Phantom assertions at the issue's targets; real-data assertions at the
+//! levels measured (below the issue's 0.90 target on the real cases, see the
+//! notes in src/segment/mod.rs).
 
 mod common;
 
-use spinemesh::evaluate::{evaluate_files, EvaluateOptions};
-use spinemesh::phantom::PhantomParams;
-use spinemesh::pipeline::Params;
+use spinemesh::evaluate::{compare, evaluate_files, EvaluateOptions};
+use spinemesh::phantom::{generate, PhantomParams, LABEL_PELVIS, LABEL_RIB};
+use spinemesh::pipeline::{self, Params};
 use spinemesh::run::{self, Silent};
 
+/// Realistic (osteopenic, 100–200 HU cancellous) and dense phantoms with ribs
+/// and pelvis: Dice ≥ 0.97 against the truth and not one rib or pelvis voxel.
+#[test]
+fn spine_preset_on_phantoms_meets_the_targets() {
+    for (name, pp) in [
+        ("realistic", PhantomParams::demo().realistic()),
+        ("dense", PhantomParams::demo().dense()),
+    ] {
+        let ph = generate(&pp);
+        let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
+        let m = compare(&out.mask, &ph.spine_truth()).unwrap();
+        let other = ph.mask_of(&[LABEL_RIB, LABEL_PELVIS]);
+        let stray = out
+            .mask
+            .data
+            .iter()
+            .zip(&other.data)
+            .filter(|(&a, &b)| a != 0 && b != 0)
+            .count();
+        eprintln!(
+            "{name} phantom, spine preset: Dice {:.4}, rib/pelvis voxels {stray}",
+            m.dice
+        );
+        assert!(m.dice >= 0.97, "{name}: Dice {}", m.dice);
+        assert_eq!(stray, 0, "{name}: rib or pelvis voxels in the mask");
+        let rep = out.spine.as_ref().unwrap();
+        assert!(rep.canal_slices_found > 20, "{rep:?}");
+        assert!(
+            rep.isolation_removed_mm3 > 10_000.0,
+            "ribs and pelvis removed: {rep:?}"
+        );
+    }
+}
+
+/// The realistic phantom's hollow bodies are what the paper's recipe gets
+/// wrong: the spine preset must beat it clearly.
 #[test]
 fn spine_preset_fills_realistic_phantom_bodies() {
     let dir = tempfile::tempdir().unwrap();
@@ -18,20 +56,13 @@ fn spine_preset_fills_realistic_phantom_bodies() {
         "realistic phantom: spine {:.4}, paper {:.4}",
         spine.metrics.dice, paper.metrics.dice
     );
-    assert!(spine.metrics.dice >= 0.89, "{}", spine.metrics.dice);
-    assert!(spine.metrics.dice > paper.metrics.dice + 0.05);
+    assert!(spine.metrics.dice > paper.metrics.dice + 0.1);
     let rep = spine.report.segmentation.spine.as_ref().unwrap();
-    assert!(
-        rep.canal_slices_found > 20 && rep.fill_added_mm3 > 10_000.0,
-        "{rep:?}"
-    );
+    assert!(rep.fill_added_mm3 > 10_000.0, "{rep:?}");
 }
 
-#[test]
-fn spine_preset_on_real_abdominal_ct() {
-    let Some(case) = common::shared_case("totalseg-abdomen-3mm") else {
-        return;
-    };
+fn real_case_dice(case: &str, labels: std::ops::RangeInclusive<i64>) -> Option<f64> {
+    let case = common::shared_case(case)?;
     let dir = tempfile::tempdir().unwrap();
     let r = run::reconstruct(
         &case.join("ct.nii.gz"),
@@ -40,22 +71,36 @@ fn spine_preset_on_real_abdominal_ct() {
         &Silent,
     )
     .unwrap();
+    assert!(r.mesh.watertight);
     let m = evaluate_files(
         &dir.path().join("mask.nii.gz"),
         &case.join("vertebrae.nii.gz"),
         &EvaluateOptions {
-            ref_labels: (26..=31).collect(),
+            ref_labels: labels.collect(),
             pred_labels: vec![],
             within_ref_slices: true,
         },
     )
     .unwrap();
-    eprintln!(
-        "totalseg-abdomen-3mm L1–S1, spine preset: Dice {:.4}",
-        m.dice
-    );
-    assert!(m.dice >= 0.78, "Dice {}", m.dice);
-    assert!(r.mesh.watertight);
+    Some(m.dice)
+}
+
+#[test]
+fn spine_preset_on_real_abdominal_ct() {
+    let Some(dice) = real_case_dice("totalseg-abdomen-3mm", 26..=31) else {
+        return;
+    };
+    eprintln!("totalseg-abdomen-3mm L1–S1, spine preset: Dice {dice:.4} (paper: 0.55)");
+    assert!(dice >= 0.84, "Dice {dice}");
+}
+
+#[test]
+fn spine_preset_on_real_noisy_thoracolumbar_ct() {
+    let Some(dice) = real_case_dice("verse012-thoracolumbar", 20..=22) else {
+        return;
+    };
+    eprintln!("verse012 L1–L3, spine preset: Dice {dice:.4} (paper: 0.70)");
+    assert!(dice >= 0.76, "Dice {dice}");
 }
 
 #[test]

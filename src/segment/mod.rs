@@ -63,6 +63,9 @@ pub struct SpineParams {
     pub spine_radius_mm: f64,
     pub other_radius_mm: f64,
     pub min_component_mm3: f64,
+    /// Width of the blurred bone edge that the mid-level step may remove, mm
+    /// (one pass per in-plane voxel of it, at least one).
+    pub boundary_depth_mm: f64,
 }
 
 impl Default for SpineParams {
@@ -83,6 +86,7 @@ impl Default for SpineParams {
             spine_radius_mm: 30.0,
             other_radius_mm: 65.0,
             min_component_mm3: 5000.0,
+            boundary_depth_mm: 1.6,
         }
     }
 }
@@ -296,7 +300,18 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     rep.unconnected_removed_mm3 = unreached as f64 * vox;
 
     // 5. Surface at mid-level.
-    let (solid, peeled) = boundary::peel_to_mid_level(&solid, &smoothed);
+    // Passes: the blurred edge is about `boundary_depth_mm` wide; at least one.
+    let passes = ((p.boundary_depth_mm / su.min(sv)).floor() as usize).max(1);
+    let mut solid = solid;
+    let mut peeled = 0;
+    for _ in 0..passes {
+        let (s, n) = boundary::peel_to_mid_level(&solid, &smoothed);
+        solid = s;
+        peeled += n;
+        if n == 0 {
+            break;
+        }
+    }
     drop(smoothed);
     rep.boundary_removed_mm3 = peeled as f64 * vox;
     rep.kept_mm3 = solid.count() as f64 * vox;
