@@ -127,19 +127,20 @@ impl MeshArgs {
 
 #[derive(Args)]
 struct PipelineArgs {
-    /// Parameter set; `paper` is exactly the paper's pipeline (Table 1).
-    #[arg(long, value_enum, default_value = "paper")]
+    /// Parameter set: `spine` (default) gives solid vertebrae of the spine
+    /// alone and an FE-ready mesh; `paper` is exactly the paper's pipeline (Table 1).
+    #[arg(long, value_enum, default_value = "spine")]
     preset: Preset,
-    /// Bone range in HU, LOW:HIGH [paper: 150:3000].
+    /// Bone range in HU, LOW:HIGH [spine: 120:3000, paper: 150:3000].
     #[arg(long, value_name = "LOW:HIGH", value_parser = parse_range)]
     threshold: Option<(f32, f32)>,
-    /// Gaussian σ in mm [paper: 0.6].
+    /// Gaussian σ in mm [spine: 0.6, raised with the noise up to 1.5; paper: 0.6].
     #[arg(long, value_name = "MM")]
     sigma_mm: Option<f64>,
     /// Closing radius in mm [paper: 1.2].
     #[arg(long, value_name = "MM")]
     closing_mm: Option<f64>,
-    /// Remove components smaller than this, mm³ [paper: 5000].
+    /// Remove components smaller than this, mm³ [paper: 5000; spine: only without a canal].
     #[arg(long, value_name = "MM3")]
     min_component_mm3: Option<f64>,
     /// Crop margin around the spine, mm [paper: 2].
@@ -247,9 +248,9 @@ struct DemoArgs {
     /// Where to write the phantom, its truth and the result.
     #[arg(short, long, default_value = "spinemesh-demo")]
     output: PathBuf,
-    /// Cancellous bone density of the phantom: dense (all bone ≥ 250 HU) or
-    /// realistic (100–200 HU, as in older adults).
-    #[arg(long, value_enum, default_value = "dense")]
+    /// Cancellous bone density of the phantom: realistic (100–200 HU, as in
+    /// older adults; the default) or dense (all bone ≥ 250 HU).
+    #[arg(long, value_enum, default_value = "realistic")]
     bone: BoneDensity,
     /// Phantom random seed.
     #[arg(long, default_value_t = 1)]

@@ -75,7 +75,8 @@ impl Params {
         }
     }
 
-    /// Solid vertebrae, spine isolated from other bones; mesh as the paper.
+    /// Solid vertebrae, spine isolated from other bones; FE-ready mesh
+    /// (smoothed, decimated to 250 000 triangles).
     pub fn spine() -> Self {
         let sp = crate::segment::SpineParams::default();
         Params {
@@ -85,6 +86,7 @@ impl Params {
             closing_mm: sp.closing_mm,
             min_component_mm3: sp.min_component_mm3,
             spine: Some(sp),
+            mesh: crate::mesh::MeshParams::fe(),
             ..Self::paper()
         }
     }

@@ -272,7 +272,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
             plane.slices()
         ));
         let (mask, sel) = components::select(&solid, p.min_component_mm3, true, Connectivity::Six)?;
-        rep.isolation_removed_mm3 = sel.removed_small_mm3 + sel.removed_other_mm3;
+        rep.isolation_removed_mm3 = sel.removed_small_mm3 + sel.removed_other_mm3 + 0.0;
         rep.kept_mm3 = sel.kept_mm3;
         return Ok((mask, rep));
     };
