@@ -64,6 +64,64 @@ pub fn canal_track(
     Some(track)
 }
 
+/// The longest chain of canal candidates that is continuous through the
+/// slices: from slice to slice (with gaps of at most `max_gap_mm`) the centre
+/// moves at most `max_shift_mm` plus `shift_per_mm` per mm of slice distance.
+/// False candidates (enclosed fat in the pelvis, gaps between ribs) do not
+/// line up with the canal over many slices and are left out. Candidates are
+/// (slice, pixel count, centre in voxels); returns (slice, centre) in slice
+/// order, at most one per slice.
+pub fn continuous_chain(
+    cands: &[(usize, usize, [f64; 2])],
+    sp: [f64; 2],
+    slice_mm: f64,
+    max_gap_mm: f64,
+    max_shift_mm: f64,
+    shift_per_mm: f64,
+) -> Vec<(usize, [f64; 2])> {
+    let mut order: Vec<usize> = (0..cands.len()).collect();
+    order.sort_by_key(|&i| cands[i].0);
+    let c: Vec<(usize, usize, [f64; 2])> = order.iter().map(|&i| cands[i]).collect();
+    // best[i]: slices on the longest chain ending at candidate i (ties: the
+    // larger total area), prev[i]: its predecessor.
+    let mut best = vec![(0usize, 0usize); c.len()];
+    let mut prev = vec![usize::MAX; c.len()];
+    for i in 0..c.len() {
+        best[i] = (1, c[i].1);
+        for j in (0..i).rev() {
+            if c[j].0 == c[i].0 {
+                continue;
+            }
+            let dz = (c[i].0 - c[j].0) as f64 * slice_mm;
+            if dz > max_gap_mm {
+                break;
+            }
+            let d = ((c[i].2[0] - c[j].2[0]) * sp[0]).hypot((c[i].2[1] - c[j].2[1]) * sp[1]);
+            if d <= max_shift_mm + shift_per_mm * dz {
+                let cand = (best[j].0 + 1, best[j].1 + c[i].1);
+                if cand > best[i] {
+                    best[i] = cand;
+                    prev[i] = j;
+                }
+            }
+        }
+    }
+    let Some(end) = (0..c.len()).max_by_key(|&i| (best[i], usize::MAX - i)) else {
+        return Vec::new();
+    };
+    let mut chain = Vec::new();
+    let mut i = end;
+    loop {
+        chain.push((c[i].0, c[i].2));
+        if prev[i] == usize::MAX {
+            break;
+        }
+        i = prev[i];
+    }
+    chain.reverse();
+    chain
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +141,27 @@ mod tests {
         assert_eq!(t[1], [10.0, 11.0]);
         assert_eq!(t[7], [10.0, 16.0]);
         assert!(canal_track(&found[..2], 8, [1.0, 1.0]).is_none());
+    }
+
+    #[test]
+    fn chain_follows_the_canal_not_the_strays() {
+        // A canal drifting 0.5 mm per slice over 20 slices (one missing), and
+        // stray candidates 40 mm away in a few slices, one of them larger.
+        let mut c = Vec::new();
+        for k in 0..20 {
+            if k != 7 {
+                c.push((k, 50, [20.0 + 0.5 * k as f64, 30.0]));
+            }
+        }
+        c.push((3, 80, [60.0, 30.0]));
+        c.push((4, 80, [60.0, 31.0]));
+        c.push((25, 80, [60.0, 30.0]));
+        let chain = continuous_chain(&c, [1.0, 1.0], 1.0, 20.0, 5.0, 0.5);
+        assert_eq!(chain.len(), 19);
+        assert!(chain
+            .iter()
+            .all(|&(k, p)| k < 20 && (p[0] - (20.0 + 0.5 * k as f64)).abs() < 1e-9));
+        assert!(continuous_chain(&[], [1.0, 1.0], 1.0, 20.0, 5.0, 0.5).is_empty());
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! - **Holes** ([`holes_2d`]): background not connected to the slice border.
 //!   A hole whose median HU is cancellous is filled whole (noise leaves some of
 //!   its pixels below the limit); a low-density hole (the spinal canal: CSF,
-//!   fat) only gets its pixels above the limit.
+//!   fat) only gets its pixels above the limit. Holes smaller than any canal
+//!   (`small_hole_mm2`) are filled whatever their HU.
 //!
 //! Enclosed or hole pixels are added only where the smoothed CT is at least
 //! `fill_low_hu`, so the canal, fat and air stay out. Discs are not filled: in
@@ -153,6 +154,8 @@ pub struct FillParams {
     pub reach_mm: f64,
     /// Directions (of 8) that must meet bone.
     pub need: u8,
+    /// Holes smaller than this are filled whatever their HU, mm².
+    pub small_hole_mm2: f64,
 }
 
 /// The pixels of one slice to add to `bone` (in-plane indices), from the
@@ -187,6 +190,10 @@ pub fn solid_fill_slice(
         .map(|v| {
             if v.is_empty() {
                 return false;
+            }
+            // Smaller than any spinal canal: a noise or partial-volume gap.
+            if v.len() as f64 * px_mm2 < p.small_hole_mm2 {
+                return true;
             }
             let mid = v.len() / 2;
             let (_, m, _) = v.select_nth_unstable_by(mid, f32::total_cmp);
@@ -277,6 +284,7 @@ mod tests {
             fill_max_area_mm2: 2500.0,
             reach_mm: 25.0,
             need: 7,
+            small_hole_mm2: 0.0,
         };
         // A cortex with a 3-pixel gap: the interior is not a hole, yet it is
         // filled (its rays meet bone in 7 of 8 directions), except a notch
@@ -316,6 +324,7 @@ mod tests {
             fill_max_area_mm2: 2500.0,
             reach_mm: 5.0, // too short: only the hole rule acts
             need: 8,
+            small_hole_mm2: 0.0,
         };
         let m = ring(n, 10.0, 0);
         // Cancellous at 90 HU with every third pixel dropped to 0 HU by noise.

@@ -15,11 +15,13 @@ pub const OTHER: u8 = 2;
 /// Labels every bone voxel of `solid` [`SPINE`], [`OTHER`] or 0 (reached by
 /// neither marker). `track` is the canal centre per axial slice (in-plane
 /// voxel coordinates); spine seeds lie within `spine_radius_mm` of it, other
-/// seeds beyond `other_radius_mm`.
+/// seeds beyond `other_radius_mm`. Slices where `spine_seeds[k]` is false (far
+/// beyond the ends of the canal found) get no spine seeds.
 pub fn watershed_labels(
     solid: &Mask,
     plane: &Plane,
     track: &[[f64; 2]],
+    spine_seeds: &[bool],
     spine_radius_mm: f64,
     other_radius_mm: f64,
 ) -> Vec<u8> {
@@ -45,9 +47,9 @@ pub fn watershed_labels(
                     continue;
                 }
                 let r = ((i as f64 - c[0]) * su).hypot((j as f64 - c[1]) * sv);
-                let l = if r <= spine_radius_mm {
+                let l = if r <= spine_radius_mm && spine_seeds[k] {
                     SPINE
-                } else if r >= other_radius_mm {
+                } else if r >= other_radius_mm || !spine_seeds[k] {
                     OTHER
                 } else {
                     continue;
@@ -124,7 +126,7 @@ mod tests {
         }
         let plane = Plane::new(grid.dims, 2);
         let track = vec![[2.0, 10.0]; 5];
-        let lab = watershed_labels(&m, &plane, &track, 8.0, 30.0);
+        let lab = watershed_labels(&m, &plane, &track, &[true; 5], 8.0, 30.0);
         let at = |x: usize| lab[grid.index(x, 10, 2)];
         assert_eq!(at(5), SPINE);
         assert_eq!(at(19), SPINE);

@@ -13,10 +13,11 @@
 //!    `fill_low_hu` (a hole of cancellous median HU is added whole): the body's
 //!    interior is filled even where partial volume opens its cortex, the canal
 //!    (CSF, fat), discs and the pelvic cavity are not.
-//! 3. **Spinal canal** ([`canal`]): in each axial slice, the largest
-//!    low-density hole (`canal_max_hu`) of `canal_area_mm2` is a candidate;
-//!    outliers are dropped and the centre line is interpolated through the
-//!    slices without one (disc levels).
+//! 3. **Spinal canal** ([`canal`]): in each axial slice, low-density holes
+//!    (`canal_max_hu`) of `canal_area_mm2` within `canal_midline_mm` of the
+//!    body's left-right centre are candidates; the longest chain of them that
+//!    is continuous through the slices is the canal, and its centre line is
+//!    interpolated through the slices without one (disc levels).
 //! 4. **Isolation** ([`isolate`]): marker-controlled watershed on the bone's
 //!    distance transform, spine seeds within `spine_radius_mm` of the canal,
 //!    other seeds beyond `other_radius_mm`; the split falls at the joints.
@@ -60,6 +61,11 @@ pub struct SpineParams {
     pub fill_need_directions: u8,
     pub canal_max_hu: f32,
     pub canal_area_mm2: [f64; 2],
+    /// Largest left-right distance of the canal from the body's midline, mm.
+    pub canal_midline_mm: f64,
+    /// How far past the first and last slice with a canal the spine is
+    /// still seeded, mm.
+    pub canal_extend_mm: f64,
     pub spine_radius_mm: f64,
     pub other_radius_mm: f64,
     pub min_component_mm3: f64,
@@ -83,6 +89,8 @@ impl Default for SpineParams {
             fill_need_directions: 7,
             canal_max_hu: 60.0,
             canal_area_mm2: [30.0, 800.0],
+            canal_midline_mm: 30.0,
+            canal_extend_mm: 30.0,
             spine_radius_mm: 30.0,
             other_radius_mm: 65.0,
             min_component_mm3: 5000.0,
@@ -201,6 +209,8 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     // 2–3. Slice-wise fill and canal candidates, slices in parallel.
     let (su, sv) = (grid.spacing[plane.u], grid.spacing[plane.v]);
     let px_mm2 = su * sv;
+    // Which in-plane axis runs left-right (LPS x).
+    let lr_is_u = grid.direction[plane.u][0].abs() >= grid.direction[plane.v][0].abs();
     let fp = fill::FillParams {
         su,
         sv,
@@ -208,6 +218,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         fill_max_area_mm2: p.fill_max_area_mm2,
         reach_mm: p.fill_reach_mm,
         need: p.fill_need_directions,
+        small_hole_mm2: p.canal_area_mm2[0],
     };
     type SliceFindings = (Vec<usize>, Vec<(usize, [f64; 2])>);
     let per_slice: Vec<SliceFindings> = (0..plane.slices())
@@ -227,16 +238,38 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
                     cen[l as usize][1] += (q / nu) as f64;
                 }
             }
+            // The body's left-right centre (tissue above −300 HU): the canal
+            // lies near the midline, unlike paired holes such as the
+            // obturator foramina.
+            let (mut body_sum, mut body_n) = (0f64, 0usize);
+            for (q, &h) in hu.iter().enumerate() {
+                if h > -300.0 {
+                    body_sum += if lr_is_u {
+                        (q % nu) as f64
+                    } else {
+                        (q / nu) as f64
+                    };
+                    body_n += 1;
+                }
+            }
+            let body_lr = body_sum / body_n.max(1) as f64;
             let mut canal = Vec::new();
             for l in 1..sizes.len() {
                 let area = sizes[l] as f64 * px_mm2;
                 let mean = sum[l] / sizes[l] as f64;
+                let n = sizes[l] as f64;
+                let centre = [cen[l][0] / n, cen[l][1] / n];
+                let off_mm = if lr_is_u {
+                    (centre[0] - body_lr) * su
+                } else {
+                    (centre[1] - body_lr) * sv
+                };
                 if area >= p.canal_area_mm2[0]
                     && area <= p.canal_area_mm2[1]
                     && mean <= p.canal_max_hu as f64
+                    && off_mm.abs() <= p.canal_midline_mm
                 {
-                    let n = sizes[l] as f64;
-                    canal.push((sizes[l], [cen[l][0] / n, cen[l][1] / n]));
+                    canal.push((sizes[l], centre));
                 }
             }
             let add = fill::solid_fill_slice(&m, &hu, nu, nv, &fp)
@@ -261,7 +294,8 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         .enumerate()
         .flat_map(|(k, (_, c))| c.iter().map(move |&(n, c)| (k, n, c)))
         .collect();
-    let found = canal::largest_per_slice(&candidates);
+    let slice_mm = grid.spacing[plane.a];
+    let found = canal::continuous_chain(&candidates, [su, sv], slice_mm, 40.0, 25.0, 0.5);
     rep.canal_slices_found = found.len();
 
     let Some(track) = canal::canal_track(&found, plane.slices(), [su, sv]) else {
@@ -277,9 +311,21 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         return Ok((mask, rep));
     };
 
-    // 4. Watershed isolation.
-    let label =
-        isolate::watershed_labels(&solid, &plane, &track, p.spine_radius_mm, p.other_radius_mm);
+    // 4. Watershed isolation. Beyond `canal_extend_mm` past the ends of the
+    // canal found, nothing seeds the spine (the track is only held there).
+    let (first, last) = (found[0].0, found[found.len() - 1].0);
+    let reach = (p.canal_extend_mm / slice_mm).floor() as usize;
+    let spine_seeds: Vec<bool> = (0..plane.slices())
+        .map(|k| k + reach >= first && k <= last + reach)
+        .collect();
+    let label = isolate::watershed_labels(
+        &solid,
+        &plane,
+        &track,
+        &spine_seeds,
+        p.spine_radius_mm,
+        p.other_radius_mm,
+    );
     let (mut other, mut unreached) = (0usize, 0usize);
     for (s, &l) in solid.data.iter_mut().zip(&label) {
         if *s != 0 {
