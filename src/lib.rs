@@ -30,6 +30,7 @@ pub mod evaluate;
 pub mod io;
 pub mod mesh;
 pub mod morphology;
+pub mod overview;
 pub mod phantom;
 pub mod pipeline;
 pub mod report;

@@ -27,10 +27,29 @@ fn report(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("--json prints the report")
 }
 
+/// Decodes overview.png: four panels side by side, the longest panel side
+/// 512 px. Returns its size.
+fn overview_size(out: &Path) -> (u32, u32) {
+    let img = image::open(out.join("overview.png"))
+        .expect("overview.png decodes as PNG")
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    assert!((16..=512).contains(&h), "overview {w}x{h}");
+    assert!(
+        (4 * 16 + 3 * 4..=4 * 512 + 3 * 4).contains(&w),
+        "overview {w}x{h}"
+    );
+    // The mask is outlined in red somewhere.
+    assert!(img.pixels().any(|p| p.0 == [255, 40, 40]), "no outline");
+    (w, h)
+}
+
 fn assert_outputs(out: &Path, r: &serde_json::Value) {
-    for f in ["spine.stl", "mask.nii.gz", "report.json"] {
+    for f in ["spine.stl", "mask.nii.gz", "report.json", "overview.png"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+    assert_eq!(r["outputs"]["overview"], "overview.png");
+    overview_size(out);
     let on_disk: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(on_disk["mesh"], r["mesh"]);
