@@ -99,6 +99,19 @@ fn real_nifti_3mm_reconstructs() {
     let mask = spinemesh::io::nifti::read_nifti(&out.path().join("mask.nii.gz")).unwrap();
     let ct = spinemesh::io::nifti::read_nifti(&case.join("ct.nii.gz")).unwrap();
     assert!(mask.volume.grid.same_as(&ct.volume.grid));
+    // 366 × 303 × 336 mm at 366 / 512 mm per pixel: axial 512 × 424,
+    // coronal 512 × 471, sagittal 424 × 471, projection 512 × 471, 4 px gaps.
+    assert_eq!(overview_size(out.path()), (512 + 512 + 424 + 512 + 12, 471));
+    // --no-overview: no file, and the report does not list one.
+    let out2 = tempfile::tempdir().unwrap();
+    let r2 = report(&spinemesh(
+        &["--preset", "paper", "--no-overview"],
+        &case.join("ct.nii.gz"),
+        out2.path(),
+    ));
+    assert!(!out2.path().join("overview.png").exists());
+    assert!(r2["outputs"]["overview"].is_null());
+    assert!(out2.path().join("spine.stl").is_file());
 }
 
 #[test]
