@@ -118,7 +118,12 @@ struct Frame {
 
 impl Frame {
     fn size(&self, view: &View) -> (u32, u32) {
-        let n = |a: usize| ((self.hi[a] - self.lo[a]) / self.mm_per_px).ceil().max(1.0) as u32;
+        // The longest side is exactly `long_side_px`, not one more from rounding.
+        let n = |a: usize| {
+            ((self.hi[a] - self.lo[a]) / self.mm_per_px - 1e-6)
+                .ceil()
+                .max(1.0) as u32
+        };
         (n(view.u), n(view.v))
     }
 
