@@ -14,7 +14,9 @@
 //! 7. [`surface::marching_cubes`]: surface in patient (LPS) coordinates
 //! 8. write the STL with [`io::mesh`]
 //!
-//! [`pipeline`] chains them; [`evaluate`] scores a mask against a reference.
+//! [`pipeline`] chains them; [`evaluate`] scores a mask against a reference;
+//! [`overview`] draws `overview.png` (CT slices with the mask outlined, and
+//! the mask's projection) to check a result at a glance.
 //!
 //! Coordinates: a [`Grid`] maps voxel indices to DICOM patient space (LPS, mm).
 //! NIfTI files are RAS; the conversion happens in [`io::nifti`].
@@ -30,6 +32,7 @@ pub mod evaluate;
 pub mod io;
 pub mod mesh;
 pub mod morphology;
+pub mod overview;
 pub mod phantom;
 pub mod pipeline;
 pub mod report;

@@ -27,7 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Reconstruct the spine: writes spine.stl (or .ply/.obj), mask.nii.gz and report.json.
+    /// Reconstruct the spine: writes spine.stl (or .ply/.obj), mask.nii.gz,
+    /// overview.png and report.json.
     Reconstruct(ReconstructArgs),
     /// Compare a predicted mask with a reference (Dice, IoU, HD95, ASSD).
     Evaluate(EvaluateArgs),
@@ -148,6 +149,10 @@ struct PipelineArgs {
     margin_mm: Option<f64>,
     #[command(flatten)]
     mesh: MeshArgs,
+    /// Do not write overview.png (CT slices with the mask outlined, and the
+    /// mask's projection).
+    #[arg(long)]
+    no_overview: bool,
 }
 
 impl PipelineArgs {
@@ -169,6 +174,7 @@ impl PipelineArgs {
             p.margin_mm = v;
         }
         p.mesh = self.mesh.apply(p.mesh);
+        p.overview = !self.no_overview;
         p
     }
 }
@@ -589,9 +595,14 @@ fn demo(a: DemoArgs, reporter: &Reporter) -> anyhow::Result<()> {
     );
     println!("  files     {}", s.result_dir.display());
     println!(
-        "            {} ({} mm), mask.nii.gz, report.json; input: {}, truth: {}",
+        "            {} ({} mm), mask.nii.gz, {}report.json; input: {}, truth: {}",
         s.report.outputs.mesh,
         s.report.mesh.frame,
+        s.report
+            .outputs
+            .overview
+            .as_ref()
+            .map_or(String::new(), |o| format!("{o}, ")),
         s.dicom_dir.display(),
         s.truth.display()
     );

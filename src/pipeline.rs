@@ -53,6 +53,8 @@ pub struct Params {
     pub spine: Option<crate::segment::SpineParams>,
     /// Smoothing, decimation and file format of the mesh.
     pub mesh: crate::mesh::MeshParams,
+    /// Write `overview.png` (slices with the mask outlined, and its projection).
+    pub overview: bool,
 }
 
 impl Params {
@@ -72,6 +74,7 @@ impl Params {
             surface_level: 0.5,
             spine: None,
             mesh: crate::mesh::MeshParams::paper(),
+            overview: true,
         }
     }
 

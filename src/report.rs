@@ -103,6 +103,9 @@ pub struct Outputs {
     pub mesh: String,
     pub mask: String,
     pub report: String,
+    /// `overview.png`, unless `--no-overview`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overview: Option<String>,
 }
 
 /// Peak resident set size of this process in MB (VmHWM), on Linux.

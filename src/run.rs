@@ -4,6 +4,7 @@
 //! name and renamed, and the input is never written to.
 
 use crate::io::{self, LoadOptions, LoadedCt};
+use crate::overview::{self, OverviewParams};
 use crate::pipeline::{self, Params};
 use crate::report::{self, MaskReport, MeshReport, Outputs, Report, Segmentation, Tool};
 use crate::{evaluate, phantom, Error, Result};
@@ -25,6 +26,7 @@ impl Progress for Silent {}
 pub const MESH_FILE: &str = "spine.stl";
 pub const MASK_FILE: &str = "mask.nii.gz";
 pub const REPORT_FILE: &str = "report.json";
+pub const OVERVIEW_FILE: &str = "overview.png";
 
 /// Reads a CT from a DICOM folder or a `.nii` / `.nii.gz` file.
 pub fn load_ct(input: &Path, progress: &dyn Progress) -> Result<LoadedCt> {
@@ -101,8 +103,9 @@ fn check_output_outside_input(input: &Path, out_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs the pipeline on `input` and writes `spine.stl`, `mask.nii.gz` and
-/// `report.json` into `out_dir` (created if needed).
+/// Runs the pipeline on `input` and writes `spine.stl`, `mask.nii.gz`,
+/// `overview.png` (unless `params.overview` is false) and `report.json` into
+/// `out_dir` (created if needed).
 pub fn reconstruct(
     input: &Path,
     out_dir: &Path,
@@ -141,6 +144,12 @@ pub fn reconstruct_volume(
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io("cannot create", out_dir, e))?;
     let LoadedCt { volume, info } = ct;
     let out = pipeline::run(&volume, params, &|s| progress.stage(s))?;
+    let overview = params.overview.then(|| {
+        progress.stage("overview");
+        let t = Instant::now();
+        let img = overview::render_overview(&volume, &out.mask, &OverviewParams::default());
+        (img, t.elapsed().as_secs_f64())
+    });
     drop(volume);
 
     progress.stage("write");
@@ -153,12 +162,27 @@ pub fn reconstruct_volume(
     let mesh_bytes = io::mesh::save_mesh(&out.mesh, &mesh_path, format, frame)?;
     io::nifti::write_mask(&mask_path, &out.mask)?;
     let write_seconds = t.elapsed().as_secs_f64();
+    // The overview's stage time is its drawing and its PNG file.
+    let overview_seconds = match &overview {
+        Some((img, render_seconds)) => {
+            let t = Instant::now();
+            overview::write_png(&out_dir.join(OVERVIEW_FILE), img)?;
+            Some(render_seconds + t.elapsed().as_secs_f64())
+        }
+        None => None,
+    };
 
     let mut stages = vec![pipeline::Stage {
         name: "read",
         seconds: read_seconds,
     }];
     stages.extend(out.stages.iter().cloned());
+    if let Some(seconds) = overview_seconds {
+        stages.push(pipeline::Stage {
+            name: "overview",
+            seconds,
+        });
+    }
     stages.push(pipeline::Stage {
         name: "write",
         seconds: write_seconds,
@@ -224,6 +248,7 @@ pub fn reconstruct_volume(
             mesh: mesh_file,
             mask: MASK_FILE.into(),
             report: REPORT_FILE.into(),
+            overview: params.overview.then(|| OVERVIEW_FILE.into()),
         },
         peak_memory_mb: report::peak_memory_mb(),
     };

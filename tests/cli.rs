@@ -27,10 +27,29 @@ fn report(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("--json prints the report")
 }
 
+/// Decodes overview.png: four panels side by side, the longest panel side
+/// 512 px. Returns its size.
+fn overview_size(out: &Path) -> (u32, u32) {
+    let img = image::open(out.join("overview.png"))
+        .expect("overview.png decodes as PNG")
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    assert!((16..=512).contains(&h), "overview {w}x{h}");
+    assert!(
+        (4 * 16 + 3 * 4..=4 * 512 + 3 * 4).contains(&w),
+        "overview {w}x{h}"
+    );
+    // The mask is outlined in red somewhere.
+    assert!(img.pixels().any(|p| p.0 == [255, 40, 40]), "no outline");
+    (w, h)
+}
+
 fn assert_outputs(out: &Path, r: &serde_json::Value) {
-    for f in ["spine.stl", "mask.nii.gz", "report.json"] {
+    for f in ["spine.stl", "mask.nii.gz", "report.json", "overview.png"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+    assert_eq!(r["outputs"]["overview"], "overview.png");
+    overview_size(out);
     let on_disk: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(on_disk["mesh"], r["mesh"]);
@@ -80,6 +99,19 @@ fn real_nifti_3mm_reconstructs() {
     let mask = spinemesh::io::nifti::read_nifti(&out.path().join("mask.nii.gz")).unwrap();
     let ct = spinemesh::io::nifti::read_nifti(&case.join("ct.nii.gz")).unwrap();
     assert!(mask.volume.grid.same_as(&ct.volume.grid));
+    // 366 × 303 × 336 mm at 366 / 512 mm per pixel: axial 512 × 424,
+    // coronal 512 × 471, sagittal 424 × 471, projection 512 × 471, 4 px gaps.
+    assert_eq!(overview_size(out.path()), (512 + 512 + 424 + 512 + 12, 471));
+    // --no-overview: no file, and the report does not list one.
+    let out2 = tempfile::tempdir().unwrap();
+    let r2 = report(&spinemesh(
+        &["--preset", "paper", "--no-overview"],
+        &case.join("ct.nii.gz"),
+        out2.path(),
+    ));
+    assert!(!out2.path().join("overview.png").exists());
+    assert!(r2["outputs"]["overview"].is_null());
+    assert!(out2.path().join("spine.stl").is_file());
 }
 
 #[test]

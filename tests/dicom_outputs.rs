@@ -198,7 +198,7 @@ fn same_input_and_options_give_byte_identical_outputs() {
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    for f in ["spine.stl", "mask.nii.gz"] {
+    for f in ["spine.stl", "mask.nii.gz", "overview.png"] {
         assert_eq!(
             std::fs::read(a.join(f)).unwrap(),
             std::fs::read(b.join(f)).unwrap(),
@@ -210,12 +210,15 @@ fn same_input_and_options_give_byte_identical_outputs() {
         report_without_timings(&a.join("report.json")),
         report_without_timings(&b.join("report.json"))
     );
-    // Only the three outputs, no temporary files left behind.
+    // Only the four outputs, no temporary files left behind.
     let names: Vec<_> = files_in(&a)
         .iter()
         .map(|p| p.file_name().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["mask.nii.gz", "report.json", "spine.stl"]);
+    assert_eq!(
+        names,
+        ["mask.nii.gz", "overview.png", "report.json", "spine.stl"]
+    );
 }
 
 #[test]
