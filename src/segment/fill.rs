@@ -31,7 +31,7 @@ pub fn enclosure_counts(
     reach_mm: f64,
 ) -> Vec<u8> {
     let mut count = vec![0u8; nu * nv];
-    let mut steps = vec![u32::MAX; nu * nv];
+    let mut steps = vec![u16::MAX; nu * nv];
     for (du, dv) in [
         (1i64, 0i64),
         (-1, 0),
@@ -43,41 +43,32 @@ pub fn enclosure_counts(
         (-1, 1),
     ] {
         let step_mm = ((du as f64) * su).hypot((dv as f64) * sv);
-        let max_steps = (reach_mm / step_mm).floor() as u32;
+        let max_steps = (reach_mm / step_mm).floor().min(u16::MAX as f64 - 1.0) as u16;
         // Visit p + d before p: rows against dv, columns against du.
-        let rows: Vec<usize> = if dv > 0 {
-            (0..nv).rev().collect()
-        } else {
-            (0..nv).collect()
-        };
-        for &j in &rows {
-            let cols: Box<dyn Iterator<Item = usize>> = if du > 0 {
-                Box::new((0..nu).rev())
-            } else {
-                Box::new(0..nu)
-            };
-            for i in cols {
-                let (ni, nj) = (i as i64 + du, j as i64 + dv);
+        for jj in 0..nv {
+            let j = if dv > 0 { nv - 1 - jj } else { jj };
+            let nj = j as i64 + dv;
+            let row_ok = nj >= 0 && nj < nv as i64;
+            for ii in 0..nu {
+                let i = if du > 0 { nu - 1 - ii } else { ii };
+                let ni = i as i64 + du;
                 let p = i + nu * j;
-                steps[p] = if ni < 0 || nj < 0 || ni >= nu as i64 || nj >= nv as i64 {
-                    u32::MAX
+                steps[p] = if !row_ok || ni < 0 || ni >= nu as i64 {
+                    u16::MAX
                 } else {
-                    let q = ni as usize + nu * nj as usize;
+                    let (ni, nj) = (ni as usize, nj as usize);
+                    let q = ni + nu * nj;
                     // A diagonal ray does not slip between two bone pixels
                     // that touch at a corner.
-                    let corner = du != 0
-                        && dv != 0
-                        && bone[ni as usize + nu * j] != 0
-                        && bone[i + nu * nj as usize] != 0;
+                    let corner =
+                        du != 0 && dv != 0 && bone[ni + nu * j] != 0 && bone[i + nu * nj] != 0;
                     if bone[q] != 0 || corner {
                         1
                     } else {
                         steps[q].saturating_add(1)
                     }
                 };
-                if steps[p] <= max_steps {
-                    count[p] += 1;
-                }
+                count[p] += u8::from(steps[p] <= max_steps);
             }
         }
     }

@@ -116,7 +116,7 @@ mod tests {
         for z in 0..5 {
             for y in 0..21 {
                 for x in 0..44 {
-                    let block = (x < 20 || x >= 24) && (3..18).contains(&y);
+                    let block = !(20..24).contains(&x) && (3..18).contains(&y);
                     let neck = (20..24).contains(&x) && y == 10 && z == 2;
                     if block || neck {
                         m.set(x, y, z, 1);

@@ -123,6 +123,8 @@ pub struct SpineReport {
     pub boundary_removed_mm3: f64,
     pub kept_mm3: f64,
     pub warnings: Vec<String>,
+    /// Seconds per step: bone, fill, isolate, boundary.
+    pub step_seconds: Vec<(&'static str, f64)>,
 }
 
 /// Index helper for slices perpendicular to axis `a`.
@@ -189,25 +191,47 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     let grid = &ct.grid;
     let vox = grid.voxel_volume_mm3();
     let mut rep = SpineReport::default();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |rep: &mut SpineReport, name: &'static str| {
+        rep.step_seconds.push((name, clock.elapsed().as_secs_f64()));
+        clock = std::time::Instant::now();
+    };
     let plane = Plane::new(grid.dims, grid.axial_axis());
 
-    // 0–1. Bone.
+    // 0–1. Bone. Smoothing and thresholding are fused over the whole CT; the
+    // later steps work on the bone's bounding box (plus what the Gaussian and
+    // the closing reach), which is all they can change.
     rep.noise_hu = noise::noise_hu(ct, &plane);
     rep.sigma_used_mm = adaptive_sigma_mm(p, rep.noise_hu);
-    let smoothed = smooth::gaussian(ct, [rep.sigma_used_mm; 3])?;
-    let bone = crate::threshold::threshold(&smoothed, p.bone_low_hu, p.bone_high_hu)?;
-    let bone_n = bone.count();
-    rep.bone_mm3 = bone_n as f64 * vox;
-    if bone_n == 0 {
+    let sigma = [rep.sigma_used_mm; 3];
+    let bone_full = smooth::gaussian_threshold(ct, sigma, p.bone_low_hu, p.bone_high_hu)?;
+    let Some((blo, bhi)) = bone_full.bounding_box() else {
         return Err(Error::Empty(format!(
             "no voxel lies in {}–{} HU after smoothing; is this a CT in Hounsfield units?",
             p.bone_low_hu, p.bone_high_hu
         )));
+    };
+    let reach_mm = smooth::TRUNCATE_SIGMAS * rep.sigma_used_mm + p.closing_mm;
+    let (mut lo, mut hi) = ([0usize; 3], [0usize; 3]);
+    for a in 0..3 {
+        let pad = (reach_mm / grid.spacing[a]).ceil() as usize + 2;
+        lo[a] = blo[a].saturating_sub(pad);
+        hi[a] = (bhi[a] + pad).min(grid.dims[a]);
     }
+    let bone = bone_full.crop(lo, hi);
+    drop(bone_full);
+    let smoothed = smooth::gaussian(&ct.crop(lo, hi), sigma)?;
+    let bone_n = bone.count();
+    rep.bone_mm3 = bone_n as f64 * vox;
     let closed = morphology::closing(&bone, p.closing_mm)?;
     drop(bone);
     let closed_n = closed.count();
     rep.closing_added_mm3 = (closed_n - bone_n) as f64 * vox;
+    let grid = closed.grid.clone();
+    let grid = &grid;
+    let plane = Plane::new(grid.dims, plane.a);
+
+    lap(&mut rep, "bone");
 
     // 2–3. Slice-wise fill and canal candidates, slices in parallel.
     let (su, sv) = (grid.spacing[plane.u], grid.spacing[plane.v]);
@@ -309,10 +333,15 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
             plane.slices()
         ));
         let (mask, sel) = components::select(&solid, p.min_component_mm3, true, Connectivity::Six)?;
+        // (+ 0.0 turns a −0 sum into 0 for the report.)
         rep.isolation_removed_mm3 = sel.removed_small_mm3 + sel.removed_other_mm3 + 0.0;
         rep.kept_mm3 = sel.kept_mm3;
-        return Ok((mask, rep));
+        let mut full = Mask::filled(ct.grid.clone(), 0);
+        full.paste(&mask, lo);
+        return Ok((full, rep));
     };
+
+    lap(&mut rep, "fill");
 
     // 4. Watershed isolation. Beyond `canal_extend_mm` past the ends of the
     // canal found, nothing seeds the spine (the track is only held there).
@@ -348,10 +377,11 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     rep.isolation_removed_mm3 = other as f64 * vox;
     rep.unconnected_removed_mm3 = unreached as f64 * vox;
 
+    lap(&mut rep, "isolate");
+
     // 5. Surface at mid-level.
     // Passes: the blurred edge is about `boundary_depth_mm` wide; at least one.
     let passes = ((p.boundary_depth_mm / su.min(sv)).floor() as usize).max(1);
-    let mut solid = solid;
     let mut peeled = 0;
     for _ in 0..passes {
         let (s, n) = boundary::peel_to_mid_level(&solid, &smoothed);
@@ -369,7 +399,10 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
             "no bone was found around the spinal canal; is the spine in the field of view?".into(),
         ));
     }
-    Ok((solid, rep))
+    lap(&mut rep, "boundary");
+    let mut full = Mask::filled(ct.grid.clone(), 0);
+    full.paste(&solid, lo);
+    Ok((full, rep))
 }
 
 #[cfg(test)]
