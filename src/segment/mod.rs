@@ -167,6 +167,10 @@ impl Plane {
     /// Slice `k` of `v` as a contiguous in-plane array (u fastest).
     pub fn gather<T: Copy + Default>(&self, v: &[T], k: usize) -> Vec<T> {
         let (nu, nv) = (self.nu(), self.nv());
+        if self.a == 2 {
+            // Axial stacks (the usual case): the slice is contiguous.
+            return v[k * nu * nv..(k + 1) * nu * nv].to_vec();
+        }
         let mut out = vec![T::default(); nu * nv];
         for j in 0..nv {
             for i in 0..nu {
