@@ -154,6 +154,21 @@ fn bench(name: &str, raw: &Mesh, runs: usize) {
             d.slabs
         );
     }
+    // FNV-1a of the output: equal across runs and thread counts
+    // (RAYON_NUM_THREADS) when the processing is deterministic.
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut eat = |x: u32| {
+        for b in x.to_le_bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    };
+    for v in &p.mesh.vertices {
+        v.iter().for_each(|c| eat(c.to_bits()));
+    }
+    for t in &p.mesh.triangles {
+        t.iter().for_each(|&i| eat(i));
+    }
+    println!("  output hash {h:016x}");
     let mm = |h: &Option<mesh::Hausdorff>| h.map_or(f64::NAN, |h| h.hausdorff_mm);
     println!(
         "  Hausdorff: decimated vs undecimated {:.3} mm, final vs raw {:.3} mm \

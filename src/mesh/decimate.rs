@@ -358,9 +358,15 @@ struct Pass<'a> {
     valence: Vec<AtomicU32>,
     remap: Vec<AtomicU32>,
     locked: Vec<AtomicBool>,
-    /// Enclosed volume of each piece (f64 bits), updated by every collapse.
+    /// Enclosed volume of each piece (f64 bits), updated during the pass by
+    /// the piece's home slab only.
     piece_volume: &'a [AtomicU64],
+    /// The slab each piece lies in, or [`HOME_MANY`].
+    home: &'a [u16],
 }
+
+const HOME_UNSET: u16 = u16::MAX - 1;
+const HOME_MANY: u16 = u16::MAX;
 
 impl Pass<'_> {
     #[inline]
@@ -524,6 +530,8 @@ fn sort_by_cost(cands: Vec<Cand>) -> Vec<Cand> {
 #[derive(Default)]
 struct SlabResult {
     collapses: Vec<(u32, u32)>,
+    /// Volume changes of pieces that lie in several slabs.
+    shared_dv: Vec<(u32, f64)>,
     refused_link: usize,
     refused_flip: usize,
     refused_volume: usize,
@@ -534,7 +542,7 @@ struct SlabResult {
 const ERROR_GOAL_FACTOR: f32 = 1.5;
 
 /// Performs the cheapest allowed collapses of one slab, in cost order.
-fn greedy(p: &Pass, cands: &[Cand], goal: usize, tail: bool) -> SlabResult {
+fn greedy(p: &Pass, slab: u16, cands: &[Cand], goal: usize, tail: bool) -> SlabResult {
     let mut r = SlabResult::default();
     if goal == 0 || cands.is_empty() {
         return r;
@@ -572,10 +580,15 @@ fn greedy(p: &Pass, cands: &[Cand], goal: usize, tail: bool) -> SlabResult {
                 continue;
             }
         };
-        let pv = &p.piece_volume[p.st.piece[a as usize] as usize];
-        let _ = pv.fetch_update(Relaxed, Relaxed, |v| {
-            Some((f64::from_bits(v) + dv).to_bits())
-        });
+        let piece = p.st.piece[a as usize];
+        if p.home[piece as usize] == slab {
+            let pv = &p.piece_volume[piece as usize];
+            let _ = pv.fetch_update(Relaxed, Relaxed, |v| {
+                Some((f64::from_bits(v) + dv).to_bits())
+            });
+        } else {
+            r.shared_dv.push((piece, dv));
+        }
         p.remap[a as usize].store(b, Relaxed);
         p.locked[a as usize].store(true, Relaxed);
         p.locked[b as usize].store(true, Relaxed);
@@ -600,9 +613,10 @@ fn run_pass(
     let nv = st.pos.len();
     // Slabs along the longest axis at quantiles of the vertices in use,
     // shifted by half a slab every other pass.
-    let threads = rayon::current_num_threads().max(1);
-    let k = if st.triangles.len() > 100_000 && threads > 1 {
-        (2 * threads).min(256)
+    // The slab count follows the mesh size, never the thread count, so the
+    // result is the same on any machine; many slabs also balance the load.
+    let k = if st.triangles.len() > 100_000 {
+        (st.triangles.len() / 65_536).clamp(4, 64)
     } else {
         1
     };
@@ -648,6 +662,21 @@ fn run_pass(
                     .all(|&x| slab[x as usize] == slab[v])
         })
         .collect();
+    // Pieces whose movable vertices all lie in one slab have their volume
+    // updated by that slab as it goes; pieces across cuts (large ones) are
+    // checked against their volume at the pass start and updated after the
+    // pass, so no decision depends on how the slabs interleave.
+    let mut home = vec![HOME_UNSET; st.piece_volume.len()];
+    for v in 0..nv {
+        if movable[v] {
+            let h = &mut home[st.piece[v] as usize];
+            if *h == HOME_UNSET {
+                *h = slab[v];
+            } else if *h != slab[v] {
+                *h = HOME_MANY;
+            }
+        }
+    }
     // Candidates of each slab: edges between two movable vertices, each
     // edge once (from its lower vertex), in its cheaper direction.
     let mut slab_vertices: Vec<Vec<u32>> = vec![Vec::new(); k];
@@ -713,15 +742,17 @@ fn run_pass(
         remap: (0..nv as u32).map(AtomicU32::new).collect(),
         locked: (0..nv).map(|_| AtomicBool::new(false)).collect(),
         piece_volume: &st_ref.piece_volume,
+        home: &home,
     };
     // Near the target, take the cheapest allowed collapses without the
     // error goal: the few that remain are cheap anyway.
     let tail = goal * 10 < st_ref.triangles.len();
     let results: Vec<SlabResult> = cands
         .par_iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             let share = (goal as f64 * c.len() as f64 / total as f64).ceil() as usize;
-            greedy(&pass, c, share.min(goal), tail)
+            greedy(&pass, i as u16, c, share.min(goal), tail)
         })
         .collect();
     drop(cands);
@@ -734,6 +765,10 @@ fn run_pass(
         report.refused_flip += r.refused_flip;
         report.refused_volume += r.refused_volume;
         report.max_quadric_error_mm = report.max_quadric_error_mm.max((r.max_err as f64).sqrt());
+        for &(piece, dv) in &r.shared_dv {
+            let pv = st.piece_volume[piece as usize].get_mut();
+            *pv = (f64::from_bits(*pv) + dv).to_bits();
+        }
         for &(a, b) in &r.collapses {
             let qa = st.quadrics[a as usize];
             st.quadrics[b as usize].add(&qa);
@@ -849,10 +884,27 @@ pub(crate) fn decimate_with(
     let valence = (0..nv)
         .map(|v| rings.offsets[v + 1] - rings.offsets[v])
         .collect();
+    // Piece volumes: runs of consecutive triangles of one piece, summed in
+    // fixed chunks (the same sums whatever the thread count).
+    let runs: Vec<Vec<(u32, f64)>> = mesh
+        .triangles
+        .par_chunks(1 << 15)
+        .map(|ts| {
+            let mut out: Vec<(u32, f64)> = Vec::new();
+            for t in ts {
+                let [p0, p1, p2] = t.map(|i| pos[i as usize]);
+                let (k, v) = (piece[t[0] as usize], dot(p0, cross(p1, p2)) / 6.0);
+                match out.last_mut() {
+                    Some(last) if last.0 == k => last.1 += v,
+                    _ => out.push((k, v)),
+                }
+            }
+            out
+        })
+        .collect();
     let mut volumes = vec![0f64; npieces];
-    for t in &mesh.triangles {
-        let [p0, p1, p2] = t.map(|i| pos[i as usize]);
-        volumes[piece[t[0] as usize] as usize] += dot(p0, cross(p1, p2)) / 6.0;
+    for &(k, v) in runs.iter().flatten() {
+        volumes[k as usize] += v;
     }
     let mut st = State {
         pos,
@@ -883,9 +935,14 @@ pub(crate) fn decimate_with(
             Some(r) => r,
             None => {
                 report.ring_rebuilds += 1;
-                Rings::new(nv, &st.triangles)
+                Rings::new(st.pos.len(), &st.triangles)
             }
         };
+        // Drop the collapsed vertices once they are a quarter of the arrays:
+        // every pass walks all vertex arrays, and most vertices die early.
+        if let Some(map) = compact_map(&st) {
+            compact_state(&mut st, &mut rings, &map);
+        }
     }
     place_optimally(&mut st, &rings);
     let mut out = Mesh {
@@ -905,6 +962,70 @@ pub(crate) fn decimate_with(
     super::topology::compact(&mut out);
     report.triangles_after = out.triangles.len();
     Ok((out, report))
+}
+
+/// Old → new vertex ids keeping only vertices that triangles use, in order
+/// (so the result is the same as without compaction); `None` when fewer
+/// than a quarter would go.
+fn compact_map(st: &State) -> Option<Vec<u32>> {
+    let nv = st.pos.len();
+    let mut map = vec![NONE; nv];
+    for t in &st.triangles {
+        for &v in t {
+            map[v as usize] = 0;
+        }
+    }
+    let mut n = 0u32;
+    for m in map.iter_mut() {
+        if *m == 0 {
+            *m = n;
+            n += 1;
+        }
+    }
+    (n as usize * 4 <= nv * 3).then_some(map)
+}
+
+/// Renumbers the state and the rings by `map` (from [`compact_map`]).
+fn compact_state(st: &mut State, rings: &mut Rings, map: &[u32]) {
+    let keep: Vec<u32> = (0..map.len() as u32)
+        .filter(|&v| map[v as usize] != NONE)
+        .collect();
+    fn pick<T: Copy + Send + Sync>(src: &[T], keep: &[u32]) -> Vec<T> {
+        keep.par_iter().map(|&v| src[v as usize]).collect()
+    }
+    st.pos = pick(&st.pos, &keep);
+    st.quadrics = pick(&st.quadrics, &keep);
+    st.frozen = pick(&st.frozen, &keep);
+    st.valence = pick(&st.valence, &keep);
+    st.piece = pick(&st.piece, &keep);
+    st.triangles
+        .par_iter_mut()
+        .for_each(|t| *t = t.map(|v| map[v as usize]));
+    let n = keep.len();
+    let mut offsets = vec![0u32; n + 1];
+    for (i, &v) in keep.iter().enumerate() {
+        offsets[i + 1] = offsets[i] + rings.offsets[v as usize + 1] - rings.offsets[v as usize];
+    }
+    let mut ids = vec![0u32; offsets[n] as usize];
+    let mut ok = vec![false; n];
+    let chunks = split_ranges(n, &offsets, &mut ids, &mut ok);
+    chunks.into_par_iter().for_each(|(v0, ids, ok)| {
+        let base = offsets[v0] as usize;
+        for (k, okv) in ok.iter_mut().enumerate() {
+            let old = keep[v0 + k];
+            *okv = rings.ok[old as usize];
+            let (s, e) = (
+                offsets[v0 + k] as usize - base,
+                offsets[v0 + k + 1] as usize - base,
+            );
+            for (dst, &x) in ids[s..e].iter_mut().zip(rings.of(old)) {
+                // A ring names only used vertices; a stale slot of a
+                // non-manifold vertex may not, and is never read as a ring.
+                *dst = map.get(x as usize).copied().unwrap_or(NONE);
+            }
+        }
+    });
+    *rings = Rings { offsets, ids, ok };
 }
 
 /// Moves each unfrozen vertex to the minimiser of its quadric when that is
