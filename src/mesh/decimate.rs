@@ -499,14 +499,13 @@ struct Cand {
 /// factor √2 (as meshoptimizer, the exact order does not matter). Inside a
 /// bucket the candidates stay in vertex order, which is spatial order, so
 /// the greedy pass walks memory far more locally than in exact cost order.
-fn sort_by_cost(cands: Vec<Cand>) -> Vec<Cand> {
-    const BITS: u32 = 9;
-    let bins = 1usize << BITS;
-    let key = |c: f32| ((c.to_bits() << 1) >> (32 - BITS)) as usize;
+fn sort_by_cost(cands: Vec<Cand>) -> (Vec<Cand>, Vec<u32>) {
+    let bins = 1usize << COST_BITS;
     let mut hist = vec![0u32; bins + 1];
     for c in &cands {
-        hist[key(c.cost) + 1] += 1;
+        hist[cost_bucket(c.cost) + 1] += 1;
     }
+    let counts = hist[1..].to_vec();
     for i in 0..bins {
         hist[i + 1] += hist[i];
     }
@@ -519,11 +518,38 @@ fn sort_by_cost(cands: Vec<Cand>) -> Vec<Cand> {
         cands.len()
     ];
     for c in cands {
-        let k = key(c.cost);
+        let k = cost_bucket(c.cost);
         out[hist[k] as usize] = c;
         hist[k] += 1;
     }
-    out
+    (out, counts)
+}
+
+/// Cost buckets: the exponent and the top mantissa bit of the (non-negative)
+/// f32 cost, so each spans a factor of about √2.
+const COST_BITS: u32 = 9;
+
+#[inline]
+fn cost_bucket(c: f32) -> usize {
+    ((c.to_bits() << 1) >> (32 - COST_BITS)) as usize
+}
+
+/// The error goal of a pass (see [`greedy`]) from the cost histogram of all
+/// slabs together: 1.5 × the cost at rank `edge_goal` (the middle of its
+/// bucket). Taken over the whole mesh so every slab stops at the same error,
+/// however the mesh is cut.
+fn error_goal(hist: &[u32], edge_goal: usize) -> f32 {
+    let mut seen = 0usize;
+    for (b, &n) in hist.iter().enumerate() {
+        seen += n as usize;
+        if seen > edge_goal {
+            let shift = 32 - COST_BITS - 1;
+            let lo = f32::from_bits((b as u32) << shift);
+            let hi = f32::from_bits((b as u32 + 1) << shift);
+            return ERROR_GOAL_FACTOR * 0.5 * (lo + hi);
+        }
+    }
+    f32::MAX
 }
 
 /// Result of one slab's greedy loop.
@@ -542,19 +568,14 @@ struct SlabResult {
 const ERROR_GOAL_FACTOR: f32 = 1.5;
 
 /// Performs the cheapest allowed collapses of one slab, in cost order.
-fn greedy(p: &Pass, slab: u16, cands: &[Cand], goal: usize, tail: bool) -> SlabResult {
+/// `error_goal`: as meshoptimizer, errors up to 1.5× the error at the
+/// goal's rank are accepted, so a pass does not take far worse collapses
+/// than it needs.
+fn greedy(p: &Pass, slab: u16, cands: &[Cand], goal: usize, error_goal: f32) -> SlabResult {
     let mut r = SlabResult::default();
     if goal == 0 || cands.is_empty() {
         return r;
     }
-    let edge_goal = goal / 2;
-    // As meshoptimizer: accept errors up to 1.5× the error at the goal's
-    // rank, so a pass does not take far worse collapses than it needs.
-    let error_goal = if edge_goal < cands.len() && !tail {
-        ERROR_GOAL_FACTOR * cands[edge_goal].cost
-    } else {
-        f32::MAX
-    };
     let mut removed = 0usize;
     let mut s = Scratch::default();
     for c in cands {
@@ -696,7 +717,7 @@ fn run_pass(
             }
         })
         .collect();
-    let cands: Vec<Vec<Cand>> = slab_vertices
+    let cands: Vec<(Vec<Cand>, Vec<u32>)> = slab_vertices
         .par_iter()
         .map(|verts| {
             let mut c = Vec::with_capacity(verts.len() * 3);
@@ -730,6 +751,13 @@ fn run_pass(
             sort_by_cost(c)
         })
         .collect();
+    let mut hist = vec![0u32; 1 << COST_BITS];
+    for (_, h) in &cands {
+        for (a, b) in hist.iter_mut().zip(h) {
+            *a += b;
+        }
+    }
+    let cands: Vec<Vec<Cand>> = cands.into_iter().map(|c| c.0).collect();
     drop(slab_vertices);
     let total: usize = cands.iter().map(|c| c.len()).sum();
     if total == 0 {
@@ -747,12 +775,17 @@ fn run_pass(
     // Near the target, take the cheapest allowed collapses without the
     // error goal: the few that remain are cheap anyway.
     let tail = goal * 10 < st_ref.triangles.len();
+    let error_goal = if tail {
+        f32::MAX
+    } else {
+        error_goal(&hist, goal / 2)
+    };
     let results: Vec<SlabResult> = cands
         .par_iter()
         .enumerate()
         .map(|(i, c)| {
             let share = (goal as f64 * c.len() as f64 / total as f64).ceil() as usize;
-            greedy(&pass, i as u16, c, share.min(goal), tail)
+            greedy(&pass, i as u16, c, share.min(goal), error_goal)
         })
         .collect();
     drop(cands);

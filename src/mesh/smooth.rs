@@ -359,6 +359,19 @@ fn triangle_volume_area(mesh: &Mesh, t: &[u32; 3], c: [f64; 3]) -> (f64, f64) {
     )
 }
 
+/// Signed volume of the tetrahedron of one triangle with `c`.
+#[inline]
+fn triangle_volume(mesh: &Mesh, t: &[u32; 3], c: [f64; 3]) -> f64 {
+    let [a, b, d] = t.map(|i| {
+        let p = mesh.vertices[i as usize];
+        [p[0] as f64 - c[0], p[1] as f64 - c[1], p[2] as f64 - c[2]]
+    });
+    (a[0] * (b[1] * d[2] - b[2] * d[1])
+        + a[1] * (b[2] * d[0] - b[0] * d[2])
+        + a[2] * (b[0] * d[1] - b[1] * d[0]))
+        / 6.0
+}
+
 /// Enclosed volume (mm³) and area (mm²), in parallel; the same to the bit
 /// whatever the thread count.
 pub fn volume_and_area(mesh: &Mesh) -> (f64, f64) {
@@ -376,9 +389,9 @@ pub fn volume_and_area(mesh: &Mesh) -> (f64, f64) {
     parts.iter().fold((0.0, 0.0), |s, p| (s.0 + p.0, s.1 + p.1))
 }
 
-/// Signed volume (mm³) and area (mm²) of each component, in parallel and
-/// independent of the thread count.
-fn component_volumes(mesh: &Mesh, comp: &[u32], n: usize) -> Vec<(f64, f64)> {
+/// Signed volume (mm³) and area (mm²; 0 unless `with_area`) of each
+/// component, in parallel and independent of the thread count.
+fn component_volumes(mesh: &Mesh, comp: &[u32], n: usize, with_area: bool) -> Vec<(f64, f64)> {
     let c = centre(mesh);
     // Consecutive triangles mostly belong to one piece, so each chunk sums
     // into a few (piece, volume, area) runs, merged in chunk order.
@@ -396,9 +409,13 @@ fn component_volumes(mesh: &Mesh, comp: &[u32], n: usize) -> Vec<(f64, f64)> {
                     }
                     cur = (k, 0.0, 0.0);
                 }
-                let (v, a) = triangle_volume_area(mesh, t, c);
-                cur.1 += v;
-                cur.2 += a;
+                if with_area {
+                    let (v, a) = triangle_volume_area(mesh, t, c);
+                    cur.1 += v;
+                    cur.2 += a;
+                } else {
+                    cur.1 += triangle_volume(mesh, t, c);
+                }
             }
             if cur.0 != u32::MAX {
                 out.push(cur);
@@ -476,7 +493,7 @@ pub(crate) fn taubin_with(
             (Neighbours::new(mesh), &own_comp.0[..], own_comp.1)
         }
     };
-    let before = component_volumes(mesh, comp, ncomp);
+    let before = component_volumes(mesh, comp, ncomp, false);
     let volume_before: f64 = before.iter().map(|b| b.0).sum();
     report.volume_before_mm3 = volume_before;
     let original = mesh.vertices.clone();
@@ -487,7 +504,7 @@ pub(crate) fn taubin_with(
     }
     drop(tmp);
     // Components the filter would shrink away keep their raw shape.
-    let mut after = component_volumes(mesh, comp, ncomp);
+    let mut after = component_volumes(mesh, comp, ncomp, true);
     let revert: Vec<bool> = before
         .iter()
         .zip(&after)
@@ -504,7 +521,7 @@ pub(crate) fn taubin_with(
                 }
             });
         report.components_left_raw = revert.iter().filter(|&&r| r).count();
-        after = component_volumes(mesh, comp, ncomp);
+        after = component_volumes(mesh, comp, ncomp, true);
     }
     if params.preserve_volume {
         // Restore each component's volume by a normal offset ΔV / area;
@@ -513,7 +530,7 @@ pub(crate) fn taubin_with(
         // The normals of the smoothed surface serve both steps: offsets of
         // hundredths of a mm do not turn them measurably.
         let mut normals = None;
-        for _ in 0..2 {
+        for round in 0..2 {
             let offset: Vec<f64> = before
                 .iter()
                 .zip(&after)
@@ -535,7 +552,8 @@ pub(crate) fn taubin_with(
             for (t, d) in total.iter_mut().zip(&offset) {
                 *t += d;
             }
-            after = component_volumes(mesh, comp, ncomp);
+            // The last round's areas are not used.
+            after = component_volumes(mesh, comp, ncomp, round == 0);
         }
         report.volume_offset_mm = total
             .iter()
