@@ -250,8 +250,15 @@ impl Rings {
                     continue;
                 }
                 let old = self.of(v as u32);
-                buf.clear();
                 let a = source[v];
+                let (s, e) = (offsets[v] as usize - base, offsets[v + 1] as usize - base);
+                // Most rings are untouched by a pass: a valid ring stays one.
+                if a == NONE && old.len() == e - s && old.iter().all(|&x| remap[x as usize] == x) {
+                    ids[s..e].copy_from_slice(old);
+                    *okv = true;
+                    continue;
+                }
+                buf.clear();
                 if a == NONE {
                     buf.extend_from_slice(old);
                 } else {
@@ -281,7 +288,6 @@ impl Rings {
                 while out.len() > 1 && out.first() == out.last() {
                     out.pop();
                 }
-                let (s, e) = (offsets[v] as usize - base, offsets[v + 1] as usize - base);
                 if out.len() != e - s || (1..out.len()).any(|i| out[..i].contains(&out[i])) {
                     return false;
                 }
@@ -687,23 +693,20 @@ fn run_pass(
     // updated by that slab as it goes; pieces across cuts (large ones) are
     // checked against their volume at the pass start and updated after the
     // pass, so no decision depends on how the slabs interleave.
+    // Candidates of each slab (below): edges between two movable vertices,
+    // each edge once (from its lower vertex), in its cheaper direction.
     let mut home = vec![HOME_UNSET; st.piece_volume.len()];
-    for v in 0..nv {
-        if movable[v] {
-            let h = &mut home[st.piece[v] as usize];
-            if *h == HOME_UNSET {
-                *h = slab[v];
-            } else if *h != slab[v] {
-                *h = HOME_MANY;
-            }
-        }
-    }
-    // Candidates of each slab: edges between two movable vertices, each
-    // edge once (from its lower vertex), in its cheaper direction.
     let mut slab_vertices: Vec<Vec<u32>> = vec![Vec::new(); k];
     for v in 0..nv {
         if movable[v] {
-            slab_vertices[slab[v] as usize].push(v as u32);
+            let sv = slab[v];
+            slab_vertices[sv as usize].push(v as u32);
+            let h = &mut home[st.piece[v] as usize];
+            if *h == HOME_UNSET {
+                *h = sv;
+            } else if *h != sv {
+                *h = HOME_MANY;
+            }
         }
     }
     let st_ref = &*st;
@@ -766,9 +769,12 @@ fn run_pass(
     let pass = Pass {
         st: st_ref,
         rings,
-        valence: st.valence.iter().map(|&n| AtomicU32::new(n)).collect(),
-        remap: (0..nv as u32).map(AtomicU32::new).collect(),
-        locked: (0..nv).map(|_| AtomicBool::new(false)).collect(),
+        valence: st.valence.par_iter().map(|&n| AtomicU32::new(n)).collect(),
+        remap: (0..nv as u32).into_par_iter().map(AtomicU32::new).collect(),
+        locked: (0..nv)
+            .into_par_iter()
+            .map(|_| AtomicBool::new(false))
+            .collect(),
         piece_volume: &st_ref.piece_volume,
         home: &home,
     };

@@ -334,7 +334,8 @@ fn centre(mesh: &Mesh) -> [f64; 3] {
     }
 }
 
-/// Signed volume (of the tetrahedron with `c`) and area of one triangle.
+/// Six times the signed volume (of the tetrahedron with `c`) and the area of
+/// one triangle (sums divide by 6 once).
 #[inline]
 fn triangle_volume_area(mesh: &Mesh, t: &[u32; 3], c: [f64; 3]) -> (f64, f64) {
     let [a, b, d] = t.map(|i| {
@@ -354,22 +355,21 @@ fn triangle_volume_area(mesh: &Mesh, t: &[u32; 3], c: [f64; 3]) -> (f64, f64) {
         u[0] * w[1] - u[1] * w[0],
     ];
     (
-        (a[0] * n[0] + a[1] * n[1] + a[2] * n[2]) / 6.0,
+        a[0] * n[0] + a[1] * n[1] + a[2] * n[2],
         0.5 * (m[0] * m[0] + m[1] * m[1] + m[2] * m[2]).sqrt(),
     )
 }
 
-/// Signed volume of the tetrahedron of one triangle with `c`.
+/// Six times the signed volume of the tetrahedron of one triangle with `c`.
 #[inline]
-fn triangle_volume(mesh: &Mesh, t: &[u32; 3], c: [f64; 3]) -> f64 {
+fn triangle_volume6(mesh: &Mesh, t: &[u32; 3], c: [f64; 3]) -> f64 {
     let [a, b, d] = t.map(|i| {
         let p = mesh.vertices[i as usize];
         [p[0] as f64 - c[0], p[1] as f64 - c[1], p[2] as f64 - c[2]]
     });
-    (a[0] * (b[1] * d[2] - b[2] * d[1])
+    a[0] * (b[1] * d[2] - b[2] * d[1])
         + a[1] * (b[2] * d[0] - b[0] * d[2])
-        + a[2] * (b[0] * d[1] - b[1] * d[0]))
-        / 6.0
+        + a[2] * (b[0] * d[1] - b[1] * d[0])
 }
 
 /// Enclosed volume (mm³) and area (mm²), in parallel; the same to the bit
@@ -386,7 +386,8 @@ pub fn volume_and_area(mesh: &Mesh) -> (f64, f64) {
             })
         })
         .collect();
-    parts.iter().fold((0.0, 0.0), |s, p| (s.0 + p.0, s.1 + p.1))
+    let (v6, a) = parts.iter().fold((0.0, 0.0), |s, p| (s.0 + p.0, s.1 + p.1));
+    (v6 / 6.0, a)
 }
 
 /// Signed volume (mm³) and area (mm²; 0 unless `with_area`) of each
@@ -394,7 +395,7 @@ pub fn volume_and_area(mesh: &Mesh) -> (f64, f64) {
 fn component_volumes(mesh: &Mesh, comp: &[u32], n: usize, with_area: bool) -> Vec<(f64, f64)> {
     let c = centre(mesh);
     // Consecutive triangles mostly belong to one piece, so each chunk sums
-    // into a few (piece, volume, area) runs, merged in chunk order.
+    // into a few (piece, 6 × volume, area) runs, merged in chunk order.
     let runs: Vec<Vec<(u32, f64, f64)>> = mesh
         .triangles
         .par_chunks(SUM_CHUNK)
@@ -414,7 +415,7 @@ fn component_volumes(mesh: &Mesh, comp: &[u32], n: usize, with_area: bool) -> Ve
                     cur.1 += v;
                     cur.2 += a;
                 } else {
-                    cur.1 += triangle_volume(mesh, t, c);
+                    cur.1 += triangle_volume6(mesh, t, c);
                 }
             }
             if cur.0 != u32::MAX {
@@ -424,11 +425,14 @@ fn component_volumes(mesh: &Mesh, comp: &[u32], n: usize, with_area: bool) -> Ve
         })
         .collect();
     let mut out = vec![(0.0, 0.0); n];
-    for &(k, v, a) in runs.iter().flatten() {
+    for &(k, v6, a) in runs.iter().flatten() {
         if let Some(o) = out.get_mut(k as usize) {
-            o.0 += v;
+            o.0 += v6;
             o.1 += a;
         }
+    }
+    for o in &mut out {
+        o.0 /= 6.0;
     }
     out
 }
