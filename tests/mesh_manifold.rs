@@ -392,3 +392,50 @@ fn large_noisy_masks_decimate_in_parallel_slabs_without_defects() {
         assert_eq!(cd.euler_characteristic, c.euler_characteristic);
     }
 }
+
+#[test]
+fn smoothing_and_decimation_give_the_same_bytes_on_any_thread_count() {
+    // Many pieces, some across the slab cuts, > 100 000 triangles so the
+    // decimation runs in slabs.
+    let mut rng = Rng(7);
+    let noise: Vec<u64> = (0..96 * 96 * 48).map(|_| rng.below(1000)).collect();
+    let m = mask_from([96, 96, 48], |x, y, z| {
+        let (dx, dy, dz) = (x as f64 - 48.0, y as f64 - 48.0, z as f64 - 24.0);
+        let inside = dx * dx + dy * dy + 4.0 * dz * dz <= 42.0 * 42.0;
+        inside ^ (noise[x + 96 * (y + 96 * z)] < 40)
+    });
+    let raw = mask_surface(&m);
+    assert!(raw.triangles.len() > 100_000, "{}", raw.triangles.len());
+    let params = mesh::MeshParams {
+        target_triangles: Some(raw.triangles.len() / 5),
+        hausdorff: false,
+        ..mesh::MeshParams::fe()
+    };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let p = pool
+            .install(|| mesh::process(raw.clone(), &params, &|_| {}))
+            .unwrap();
+        let bits: Vec<u32> = p
+            .mesh
+            .vertices
+            .iter()
+            .flatten()
+            .map(|x| x.to_bits())
+            .collect();
+        (bits, p.mesh.triangles, p.report.smoothing.unwrap())
+    };
+    let one = run(1);
+    for threads in [2, 3] {
+        let other = run(threads);
+        assert!(one.0 == other.0, "vertices differ with {threads} threads");
+        assert!(one.1 == other.1, "triangles differ with {threads} threads");
+        assert_eq!(
+            one.2, other.2,
+            "smoothing report differs with {threads} threads"
+        );
+    }
+}

@@ -250,8 +250,15 @@ impl Rings {
                     continue;
                 }
                 let old = self.of(v as u32);
-                buf.clear();
                 let a = source[v];
+                let (s, e) = (offsets[v] as usize - base, offsets[v + 1] as usize - base);
+                // Most rings are untouched by a pass: a valid ring stays one.
+                if a == NONE && old.len() == e - s && old.iter().all(|&x| remap[x as usize] == x) {
+                    ids[s..e].copy_from_slice(old);
+                    *okv = true;
+                    continue;
+                }
+                buf.clear();
                 if a == NONE {
                     buf.extend_from_slice(old);
                 } else {
@@ -281,7 +288,6 @@ impl Rings {
                 while out.len() > 1 && out.first() == out.last() {
                     out.pop();
                 }
-                let (s, e) = (offsets[v] as usize - base, offsets[v + 1] as usize - base);
                 if out.len() != e - s || (1..out.len()).any(|i| out[..i].contains(&out[i])) {
                     return false;
                 }
@@ -358,9 +364,15 @@ struct Pass<'a> {
     valence: Vec<AtomicU32>,
     remap: Vec<AtomicU32>,
     locked: Vec<AtomicBool>,
-    /// Enclosed volume of each piece (f64 bits), updated by every collapse.
+    /// Enclosed volume of each piece (f64 bits), updated during the pass by
+    /// the piece's home slab only.
     piece_volume: &'a [AtomicU64],
+    /// The slab each piece lies in, or [`HOME_MANY`].
+    home: &'a [u16],
 }
+
+const HOME_UNSET: u16 = u16::MAX - 1;
+const HOME_MANY: u16 = u16::MAX;
 
 impl Pass<'_> {
     #[inline]
@@ -493,14 +505,13 @@ struct Cand {
 /// factor √2 (as meshoptimizer, the exact order does not matter). Inside a
 /// bucket the candidates stay in vertex order, which is spatial order, so
 /// the greedy pass walks memory far more locally than in exact cost order.
-fn sort_by_cost(cands: Vec<Cand>) -> Vec<Cand> {
-    const BITS: u32 = 9;
-    let bins = 1usize << BITS;
-    let key = |c: f32| ((c.to_bits() << 1) >> (32 - BITS)) as usize;
+fn sort_by_cost(cands: Vec<Cand>) -> (Vec<Cand>, Vec<u32>) {
+    let bins = 1usize << COST_BITS;
     let mut hist = vec![0u32; bins + 1];
     for c in &cands {
-        hist[key(c.cost) + 1] += 1;
+        hist[cost_bucket(c.cost) + 1] += 1;
     }
+    let counts = hist[1..].to_vec();
     for i in 0..bins {
         hist[i + 1] += hist[i];
     }
@@ -513,17 +524,46 @@ fn sort_by_cost(cands: Vec<Cand>) -> Vec<Cand> {
         cands.len()
     ];
     for c in cands {
-        let k = key(c.cost);
+        let k = cost_bucket(c.cost);
         out[hist[k] as usize] = c;
         hist[k] += 1;
     }
-    out
+    (out, counts)
+}
+
+/// Cost buckets: the exponent and the top mantissa bit of the (non-negative)
+/// f32 cost, so each spans a factor of about √2.
+const COST_BITS: u32 = 9;
+
+#[inline]
+fn cost_bucket(c: f32) -> usize {
+    ((c.to_bits() << 1) >> (32 - COST_BITS)) as usize
+}
+
+/// The error goal of a pass (see [`greedy`]) from the cost histogram of all
+/// slabs together: 1.5 × the cost at rank `edge_goal` (the middle of its
+/// bucket). Taken over the whole mesh so every slab stops at the same error,
+/// however the mesh is cut.
+fn error_goal(hist: &[u32], edge_goal: usize) -> f32 {
+    let mut seen = 0usize;
+    for (b, &n) in hist.iter().enumerate() {
+        seen += n as usize;
+        if seen > edge_goal {
+            let shift = 32 - COST_BITS - 1;
+            let lo = f32::from_bits((b as u32) << shift);
+            let hi = f32::from_bits((b as u32 + 1) << shift);
+            return ERROR_GOAL_FACTOR * 0.5 * (lo + hi);
+        }
+    }
+    f32::MAX
 }
 
 /// Result of one slab's greedy loop.
 #[derive(Default)]
 struct SlabResult {
     collapses: Vec<(u32, u32)>,
+    /// Volume changes of pieces that lie in several slabs.
+    shared_dv: Vec<(u32, f64)>,
     refused_link: usize,
     refused_flip: usize,
     refused_volume: usize,
@@ -534,19 +574,14 @@ struct SlabResult {
 const ERROR_GOAL_FACTOR: f32 = 1.5;
 
 /// Performs the cheapest allowed collapses of one slab, in cost order.
-fn greedy(p: &Pass, cands: &[Cand], goal: usize, tail: bool) -> SlabResult {
+/// `error_goal`: as meshoptimizer, errors up to 1.5× the error at the
+/// goal's rank are accepted, so a pass does not take far worse collapses
+/// than it needs.
+fn greedy(p: &Pass, slab: u16, cands: &[Cand], goal: usize, error_goal: f32) -> SlabResult {
     let mut r = SlabResult::default();
     if goal == 0 || cands.is_empty() {
         return r;
     }
-    let edge_goal = goal / 2;
-    // As meshoptimizer: accept errors up to 1.5× the error at the goal's
-    // rank, so a pass does not take far worse collapses than it needs.
-    let error_goal = if edge_goal < cands.len() && !tail {
-        ERROR_GOAL_FACTOR * cands[edge_goal].cost
-    } else {
-        f32::MAX
-    };
     let mut removed = 0usize;
     let mut s = Scratch::default();
     for c in cands {
@@ -572,10 +607,15 @@ fn greedy(p: &Pass, cands: &[Cand], goal: usize, tail: bool) -> SlabResult {
                 continue;
             }
         };
-        let pv = &p.piece_volume[p.st.piece[a as usize] as usize];
-        let _ = pv.fetch_update(Relaxed, Relaxed, |v| {
-            Some((f64::from_bits(v) + dv).to_bits())
-        });
+        let piece = p.st.piece[a as usize];
+        if p.home[piece as usize] == slab {
+            let pv = &p.piece_volume[piece as usize];
+            let _ = pv.fetch_update(Relaxed, Relaxed, |v| {
+                Some((f64::from_bits(v) + dv).to_bits())
+            });
+        } else {
+            r.shared_dv.push((piece, dv));
+        }
         p.remap[a as usize].store(b, Relaxed);
         p.locked[a as usize].store(true, Relaxed);
         p.locked[b as usize].store(true, Relaxed);
@@ -600,9 +640,10 @@ fn run_pass(
     let nv = st.pos.len();
     // Slabs along the longest axis at quantiles of the vertices in use,
     // shifted by half a slab every other pass.
-    let threads = rayon::current_num_threads().max(1);
-    let k = if st.triangles.len() > 100_000 && threads > 1 {
-        (2 * threads).min(256)
+    // The slab count follows the mesh size, never the thread count, so the
+    // result is the same on any machine; many slabs also balance the load.
+    let k = if st.triangles.len() > 100_000 {
+        (st.triangles.len() / 65_536).clamp(4, 64)
     } else {
         1
     };
@@ -648,12 +689,24 @@ fn run_pass(
                     .all(|&x| slab[x as usize] == slab[v])
         })
         .collect();
-    // Candidates of each slab: edges between two movable vertices, each
-    // edge once (from its lower vertex), in its cheaper direction.
+    // Pieces whose movable vertices all lie in one slab have their volume
+    // updated by that slab as it goes; pieces across cuts (large ones) are
+    // checked against their volume at the pass start and updated after the
+    // pass, so no decision depends on how the slabs interleave.
+    // Candidates of each slab (below): edges between two movable vertices,
+    // each edge once (from its lower vertex), in its cheaper direction.
+    let mut home = vec![HOME_UNSET; st.piece_volume.len()];
     let mut slab_vertices: Vec<Vec<u32>> = vec![Vec::new(); k];
     for v in 0..nv {
         if movable[v] {
-            slab_vertices[slab[v] as usize].push(v as u32);
+            let sv = slab[v];
+            slab_vertices[sv as usize].push(v as u32);
+            let h = &mut home[st.piece[v] as usize];
+            if *h == HOME_UNSET {
+                *h = sv;
+            } else if *h != sv {
+                *h = HOME_MANY;
+            }
         }
     }
     let st_ref = &*st;
@@ -667,7 +720,7 @@ fn run_pass(
             }
         })
         .collect();
-    let cands: Vec<Vec<Cand>> = slab_vertices
+    let cands: Vec<(Vec<Cand>, Vec<u32>)> = slab_vertices
         .par_iter()
         .map(|verts| {
             let mut c = Vec::with_capacity(verts.len() * 3);
@@ -701,6 +754,13 @@ fn run_pass(
             sort_by_cost(c)
         })
         .collect();
+    let mut hist = vec![0u32; 1 << COST_BITS];
+    for (_, h) in &cands {
+        for (a, b) in hist.iter_mut().zip(h) {
+            *a += b;
+        }
+    }
+    let cands: Vec<Vec<Cand>> = cands.into_iter().map(|c| c.0).collect();
     drop(slab_vertices);
     let total: usize = cands.iter().map(|c| c.len()).sum();
     if total == 0 {
@@ -709,19 +769,29 @@ fn run_pass(
     let pass = Pass {
         st: st_ref,
         rings,
-        valence: st.valence.iter().map(|&n| AtomicU32::new(n)).collect(),
-        remap: (0..nv as u32).map(AtomicU32::new).collect(),
-        locked: (0..nv).map(|_| AtomicBool::new(false)).collect(),
+        valence: st.valence.par_iter().map(|&n| AtomicU32::new(n)).collect(),
+        remap: (0..nv as u32).into_par_iter().map(AtomicU32::new).collect(),
+        locked: (0..nv)
+            .into_par_iter()
+            .map(|_| AtomicBool::new(false))
+            .collect(),
         piece_volume: &st_ref.piece_volume,
+        home: &home,
     };
     // Near the target, take the cheapest allowed collapses without the
     // error goal: the few that remain are cheap anyway.
     let tail = goal * 10 < st_ref.triangles.len();
+    let error_goal = if tail {
+        f32::MAX
+    } else {
+        error_goal(&hist, goal / 2)
+    };
     let results: Vec<SlabResult> = cands
         .par_iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             let share = (goal as f64 * c.len() as f64 / total as f64).ceil() as usize;
-            greedy(&pass, c, share.min(goal), tail)
+            greedy(&pass, i as u16, c, share.min(goal), error_goal)
         })
         .collect();
     drop(cands);
@@ -734,6 +804,10 @@ fn run_pass(
         report.refused_flip += r.refused_flip;
         report.refused_volume += r.refused_volume;
         report.max_quadric_error_mm = report.max_quadric_error_mm.max((r.max_err as f64).sqrt());
+        for &(piece, dv) in &r.shared_dv {
+            let pv = st.piece_volume[piece as usize].get_mut();
+            *pv = (f64::from_bits(*pv) + dv).to_bits();
+        }
         for &(a, b) in &r.collapses {
             let qa = st.quadrics[a as usize];
             st.quadrics[b as usize].add(&qa);
@@ -849,10 +923,27 @@ pub(crate) fn decimate_with(
     let valence = (0..nv)
         .map(|v| rings.offsets[v + 1] - rings.offsets[v])
         .collect();
+    // Piece volumes: runs of consecutive triangles of one piece, summed in
+    // fixed chunks (the same sums whatever the thread count).
+    let runs: Vec<Vec<(u32, f64)>> = mesh
+        .triangles
+        .par_chunks(1 << 15)
+        .map(|ts| {
+            let mut out: Vec<(u32, f64)> = Vec::new();
+            for t in ts {
+                let [p0, p1, p2] = t.map(|i| pos[i as usize]);
+                let (k, v) = (piece[t[0] as usize], dot(p0, cross(p1, p2)) / 6.0);
+                match out.last_mut() {
+                    Some(last) if last.0 == k => last.1 += v,
+                    _ => out.push((k, v)),
+                }
+            }
+            out
+        })
+        .collect();
     let mut volumes = vec![0f64; npieces];
-    for t in &mesh.triangles {
-        let [p0, p1, p2] = t.map(|i| pos[i as usize]);
-        volumes[piece[t[0] as usize] as usize] += dot(p0, cross(p1, p2)) / 6.0;
+    for &(k, v) in runs.iter().flatten() {
+        volumes[k as usize] += v;
     }
     let mut st = State {
         pos,
@@ -883,9 +974,14 @@ pub(crate) fn decimate_with(
             Some(r) => r,
             None => {
                 report.ring_rebuilds += 1;
-                Rings::new(nv, &st.triangles)
+                Rings::new(st.pos.len(), &st.triangles)
             }
         };
+        // Drop the collapsed vertices once they are a quarter of the arrays:
+        // every pass walks all vertex arrays, and most vertices die early.
+        if let Some(map) = compact_map(&st) {
+            compact_state(&mut st, &mut rings, &map);
+        }
     }
     place_optimally(&mut st, &rings);
     let mut out = Mesh {
@@ -905,6 +1001,70 @@ pub(crate) fn decimate_with(
     super::topology::compact(&mut out);
     report.triangles_after = out.triangles.len();
     Ok((out, report))
+}
+
+/// Old → new vertex ids keeping only vertices that triangles use, in order
+/// (so the result is the same as without compaction); `None` when fewer
+/// than a quarter would go.
+fn compact_map(st: &State) -> Option<Vec<u32>> {
+    let nv = st.pos.len();
+    let mut map = vec![NONE; nv];
+    for t in &st.triangles {
+        for &v in t {
+            map[v as usize] = 0;
+        }
+    }
+    let mut n = 0u32;
+    for m in map.iter_mut() {
+        if *m == 0 {
+            *m = n;
+            n += 1;
+        }
+    }
+    (n as usize * 4 <= nv * 3).then_some(map)
+}
+
+/// Renumbers the state and the rings by `map` (from [`compact_map`]).
+fn compact_state(st: &mut State, rings: &mut Rings, map: &[u32]) {
+    let keep: Vec<u32> = (0..map.len() as u32)
+        .filter(|&v| map[v as usize] != NONE)
+        .collect();
+    fn pick<T: Copy + Send + Sync>(src: &[T], keep: &[u32]) -> Vec<T> {
+        keep.par_iter().map(|&v| src[v as usize]).collect()
+    }
+    st.pos = pick(&st.pos, &keep);
+    st.quadrics = pick(&st.quadrics, &keep);
+    st.frozen = pick(&st.frozen, &keep);
+    st.valence = pick(&st.valence, &keep);
+    st.piece = pick(&st.piece, &keep);
+    st.triangles
+        .par_iter_mut()
+        .for_each(|t| *t = t.map(|v| map[v as usize]));
+    let n = keep.len();
+    let mut offsets = vec![0u32; n + 1];
+    for (i, &v) in keep.iter().enumerate() {
+        offsets[i + 1] = offsets[i] + rings.offsets[v as usize + 1] - rings.offsets[v as usize];
+    }
+    let mut ids = vec![0u32; offsets[n] as usize];
+    let mut ok = vec![false; n];
+    let chunks = split_ranges(n, &offsets, &mut ids, &mut ok);
+    chunks.into_par_iter().for_each(|(v0, ids, ok)| {
+        let base = offsets[v0] as usize;
+        for (k, okv) in ok.iter_mut().enumerate() {
+            let old = keep[v0 + k];
+            *okv = rings.ok[old as usize];
+            let (s, e) = (
+                offsets[v0 + k] as usize - base,
+                offsets[v0 + k + 1] as usize - base,
+            );
+            for (dst, &x) in ids[s..e].iter_mut().zip(rings.of(old)) {
+                // A ring names only used vertices; a stale slot of a
+                // non-manifold vertex may not, and is never read as a ring.
+                *dst = map.get(x as usize).copied().unwrap_or(NONE);
+            }
+        }
+    });
+    *rings = Rings { offsets, ids, ok };
 }
 
 /// Moves each unfrozen vertex to the minimiser of its quadric when that is
