@@ -174,6 +174,9 @@ fn report_without_timings(path: &Path) -> serde_json::Value {
     o.remove("stages");
     o.remove("seconds_total");
     o.remove("peak_memory_mb");
+    if let Some(spine) = v.pointer_mut("/segmentation/spine") {
+        spine.as_object_mut().unwrap().remove("step_seconds");
+    }
     v
 }
 
