@@ -241,9 +241,17 @@ fn demo_writes_the_fe_mesh_in_the_chosen_format_and_frame() {
     assert!((mesh["bounds_min"][0].as_f64().unwrap() + hi[0]).abs() < 1e-3);
     assert!((mesh["bounds_max"][2].as_f64().unwrap() - hi[2]).abs() < 1e-3);
     assert!((mesh["bounds_min"][2].as_f64().unwrap() - lo[2]).abs() < 1e-3);
-    // The default preset stays the paper's mesh: raw, binary STL, LPS.
+    // `--preset paper` stays the paper's mesh: raw, binary STL, LPS.
     let out2 = dir.path().join("paper");
-    let o = spinemesh(&["demo", "-q", "--json", "-o", out2.to_str().unwrap()]);
+    let o = spinemesh(&[
+        "demo",
+        "-q",
+        "--json",
+        "--preset",
+        "paper",
+        "-o",
+        out2.to_str().unwrap(),
+    ]);
     assert!(o.status.success());
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let mesh = &s["report"]["mesh"];
@@ -252,6 +260,19 @@ fn demo_writes_the_fe_mesh_in_the_chosen_format_and_frame() {
     assert_eq!(mesh["hausdorff_to_raw_mm"], 0.0);
     assert!(mesh["processing"]["smoothing"].is_null());
     assert!(out2.join("result/spine.stl").is_file());
+    // The default (spine) preset smooths and decimates to 250 000 triangles
+    // (the demo's raw surface has fewer: it is only smoothed), still closed.
+    let out3 = dir.path().join("default");
+    let o = spinemesh(&["demo", "-q", "--json", "-o", out3.to_str().unwrap()]);
+    assert!(o.status.success());
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mesh = &s["report"]["mesh"];
+    assert_eq!(s["report"]["parameters"]["preset"], "spine");
+    assert_eq!(mesh["edges_not_shared_by_two"], 0);
+    assert_eq!(mesh["components"], 1);
+    assert!(mesh["triangles"].as_f64().unwrap() <= 250_000.0 * 1.05);
+    assert!(mesh["processing"]["smoothing"].is_object());
+    assert!(mesh["volume_vs_mask_percent"].as_f64().unwrap().abs() < 2.0);
 }
 
 #[test]
