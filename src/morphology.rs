@@ -351,17 +351,20 @@ fn apply_packed(src: &Packed, runs: &Runs, op: Op) -> Packed {
 }
 
 /// The closing on a bit-packed copy of the bounding box `[lo, hi)` padded by
-/// twice the reach `r` (as [`closing_bytes`]).
+/// at least twice the reach `r` (as [`closing_bytes`]). Along x the box
+/// starts on a multiple of 64 voxels (possibly before the volume), so whole
+/// words pack from 64 bytes at a time.
 fn closing_packed(mask: &Mask, runs: &Runs, lo: [usize; 3], hi: [usize; 3], r: [usize; 3]) -> Mask {
     let [nx, ny, _] = mask.grid.dims;
     // Box origin (may lie outside the volume) and size.
-    let o: [isize; 3] = std::array::from_fn(|a| lo[a] as isize - 2 * r[a] as isize);
-    let n: [usize; 3] = std::array::from_fn(|a| hi[a] - lo[a] + 4 * r[a]);
+    let mut o: [isize; 3] = std::array::from_fn(|a| lo[a] as isize - 2 * r[a] as isize);
+    o[0] = o[0].div_euclid(64) * 64;
+    let n: [usize; 3] = std::array::from_fn(|a| ((hi[a] + 2 * r[a]) as isize - o[a]) as usize);
     let words = n[0].div_ceil(64);
-    // Pack the mask's bounding box (the padding stays 0).
+    // Pack the mask's bounding box (the padding stays 0; outside the
+    // bounding box the mask is 0).
     let mut packed = Packed::zeros(words, n[1], n[2]);
     let plane = packed.plane();
-    let x_off = (lo[0] as isize - o[0]) as usize;
     packed
         .data
         .par_chunks_mut(plane)
@@ -375,36 +378,80 @@ fn closing_packed(mask: &Mask, runs: &Runs, lo: [usize; 3], hi: [usize; 3], r: [
                 let by = (y as isize - o[1]) as usize;
                 let row = &mut dst[by * words..(by + 1) * words];
                 let start = (z as usize * ny + y) * nx;
-                let src = &mask.data[start + lo[0]..start + hi[0]];
-                for (i, &v) in src.iter().enumerate() {
-                    let b = x_off + i;
-                    row[b / 64] |= u64::from(v != 0) << (b % 64);
+                let src = &mask.data[start..start + nx];
+                for (i, w) in row.iter_mut().enumerate() {
+                    let x0 = o[0] + 64 * i as isize;
+                    if x0 + 64 <= lo[0] as isize || x0 >= hi[0] as isize {
+                        continue;
+                    }
+                    *w = if x0 >= 0 && x0 as usize + 64 <= nx {
+                        pack_word(&src[x0 as usize..x0 as usize + 64])
+                    } else {
+                        let mut v = 0u64;
+                        for b in 0..64 {
+                            let x = x0 + b;
+                            if x >= 0 && (x as usize) < nx && src[x as usize] != 0 {
+                                v |= 1 << b;
+                            }
+                        }
+                        v
+                    };
                 }
             }
         });
     let closed = apply_packed(&apply_packed(&packed, runs, Op::Dilate), runs, Op::Erode);
     drop(packed);
-    // Unpack the part of the box inside the volume into a copy of the mask.
-    let mut out = mask.clone();
-    let d = mask.grid.dims;
-    let x_lo = o[0].max(0) as usize;
-    let x_hi = ((o[0] + n[0] as isize) as usize).min(d[0]);
+    // A copy of the mask with the closing's voxels inside the volume set to 1
+    // (the closing contains the mask, so only voxels are added).
+    let mut out = Mask {
+        grid: mask.grid.clone(),
+        data: vec![0u8; mask.data.len()],
+    };
     out.data
         .par_chunks_mut(nx * ny)
+        .zip(mask.data.par_chunks(nx * ny))
         .enumerate()
-        .for_each(|(z, dst)| {
+        .for_each(|(z, (dst, src))| {
+            dst.copy_from_slice(src);
             for y in 0..ny {
                 let Some(row) = closed.row(y as isize - o[1], z as isize - o[2]) else {
                     continue;
                 };
                 let out_row = &mut dst[y * nx..(y + 1) * nx];
-                for (x, v) in out_row.iter_mut().enumerate().take(x_hi).skip(x_lo) {
-                    let b = (x as isize - o[0]) as usize;
-                    *v = ((row[b / 64] >> (b % 64)) & 1) as u8;
+                for (i, &w) in row.iter().enumerate() {
+                    let mut bits = w;
+                    while bits != 0 {
+                        let b = bits.trailing_zeros() as isize;
+                        bits &= bits - 1;
+                        let x = o[0] + 64 * i as isize + b;
+                        if x >= 0 && (x as usize) < nx {
+                            out_row[x as usize] |= u8::from(out_row[x as usize] == 0);
+                        }
+                    }
                 }
             }
         });
     out
+}
+
+/// Bit `b` set where byte `b` of the 64 is non-zero.
+#[inline]
+fn pack_word(bytes: &[u8]) -> u64 {
+    let mut v = 0u64;
+    for (k, c) in bytes.chunks_exact(8).enumerate() {
+        let mut t = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        if t == 0 {
+            continue;
+        }
+        // Bit 0 of each byte := OR of its 8 bits (shifts bring down only
+        // bits of the same byte into bit 0), then gather the 8 bit-0s.
+        t |= t >> 4;
+        t |= t >> 2;
+        t |= t >> 1;
+        t &= 0x0101_0101_0101_0101;
+        v |= (t.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+    }
+    v
 }
 
 #[cfg(test)]
@@ -555,6 +602,39 @@ mod tests {
                     closing_bytes(&s, &se, lo, hi, r),
                     "sparse case {seed}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn pack_word_sets_the_non_zero_bytes() {
+        let mut seed = 9u64;
+        for _ in 0..200 {
+            let bytes: Vec<u8> = (0..64)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(7);
+                    let r = (seed >> 33) as u8;
+                    if r % 3 == 0 {
+                        r | 1
+                    } else if r % 3 == 1 {
+                        0
+                    } else {
+                        (r % 8).pow(2) & 0x80
+                    }
+                })
+                .collect();
+            let want = bytes
+                .iter()
+                .enumerate()
+                .fold(0u64, |v, (b, &x)| v | (u64::from(x != 0) << b));
+            assert_eq!(pack_word(&bytes), want);
+        }
+        let mut one = [0u8; 64];
+        for b in 0..64 {
+            for v in [1u8, 0x80, 0x10, 0xff] {
+                one.fill(0);
+                one[b] = v;
+                assert_eq!(pack_word(&one), 1 << b);
             }
         }
     }
