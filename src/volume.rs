@@ -365,7 +365,7 @@ impl Mask {
 }
 
 /// Index of the first non-zero byte (32 at a time, vectorised).
-fn first_set(row: &[u8]) -> Option<usize> {
+pub(crate) fn first_set(row: &[u8]) -> Option<usize> {
     let mut at = 0;
     for c in row.chunks(32) {
         if c.iter().fold(0u8, |a, &v| a | v) != 0 {
