@@ -260,7 +260,8 @@ pub fn gaussian_threshold(
     // (1 ± a few 1e-7 each), move a mean by far less than this.
     let margin = 1e-4 * (low.abs() + max_abs) + 1e-3;
     let cut = low - margin;
-    let hot: Vec<bool> = stats.iter().map(|s| !(s.0 < cut)).collect();
+    // (Row maxima are never NaN: `f32::max` ignores NaN.)
+    let hot: Vec<bool> = stats.iter().map(|s| s.0 >= cut).collect();
     drop(stats);
     let radius = |a: usize| k[a].as_ref().map_or(0, |k| k.len() / 2);
     let (ry, rz) = (radius(1), radius(2));
