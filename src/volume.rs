@@ -364,6 +364,28 @@ impl Mask {
     }
 }
 
+/// `n` zeros in a buffer that Linux is asked to back with transparent huge
+/// pages (2 MiB) where it allows them (`madvise`; a hint, no effect where
+/// huge pages are off). For the CT volume, written once front to back right
+/// after allocation: 512× fewer page faults than with 4 KiB pages.
+pub(crate) fn zeroed_f32_huge(n: usize) -> Vec<f32> {
+    let v = vec![0f32; n];
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = (v.as_ptr() as usize).next_multiple_of(HUGE);
+        let end = (v.as_ptr() as usize + n * 4) / HUGE * HUGE;
+        if end > start {
+            // SAFETY: the range lies inside `v`'s allocation; the advice
+            // changes no contents, and a failure is harmless.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    v
+}
+
 /// Index of the first non-zero byte (32 at a time, vectorised).
 pub(crate) fn first_set(row: &[u8]) -> Option<usize> {
     let mut at = 0;
