@@ -326,22 +326,88 @@ impl Mask {
 
     /// Inclusive-exclusive bounding box `[lo, hi)` of the set voxels, or `None` if empty.
     pub fn bounding_box(&self) -> Option<([usize; 3], [usize; 3])> {
-        let [nx, ny, nz] = self.grid.dims;
-        let mut lo = [usize::MAX; 3];
-        let mut hi = [0usize; 3];
-        for z in 0..nz {
-            for y in 0..ny {
-                let row = &self.data[self.grid.index(0, y, z)..][..nx];
-                let Some(first) = row.iter().position(|&v| v != 0) else {
+        use rayon::prelude::*;
+        let [nx, ny, _] = self.grid.dims;
+        if nx == 0 || ny == 0 {
+            return None;
+        }
+        // Per slice (in parallel): [x_lo, x_hi, y_lo, y_hi] of its set voxels.
+        let per_slice = |(z, plane): (usize, &[u8])| {
+            let mut b: Option<([usize; 3], [usize; 3])> = None;
+            for (y, row) in plane.chunks_exact(nx).enumerate() {
+                let Some(first) = first_set(row) else {
                     continue;
                 };
-                let last = row.iter().rposition(|&v| v != 0).unwrap_or(first);
-                lo = [lo[0].min(first), lo[1].min(y), lo[2].min(z)];
-                hi = [hi[0].max(last + 1), hi[1].max(y + 1), hi[2].max(z + 1)];
+                let last = last_set(row).unwrap_or(first);
+                let (lo, hi) = b.get_or_insert(([first, y, z], [last + 1, y + 1, z + 1]));
+                lo[0] = lo[0].min(first);
+                hi[0] = hi[0].max(last + 1);
+                hi[1] = y + 1;
+            }
+            b
+        };
+        self.data
+            .par_chunks(nx * ny)
+            .enumerate()
+            .map(per_slice)
+            .reduce(
+                || None,
+                |a, b| match (a, b) {
+                    (Some((l1, h1)), Some((l2, h2))) => Some((
+                        std::array::from_fn(|i| l1[i].min(l2[i])),
+                        std::array::from_fn(|i| h1[i].max(h2[i])),
+                    )),
+                    (a, None) => a,
+                    (None, b) => b,
+                },
+            )
+    }
+}
+
+/// `n` zeros in a buffer that Linux is asked to back with transparent huge
+/// pages (2 MiB) where it allows them (`madvise`; a hint, no effect where
+/// huge pages are off). For the CT volume, written once front to back right
+/// after allocation: 512× fewer page faults than with 4 KiB pages.
+pub(crate) fn zeroed_f32_huge(n: usize) -> Vec<f32> {
+    let v = vec![0f32; n];
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = (v.as_ptr() as usize).next_multiple_of(HUGE);
+        let end = (v.as_ptr() as usize + n * 4) / HUGE * HUGE;
+        if end > start {
+            // SAFETY: the range lies inside `v`'s allocation; the advice
+            // changes no contents, and a failure is harmless.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
             }
         }
-        (lo[0] != usize::MAX).then_some((lo, hi))
     }
+    v
+}
+
+/// Index of the first non-zero byte (32 at a time, vectorised).
+pub(crate) fn first_set(row: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    for c in row.chunks(32) {
+        if c.iter().fold(0u8, |a, &v| a | v) != 0 {
+            return c.iter().position(|&v| v != 0).map(|i| at + i);
+        }
+        at += c.len();
+    }
+    None
+}
+
+/// Index of the last non-zero byte.
+fn last_set(row: &[u8]) -> Option<usize> {
+    let mut end = row.len();
+    for c in row.rchunks(32) {
+        end -= c.len();
+        if c.iter().fold(0u8, |a, &v| a | v) != 0 {
+            return c.iter().rposition(|&v| v != 0).map(|i| end + i);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -415,5 +481,27 @@ mod tests {
         assert!(!m.grid.is_mirrored());
         m.grid.direction[2] = [0.0, 0.0, -1.0];
         assert!(m.grid.is_mirrored());
+    }
+
+    #[test]
+    fn bounding_box_matches_brute_force() {
+        let g = Grid::new([77, 9, 6], [1.0; 3], [0.0; 3]);
+        for (i, pts) in [
+            vec![[0, 0, 0]],
+            vec![[76, 8, 5]],
+            vec![[40, 3, 2], [33, 7, 4], [70, 1, 4]],
+            vec![[31, 4, 1], [32, 4, 1], [64, 5, 3]],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut m = Mask::filled(g.clone(), 0);
+            for p in &pts {
+                m.set(p[0], p[1], p[2], 1);
+            }
+            let lo = std::array::from_fn(|a| pts.iter().map(|p| p[a]).min().unwrap());
+            let hi = std::array::from_fn(|a| pts.iter().map(|p| p[a] + 1).max().unwrap());
+            assert_eq!(m.bounding_box(), Some((lo, hi)), "case {i}");
+        }
     }
 }

@@ -100,6 +100,11 @@ pub(crate) fn decode_parsed(h: &SliceHeader, out: &mut [f32]) -> Result<()> {
                 if let Err(why) = first.map_or(Ok(()), |f| check_j2k_header(f, h.cols, h.rows)) {
                     return Err(decode_error(h, &why));
                 }
+                #[cfg(feature = "openjpeg-c")]
+                if h.frames <= 1 {
+                    let stream: Vec<u8> = seq.fragments().iter().flatten().copied().collect();
+                    return decode_j2k_c(h, &stream, out);
+                }
             }
             let decoded = if h.frames > 1 {
                 obj.decode_pixel_data_frame(h.frame)
@@ -162,6 +167,51 @@ pub(crate) fn decode_parsed(h: &SliceHeader, out: &mut [f32]) -> Result<()> {
         }
         DicomValue::Sequence(_) => Err(pixel_error(&h.path, "pixel data is a sequence")),
     }
+}
+
+/// One JPEG 2000 image through OpenJPEG (C), then to HU like any other
+/// decoded samples (masked to Bits Stored, sign per Pixel Representation).
+#[cfg(feature = "openjpeg-c")]
+fn decode_j2k_c(h: &SliceHeader, stream: &[u8], out: &mut [f32]) -> Result<()> {
+    let d = super::j2k_c::decode(stream).map_err(|why| decode_error(h, &why))?;
+    if d.width != h.cols || d.height != h.rows || d.samples.len() != out.len() {
+        return Err(pixel_error(
+            &h.path,
+            format!(
+                "the JPEG 2000 image is {}×{}, expected {}×{}",
+                d.width, d.height, h.cols, h.rows
+            ),
+        ));
+    }
+    let bits: u16 = if d.precision > 16 || h.bits_allocated > 16 {
+        32
+    } else if d.precision > 8 || h.bits_allocated > 8 {
+        16
+    } else {
+        8
+    };
+    let bytes: Vec<u8> = match bits {
+        8 => d.samples.iter().map(|&v| v as u8).collect(),
+        16 => d
+            .samples
+            .iter()
+            .flat_map(|&v| (v as u16).to_le_bytes())
+            .collect(),
+        _ => d
+            .samples
+            .iter()
+            .flat_map(|&v| (v as u32).to_le_bytes())
+            .collect(),
+    };
+    samples_to_hu(
+        &bytes,
+        bits,
+        h.bits_stored.min(bits),
+        h.signed,
+        (h.slope, h.intercept),
+        out,
+    )
+    .map_err(|e| pixel_error(&h.path, e))
 }
 
 thread_local! {

@@ -141,6 +141,8 @@ mod decode;
 mod fuzz;
 mod geometry;
 mod header;
+#[cfg(feature = "openjpeg-c")]
+mod j2k_c;
 mod jpeg_dct;
 mod select;
 #[cfg(test)]
@@ -449,7 +451,7 @@ fn assemble(
     let npix = rows * cols;
     let total = check_memory(n, cols, rows)?;
     // (calloc: the zero pages are only touched when written)
-    let mut data = vec![0f32; total];
+    let mut data = crate::volume::zeroed_f32_huge(total);
     let done = AtomicUsize::new(0);
     let padded = AtomicUsize::new(0);
     progress(0, n);
