@@ -10,10 +10,15 @@ use crate::Volume;
 /// NaN when no voxel qualifies.
 pub fn noise_hu(ct: &Volume<f32>, plane: &Plane) -> f64 {
     let (nu, nv) = (plane.nu(), plane.nv());
-    let mut residuals: Vec<f32> = Vec::new();
     if nu < 3 || nv < 3 {
         return f64::NAN;
     }
+    // Median through a histogram of |residual| in 0.05 HU bins up to 1000 HU
+    // (a residual beyond is an edge, not noise): no buffer of all residuals.
+    const BIN: f32 = 0.05;
+    const BINS: usize = 20_000;
+    let mut hist = vec![0u64; BINS + 1];
+    let mut n = 0u64;
     for k in (0..plane.slices()).step_by(4) {
         let s = plane.gather(&ct.data, k);
         for j in 1..nv - 1 {
@@ -22,17 +27,26 @@ pub fn noise_hu(ct: &Volume<f32>, plane: &Plane) -> f64 {
                 let ring = 0.25 * (s[q - 1] + s[q + 1] + s[q - nu] + s[q + nu]);
                 let local = (s[q] + 4.0 * ring) / 5.0;
                 if (-100.0..=150.0).contains(&local) {
-                    residuals.push((s[q] - ring).abs());
+                    let b = ((s[q] - ring).abs() / BIN) as usize;
+                    hist[b.min(BINS)] += 1;
+                    n += 1;
                 }
             }
         }
     }
-    if residuals.is_empty() {
+    if n == 0 {
         return f64::NAN;
     }
-    let mid = residuals.len() / 2;
-    let (_, m, _) = residuals.select_nth_unstable_by(mid, f32::total_cmp);
-    *m as f64 * 1.4826 / 1.25f64.sqrt()
+    let (mut seen, half) = (0u64, n.div_ceil(2));
+    let bin = hist
+        .iter()
+        .position(|&c| {
+            seen += c;
+            seen >= half
+        })
+        .unwrap_or(BINS);
+    let median = (bin as f64 + 0.5) * BIN as f64;
+    median * 1.4826 / 1.25f64.sqrt()
 }
 
 #[cfg(test)]
