@@ -195,7 +195,7 @@ pub fn adaptive_sigma_mm(p: &SpineParams, noise_hu: f64) -> f64 {
         .clamp(p.sigma_mm, p.sigma_max_mm.max(p.sigma_mm))
 }
 
-/// Steps 0–4. Returns the spine mask on the CT's grid.
+/// Steps 0–6. Returns the spine mask on the CT's grid.
 pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineReport)> {
     let grid = &ct.grid;
     let vox = grid.voxel_volume_mm3();
@@ -274,9 +274,9 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
                     cen[l as usize][1] += (q / nu) as f64;
                 }
             }
-            // The body's left-right centre (tissue above −300 HU): the canal
-            // lies near the midline, unlike paired holes such as the
-            // obturator foramina.
+            // The body's left-right centre (tissue above −300 HU, within the
+            // bone's box): the canal lies near the midline, unlike paired
+            // holes such as the obturator foramina.
             let (mut body_sum, mut body_n) = (0f64, 0usize);
             for (q, &h) in hu.iter().enumerate() {
                 if h > -300.0 {
