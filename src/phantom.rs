@@ -2956,18 +2956,4 @@ mod tests {
             eprintln!("{name}: {:.2} mm", min_distance_mm(&ph.labels, a, b, 30.0));
         }
     }
-
-    #[test]
-    #[ignore]
-    fn paper_grid_timing() {
-        let p = PhantomParams::paper_grid();
-        let t = Instant::now();
-        let ph = generate(&p);
-        eprintln!(
-            "paper grid: {:.3} s on {} threads; truth {:.0} mm3",
-            t.elapsed().as_secs_f64(),
-            rayon::current_num_threads(),
-            ph.spine_truth().volume_mm3()
-        );
-    }
 }

@@ -703,31 +703,3 @@ fn real_jpeg2000_matches_pydicom_pixel_for_pixel() {
         );
     }
 }
-
-/// Paper-grid benchmark: `cargo test --release --test dicom_io -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn bench_read_320_slices() {
-    let dir = std::env::var("SPINEMESH_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| std::env::temp_dir().join("spinemesh-bench-320"));
-    if !dir.join("IM00320.dcm").exists() {
-        let grid = Grid::new([512, 512, 320], [0.7, 0.7, 1.0], [-180.0, -180.0, -400.0]);
-        let data = (0..grid.len())
-            .map(|i| ((i * 2654435761) % 3000) as f32 - 1024.0)
-            .collect();
-        let v = Volume::new(grid, data).unwrap();
-        let t = std::time::Instant::now();
-        write_series(&v, &dir, &WriteOptions::default()).unwrap();
-        eprintln!("write 320×512²: {:.3} s", t.elapsed().as_secs_f64());
-    }
-    let mut times = Vec::new();
-    for _ in 0..5 {
-        let t = std::time::Instant::now();
-        let ct = read(&dir).unwrap();
-        times.push(t.elapsed().as_secs_f64());
-        assert_eq!(ct.volume.grid.dims, [512, 512, 320]);
-    }
-    times.sort_by(f64::total_cmp);
-    eprintln!("read 320×512² times {times:?}; median {:.3} s", times[2]);
-}

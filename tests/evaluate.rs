@@ -319,69 +319,6 @@ fn empty_reference_selection_is_a_clear_error() {
     assert!(e.contains("--ref-labels"), "{e}");
 }
 
-/// Timing on a CT-sized grid (run with `cargo test --release --test evaluate -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn timing_on_a_large_grid() {
-    let g = Grid::new([512, 512, 320], [0.8, 0.8, 1.0], [0.0; 3]);
-    let mut a = Mask::filled(g.clone(), 0);
-    let mut b = Mask::filled(g, 0);
-    // A spine-sized column of ellipses, slightly different in the two masks.
-    for z in 20..300 {
-        for y in 200..330 {
-            for x in 180..330 {
-                let (dx, dy) = ((x as f64 - 255.0) / 70.0, (y as f64 - 265.0) / 60.0);
-                if dx * dx + dy * dy <= 1.0 {
-                    a.set(x, y, z, 1);
-                }
-                let (dx, dy) = ((x as f64 - 258.0) / 66.0, (y as f64 - 262.0) / 63.0);
-                if dx * dx + dy * dy <= 1.0 && z > 25 {
-                    b.set(x, y, z, 1);
-                }
-            }
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let (pa, pb) = (dir.path().join("a.nii.gz"), dir.path().join("b.nii.gz"));
-    let t = std::time::Instant::now();
-    write_mask(&pa, &a).unwrap();
-    write_mask(&pb, &b).unwrap();
-    eprintln!("write 2 masks: {:?}", t.elapsed());
-    let t = std::time::Instant::now();
-    let m = compare(&a, &b).unwrap();
-    eprintln!(
-        "compare: {:?} (dice {:.4}, hd95 {:?})",
-        t.elapsed(),
-        m.dice,
-        m.hd95_mm
-    );
-    let t = std::time::Instant::now();
-    let m2 = evaluate_files(&pa, &pb, &EvaluateOptions::default()).unwrap();
-    eprintln!("evaluate_files: {:?}", t.elapsed());
-    assert_eq!(m.dice, m2.dice);
-    if let Some(py) = scipy_reference(&pa, &pb, &[]) {
-        assert_agrees(&m2, &py, "large grid");
-    }
-    // Worst case: masks filling most of the image (distance work on every voxel).
-    let big = |r: f64| {
-        let mut m = Mask::filled(a.grid.clone(), 0);
-        for i in 0..m.data.len() {
-            let [x, y, _] = m.grid.coords(i);
-            let (dx, dy) = ((x as f64 - 255.5) / r, (y as f64 - 255.5) / (r * 0.8));
-            m.data[i] = u8::from(dx * dx + dy * dy <= 1.0);
-        }
-        m
-    };
-    let (a, b) = (big(255.0), big(240.0));
-    let t = std::time::Instant::now();
-    let m = compare(&a, &b).unwrap();
-    eprintln!(
-        "compare, image-filling masks: {:?} (hd95 {:?})",
-        t.elapsed(),
-        m.hd95_mm
-    );
-}
-
 #[test]
 fn real_niftis_read_like_nibabel() {
     let cases = [
