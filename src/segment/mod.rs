@@ -359,13 +359,14 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     let spine_seeds: Vec<bool> = (0..plane.slices())
         .map(|k| k + reach >= first && k <= last + reach)
         .collect();
-    let label = isolate::watershed_labels(
+    let label = isolate::watershed_labels_fast(
         &solid,
         &plane,
         &track,
         &spine_seeds,
         p.spine_radius_mm,
         p.other_radius_mm,
+        0.8,
     );
     let (mut other, mut unreached) = (0usize, 0usize);
     for (s, &l) in solid.data.iter_mut().zip(&label) {
