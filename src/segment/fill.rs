@@ -48,27 +48,33 @@ pub fn enclosure_counts(
         for jj in 0..nv {
             let j = if dv > 0 { nv - 1 - jj } else { jj };
             let nj = j as i64 + dv;
-            let row_ok = nj >= 0 && nj < nv as i64;
+            let row = j * nu;
+            if nj < 0 || nj >= nv as i64 {
+                // The ray leaves the slice at once.
+                steps[row..row + nu].fill(u16::MAX);
+                continue;
+            }
+            let nrow = nj as usize * nu;
             for ii in 0..nu {
                 let i = if du > 0 { nu - 1 - ii } else { ii };
                 let ni = i as i64 + du;
-                let p = i + nu * j;
-                steps[p] = if !row_ok || ni < 0 || ni >= nu as i64 {
+                let p = row + i;
+                let s = if ni < 0 || ni >= nu as i64 {
                     u16::MAX
                 } else {
-                    let (ni, nj) = (ni as usize, nj as usize);
-                    let q = ni + nu * nj;
+                    let ni = ni as usize;
                     // A diagonal ray does not slip between two bone pixels
                     // that touch at a corner.
-                    let corner =
-                        du != 0 && dv != 0 && bone[ni + nu * j] != 0 && bone[i + nu * nj] != 0;
-                    if bone[q] != 0 || corner {
+                    let hit = bone[nrow + ni] != 0
+                        || (du != 0 && dv != 0 && bone[row + ni] != 0 && bone[nrow + i] != 0);
+                    if hit {
                         1
                     } else {
-                        steps[q].saturating_add(1)
+                        steps[nrow + ni].saturating_add(1)
                     }
                 };
-                count[p] += u8::from(steps[p] <= max_steps);
+                steps[p] = s;
+                count[p] += u8::from(s <= max_steps);
             }
         }
     }
