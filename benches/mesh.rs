@@ -14,6 +14,9 @@
 //! distance of the decimated to the undecimated surface and to the raw one,
 //! and the volume changes.
 
+mod common;
+
+use common::median;
 use spinemesh::mesh::{self, MeshParams};
 use spinemesh::phantom::{generate, PhantomParams};
 use spinemesh::surface::{mask_surface, Mesh};
@@ -62,18 +65,6 @@ fn cpu() -> f64 {
     let f: Vec<&str> = after.split_whitespace().collect();
     let t = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
     (t(11) + t(12)) / 100.0
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
 }
 
 /// Wall and CPU seconds of smoothing and decimation in one `process` run,

@@ -7,21 +7,13 @@
 //! `cargo bench --bench pipeline` (runs: `SPINEMESH_BENCH_RUNS`, default 5;
 //! preset: `SPINEMESH_BENCH_PRESET`, default `paper`).
 
-use spinemesh::io::dicom::{write_series, WriteOptions};
-use spinemesh::phantom::{generate, PhantomParams};
+mod common;
+
+use common::{median, phantom_series};
+use spinemesh::phantom::PhantomParams;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
-}
 
 fn main() {
     let runs: usize = std::env::var("SPINEMESH_BENCH_RUNS")
@@ -29,21 +21,9 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let preset = std::env::var("SPINEMESH_BENCH_PRESET").unwrap_or_else(|_| "paper".into());
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("paper-grid");
-    let dicom = root.join("dicom");
-    let marker = root.join("complete");
-    if !marker.exists() {
-        let t = Instant::now();
-        let ph = generate(&PhantomParams::paper_grid());
-        let _ = std::fs::remove_dir_all(&dicom);
-        std::fs::create_dir_all(&dicom).expect("create bench folder");
-        write_series(&ph.ct, &dicom, &WriteOptions::default()).expect("write phantom series");
-        std::fs::write(&marker, b"").expect("write marker");
-        println!(
-            "phantom on the paper grid written in {:.1} s",
-            t.elapsed().as_secs_f64()
-        );
-    }
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let dicom = phantom_series(&tmp, "paper-grid", &PhantomParams::paper_grid());
+    let root = tmp.join("paper-grid");
     let exe = env!("CARGO_BIN_EXE_spinemesh");
     let out = root.join("out");
     let mut stages: Vec<(String, Vec<f64>)> = Vec::new();
@@ -85,10 +65,10 @@ fn main() {
     for (name, v) in &mut stages {
         println!("{:<18} {:>10.3}", name, median(v));
     }
-    println!("{:<18} {:>10.3}", "total", median(&mut totals));
-    println!("{:<18} {:>10.3}", "wall", median(&mut walls));
+    println!("{:<18} {:>10.3}", "total", median(&totals));
+    println!("{:<18} {:>10.3}", "wall", median(&walls));
     println!(
         "peak memory {:.0} MB (median), triangles {triangles}",
-        median(&mut peaks)
+        median(&peaks)
     );
 }

@@ -249,15 +249,17 @@ pub fn select(
     let vols = lab.volumes_mm3();
     let big = vols.iter().take_while(|&&v| v >= min_volume_mm3).count();
     let kept = if keep_largest { big.min(1) } else { big };
+    // `Iterator::sum` of no f64 is −0.0, which the report would print as such.
+    let total = |v: &[f64]| v.iter().fold(0.0, |a, b| a + b);
     let rep = SelectionReport {
         connectivity: connectivity.neighbours(),
         components_found: vols.len(),
         removed_small: vols.len() - big,
-        removed_small_mm3: vols[big..].iter().sum(),
+        removed_small_mm3: total(&vols[big..]),
         removed_other: big - kept,
-        removed_other_mm3: vols[kept..big].iter().sum(),
+        removed_other_mm3: total(&vols[kept..big]),
         kept,
-        kept_mm3: vols[..kept].iter().sum(),
+        kept_mm3: total(&vols[..kept]),
         largest_mm3: vols.iter().take(10).copied().collect(),
     };
     if kept == 0 {

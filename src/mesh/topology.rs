@@ -300,13 +300,21 @@ impl Dsu {
     }
 }
 
+impl Dsu {
+    /// Vertices joined through the triangles.
+    fn of_mesh(mesh: &Mesh) -> Self {
+        let mut dsu = Dsu((0..mesh.vertices.len() as u32).collect());
+        for t in &mesh.triangles {
+            dsu.union(t[0], t[1]);
+            dsu.union(t[0], t[2]);
+        }
+        dsu
+    }
+}
+
 /// Component id (0..n) of every vertex (unused vertices get their own), and n.
 pub fn vertex_components(mesh: &Mesh) -> (Vec<u32>, usize) {
-    let mut dsu = Dsu((0..mesh.vertices.len() as u32).collect());
-    for t in &mesh.triangles {
-        dsu.union(t[0], t[1]);
-        dsu.union(t[0], t[2]);
-    }
+    let mut dsu = Dsu::of_mesh(mesh);
     let mut id = vec![u32::MAX; mesh.vertices.len()];
     let mut n = 0u32;
     let comp = (0..mesh.vertices.len() as u32)
@@ -324,11 +332,7 @@ pub fn vertex_components(mesh: &Mesh) -> (Vec<u32>, usize) {
 
 /// Component id (0..n) of every triangle, and n.
 pub fn triangle_components(mesh: &Mesh) -> (Vec<u32>, usize) {
-    let mut dsu = Dsu((0..mesh.vertices.len() as u32).collect());
-    for t in &mesh.triangles {
-        dsu.union(t[0], t[1]);
-        dsu.union(t[0], t[2]);
-    }
+    let mut dsu = Dsu::of_mesh(mesh);
     let mut id = vec![u32::MAX; mesh.vertices.len()];
     let mut n = 0u32;
     let comp = mesh

@@ -2,22 +2,6 @@
 //! surround, found in the axial slices where bone encloses it and carried
 //! through the others.
 
-/// Per slice, the largest canal candidate (slice, area in pixels, centre).
-pub fn largest_per_slice(cands: &[(usize, usize, [f64; 2])]) -> Vec<(usize, [f64; 2])> {
-    let mut out: Vec<(usize, usize, [f64; 2])> = Vec::new();
-    for &(k, n, c) in cands {
-        match out.last_mut() {
-            Some(last) if last.0 == k => {
-                if n > last.1 {
-                    *last = (k, n, c);
-                }
-            }
-            _ => out.push((k, n, c)),
-        }
-    }
-    out.into_iter().map(|(k, _, c)| (k, c)).collect()
-}
-
 /// The canal centre (in-plane voxel coordinates) for every slice, from the
 /// slices where one was found: outliers dropped, gaps interpolated, ends held.
 pub fn canal_track(
@@ -162,14 +146,5 @@ mod tests {
             .iter()
             .all(|&(k, p)| k < 20 && (p[0] - (20.0 + 0.5 * k as f64)).abs() < 1e-9));
         assert!(continuous_chain(&[], [1.0, 1.0], 1.0, 20.0, 5.0, 0.5).is_empty());
-    }
-
-    #[test]
-    fn largest_candidate_per_slice() {
-        let c = vec![(0, 5, [1.0, 1.0]), (0, 9, [2.0, 2.0]), (3, 4, [3.0, 3.0])];
-        assert_eq!(
-            largest_per_slice(&c),
-            vec![(0, [2.0, 2.0]), (3, [3.0, 3.0])]
-        );
     }
 }

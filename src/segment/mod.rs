@@ -42,6 +42,7 @@ use crate::components::{self, Connectivity};
 use crate::{morphology, smooth, Error, Mask, Result, Volume};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// Parameters of the spine segmentation (physical units).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -169,12 +170,13 @@ impl Plane {
         c[self.v] = j;
         c[0] + self.dims[0] * (c[1] + self.dims[1] * c[2])
     }
-    /// Slice `k` of `v` as a contiguous in-plane array (u fastest).
-    pub fn gather<T: Copy + Default>(&self, v: &[T], k: usize) -> Vec<T> {
+    /// Slice `k` of `v` as a contiguous in-plane array (u fastest): borrowed
+    /// for axial stacks (the usual case, already contiguous), gathered
+    /// otherwise.
+    pub fn gather<'a, T: Copy + Default>(&self, v: &'a [T], k: usize) -> Cow<'a, [T]> {
         let (nu, nv) = (self.nu(), self.nv());
         if self.a == 2 {
-            // Axial stacks (the usual case): the slice is contiguous.
-            return v[k * nu * nv..(k + 1) * nu * nv].to_vec();
+            return Cow::Borrowed(&v[k * nu * nv..(k + 1) * nu * nv]);
         }
         let mut out = vec![T::default(); nu * nv];
         for j in 0..nv {
@@ -182,7 +184,7 @@ impl Plane {
                 out[i + nu * j] = v[self.index(k, i, j)];
             }
         }
-        out
+        Cow::Owned(out)
     }
 }
 
@@ -193,6 +195,13 @@ pub fn adaptive_sigma_mm(p: &SpineParams, noise_hu: f64) -> f64 {
     }
     (p.sigma_mm * (noise_hu / p.noise_reference_hu).powf(2.0 / 3.0))
         .clamp(p.sigma_mm, p.sigma_max_mm.max(p.sigma_mm))
+}
+
+/// `inner` (a box starting at `lo`) placed on a zero mask of `grid`.
+fn on_grid(grid: &crate::volume::Grid, inner: &Mask, lo: [usize; 3]) -> Mask {
+    let mut full = Mask::filled(grid.clone(), 0);
+    full.paste(inner, lo);
+    full
 }
 
 /// Steps 0–6. Returns the spine mask on the CT's grid.
@@ -342,12 +351,9 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
             plane.slices()
         ));
         let (mask, sel) = components::select(&solid, p.min_component_mm3, true, Connectivity::Six)?;
-        // (+ 0.0 turns a −0 sum into 0 for the report.)
-        rep.isolation_removed_mm3 = sel.removed_small_mm3 + sel.removed_other_mm3 + 0.0;
+        rep.isolation_removed_mm3 = sel.removed_small_mm3 + sel.removed_other_mm3;
         rep.kept_mm3 = sel.kept_mm3;
-        let mut full = Mask::filled(ct.grid.clone(), 0);
-        full.paste(&mask, lo);
-        return Ok((full, rep));
+        return Ok((on_grid(&ct.grid, &mask, lo), rep));
     };
 
     lap(&mut rep, "fill");
@@ -415,9 +421,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         ));
     }
     lap(&mut rep, "boundary+fragments");
-    let mut full = Mask::filled(ct.grid.clone(), 0);
-    full.paste(&solid, lo);
-    Ok((full, rep))
+    Ok((on_grid(&ct.grid, &solid, lo), rep))
 }
 
 #[cfg(test)]
