@@ -12,51 +12,83 @@ use crate::{Mask, Volume};
 use rayon::prelude::*;
 
 /// Removes the surface voxels of `mask` that lie outside the mid-level edge
-/// of `hu` (see the module docs). Returns the new mask and the number of
-/// voxels removed.
-pub fn peel_to_mid_level(mask: &Mask, hu: &Volume<f32>) -> (Mask, usize) {
+/// of `hu` (see the module docs), in up to `passes` passes (each sees the
+/// mask the previous one left; stops early when a pass removes nothing).
+/// Returns the new mask and the number of voxels removed.
+///
+/// The first pass scans the mask; a later pass only looks at the neighbours
+/// of what the pass before removed, the only voxels whose answer can change.
+pub fn peel_to_mid_level(mut mask: Mask, hu: &Volume<f32>, passes: usize) -> (Mask, usize) {
     let [nx, ny, nz] = mask.grid.dims;
+    let dims = [nx, ny, nz];
     let strides = [1usize, nx, nx * ny];
-    let m = &mask.data;
-    let s = &hu.data;
     let plane = nx * ny;
-    let mut out = mask.clone();
-    let removed: usize = out
-        .data
-        .par_chunks_mut(plane.max(1))
-        .enumerate()
-        .map(|(z, slice)| {
-            let mut n = 0;
-            for y in 0..ny {
-                for x in 0..nx {
-                    let v = x + nx * y + plane * z;
-                    if m[v] == 0 {
-                        continue;
+    let s = &hu.data;
+    // Whether voxel v (at x, y, z) of mask m lies outside the mid-level edge
+    // along some axis: one neighbour in the mask, the other not, and v below
+    // their mean.
+    let outside = |m: &[u8], v: usize, c: [usize; 3]| {
+        (0..3).any(|a| {
+            if c[a] == 0 || c[a] + 1 >= dims[a] {
+                return false;
+            }
+            let st = strides[a];
+            let (hi, lo) = (m[v + st] != 0, m[v - st] != 0);
+            hi != lo && s[v] < 0.5 * (s[v + st] + s[v - st])
+        })
+    };
+    let mut total = 0;
+    let mut removed: Vec<usize> = {
+        let m = &mask.data;
+        (0..nz)
+            .into_par_iter()
+            .flat_map_iter(|z| {
+                let mut out = Vec::new();
+                for y in 0..ny {
+                    let row = plane * z + nx * y;
+                    for x in 0..nx {
+                        let v = row + x;
+                        if m[v] != 0 && outside(m, v, [x, y, z]) {
+                            out.push(v);
+                        }
                     }
-                    let c = [x, y, z];
-                    let dims = [nx, ny, nz];
-                    let outside = (0..3).any(|a| {
-                        let st = strides[a];
-                        // (outer, inner) neighbour pairs along axis a.
-                        let pairs = [
-                            (c[a] + 1 < dims[a] && c[a] > 0).then(|| (v + st, v - st)),
-                            (c[a] > 0 && c[a] + 1 < dims[a]).then(|| (v - st, v + st)),
-                        ];
-                        pairs
-                            .into_iter()
-                            .flatten()
-                            .any(|(o, i)| m[o] == 0 && m[i] != 0 && s[v] < 0.5 * (s[o] + s[i]))
-                    });
-                    if outside {
-                        slice[x + nx * y] = 0;
-                        n += 1;
+                }
+                out
+            })
+            .collect()
+    };
+    for pass in 0..passes {
+        if pass > 0 {
+            // Candidates: mask voxels 6-adjacent to the last pass's removals.
+            let m = &mask.data;
+            let mut cand: Vec<usize> = Vec::with_capacity(removed.len() * 2);
+            for &v in &removed {
+                let c = [v % nx, (v / nx) % ny, v / plane];
+                for a in 0..3 {
+                    if c[a] > 0 && m[v - strides[a]] != 0 {
+                        cand.push(v - strides[a]);
+                    }
+                    if c[a] + 1 < dims[a] && m[v + strides[a]] != 0 {
+                        cand.push(v + strides[a]);
                     }
                 }
             }
-            n
-        })
-        .sum();
-    (out, removed)
+            cand.sort_unstable();
+            cand.dedup();
+            removed = cand
+                .into_par_iter()
+                .filter(|&v| outside(m, v, [v % nx, (v / nx) % ny, v / plane]))
+                .collect();
+        }
+        if removed.is_empty() {
+            break;
+        }
+        for &v in &removed {
+            mask.data[v] = 0;
+        }
+        total += removed.len();
+    }
+    (mask, total)
 }
 
 #[cfg(test)]
@@ -83,7 +115,7 @@ mod tests {
                 .collect(),
         )
         .unwrap();
-        let (p, n) = peel_to_mid_level(&mask, &hu);
+        let (p, n) = peel_to_mid_level(mask, &hu, 1);
         let row: Vec<u8> = (0..8).map(|x| p.get(x, 1, 1)).collect();
         assert_eq!(row, vec![0, 0, 0, 1, 1, 1, 1, 0], "removed {n}");
         // The cancellous interior is never a surface voxel: untouched.

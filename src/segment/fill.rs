@@ -21,7 +21,10 @@
 /// bone pixel within `reach_mm` (not counting the pixel itself).
 ///
 /// One pass per direction: `steps[p]` = steps from `p` to the first bone pixel
-/// along the direction, computed from the neighbour `p + d`, visited before `p`.
+/// along the direction, computed from the neighbour `p + d`, visited before
+/// `p`. Rays with a `v` component run row by row (the previous row's steps are
+/// all a row needs, so the inner loop is branch-free and vectorises); rays
+/// along `u` run along each row.
 pub fn enclosure_counts(
     bone: &[u8],
     nu: usize,
@@ -31,110 +34,186 @@ pub fn enclosure_counts(
     reach_mm: f64,
 ) -> Vec<u8> {
     let mut count = vec![0u8; nu * nv];
-    let mut steps = vec![u16::MAX; nu * nv];
-    for (du, dv) in [
-        (1i64, 0i64),
-        (-1, 0),
-        (0, 1),
-        (0, -1),
-        (1, 1),
-        (-1, -1),
-        (1, -1),
-        (-1, 1),
-    ] {
+    if nu == 0 || nv == 0 {
+        return count;
+    }
+    let max_steps = |du: i64, dv: i64| {
         let step_mm = ((du as f64) * su).hypot((dv as f64) * sv);
-        let max_steps = (reach_mm / step_mm).floor().min(u16::MAX as f64 - 1.0) as u16;
-        // Visit p + d before p: rows against dv, columns against du.
+        (reach_mm / step_mm).floor().min(u16::MAX as f64 - 1.0) as u16
+    };
+    // Along ±u: a scan of each row against the direction.
+    for du in [1i64, -1] {
+        let max = max_steps(du, 0);
+        for (brow, crow) in bone.chunks_exact(nu).zip(count.chunks_exact_mut(nu)) {
+            // The ray leaves the slice at once at the edge it points to.
+            let mut s = u16::MAX;
+            let mut visit = |i: usize, ni: usize| {
+                s = if brow[ni] != 0 {
+                    1
+                } else {
+                    s.saturating_add(1)
+                };
+                crow[i] += u8::from(s <= max);
+            };
+            if du > 0 {
+                for i in (0..nu - 1).rev() {
+                    visit(i, i + 1);
+                }
+            } else {
+                for i in 1..nu {
+                    visit(i, i - 1);
+                }
+            }
+        }
+    }
+    // Along ±v and the diagonals: rows against dv.
+    let mut prev = vec![u16::MAX; nu];
+    let mut cur = vec![u16::MAX; nu];
+    for (du, dv) in [(0i64, 1i64), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1)] {
+        let max = max_steps(du, dv);
+        // In-plane i whose neighbour i + du lies in the slice: [i0, i1).
+        let (i0, i1) = match du {
+            1 => (0, nu - 1),
+            -1 => (1, nu),
+            _ => (0, nu),
+        };
+        let (n0, n1) = ((i0 as i64 + du) as usize, (i1 as i64 + du) as usize);
+        prev.fill(u16::MAX);
         for jj in 0..nv {
             let j = if dv > 0 { nv - 1 - jj } else { jj };
             let nj = j as i64 + dv;
-            let row = j * nu;
+            let crow = &mut count[j * nu..(j + 1) * nu];
             if nj < 0 || nj >= nv as i64 {
-                // The ray leaves the slice at once.
-                steps[row..row + nu].fill(u16::MAX);
+                // The ray leaves the slice at once: nothing counted.
+                prev.fill(u16::MAX);
                 continue;
             }
-            let nrow = nj as usize * nu;
-            for ii in 0..nu {
-                let i = if du > 0 { nu - 1 - ii } else { ii };
-                let ni = i as i64 + du;
-                let p = row + i;
-                let s = if ni < 0 || ni >= nu as i64 {
-                    u16::MAX
-                } else {
-                    let ni = ni as usize;
-                    // A diagonal ray does not slip between two bone pixels
-                    // that touch at a corner.
-                    let hit = bone[nrow + ni] != 0
-                        || (du != 0 && dv != 0 && bone[row + ni] != 0 && bone[nrow + i] != 0);
-                    if hit {
-                        1
-                    } else {
-                        steps[nrow + ni].saturating_add(1)
-                    }
-                };
-                steps[p] = s;
-                count[p] += u8::from(s <= max_steps);
+            let row = &bone[j * nu..(j + 1) * nu];
+            let nrow = &bone[nj as usize * nu..(nj as usize + 1) * nu];
+            cur.fill(u16::MAX);
+            let next = &nrow[n0..n1];
+            let steps = &prev[n0..n1];
+            if du == 0 {
+                for ((c, &b), &s) in cur[i0..i1].iter_mut().zip(next).zip(steps) {
+                    *c = if b != 0 { 1 } else { s.saturating_add(1) };
+                }
+            } else {
+                // A diagonal ray does not slip between two bone pixels that
+                // touch at a corner.
+                let side = &row[n0..n1];
+                let above = &nrow[i0..i1];
+                for ((((c, &b), &s), &bs), &ba) in cur[i0..i1]
+                    .iter_mut()
+                    .zip(next)
+                    .zip(steps)
+                    .zip(side)
+                    .zip(above)
+                {
+                    let hit = (b != 0) | ((bs != 0) & (ba != 0));
+                    *c = if hit { 1 } else { s.saturating_add(1) };
+                }
             }
+            for (k, &c) in crow.iter_mut().zip(cur.iter()) {
+                *k += u8::from(c <= max);
+            }
+            std::mem::swap(&mut prev, &mut cur);
         }
     }
     count
 }
 
 /// Holes of a 2D mask (background not 4-connected to the border), labelled
-/// 1.. (4-connected), with their pixel counts (`sizes[0]` unused).
+/// 1.. (4-connected) in raster order of their first pixel, with their pixel
+/// counts (`sizes[0]` unused).
+///
+/// Works on runs of background along rows, joined with a union-find where
+/// they overlap the previous row's: a slice is mostly long runs of
+/// background, so this touches each pixel only to find the runs and to write
+/// the labels.
 pub fn holes_2d(m: &[u8], nu: usize, nv: usize) -> (Vec<u32>, Vec<usize>) {
-    const OUT: u32 = u32::MAX;
     let mut lab = vec![0u32; m.len()];
-    let mut stack = Vec::new();
-    // Mark background connected to the border.
+    if nu == 0 || nv == 0 {
+        return (lab, vec![0]);
+    }
+    // Runs [a, b) of background per row; node 0 is "outside".
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    let mut row_start = Vec::with_capacity(nv + 1);
+    let mut parent: Vec<u32> = vec![0];
+    fn find(parent: &mut [u32], mut x: u32) -> u32 {
+        while parent[x as usize] != x {
+            let p = parent[parent[x as usize] as usize];
+            parent[x as usize] = p;
+            x = p;
+        }
+        x
+    }
+    fn union(parent: &mut [u32], a: u32, b: u32) {
+        let (ra, rb) = (find(parent, a), find(parent, b));
+        // The smaller root wins: "outside" (0) absorbs everything it touches.
+        if ra < rb {
+            parent[rb as usize] = ra;
+        } else if rb < ra {
+            parent[ra as usize] = rb;
+        }
+    }
     for j in 0..nv {
-        for i in 0..nu {
-            if (i == 0 || j == 0 || i + 1 == nu || j + 1 == nv) && m[i + nu * j] == 0 {
-                lab[i + nu * j] = OUT;
-                stack.push(i + nu * j);
+        row_start.push(runs.len());
+        let row = &m[j * nu..(j + 1) * nu];
+        let mut i = 0;
+        while i < nu {
+            if row[i] != 0 {
+                i += 1 + row[i + 1..]
+                    .iter()
+                    .position(|&x| x == 0)
+                    .unwrap_or(nu - i - 1);
+                continue;
+            }
+            let a = i;
+            i += row[i..].iter().position(|&x| x != 0).unwrap_or(nu - i);
+            let id = parent.len() as u32;
+            parent.push(id);
+            runs.push((a as u32, i as u32));
+            if j == 0 || j + 1 == nv || a == 0 || i == nu {
+                union(&mut parent, 0, id);
             }
         }
     }
-    let flood = |lab: &mut Vec<u32>, stack: &mut Vec<usize>, value: u32| -> usize {
-        let mut n = 0;
-        while let Some(p) = stack.pop() {
-            n += 1;
-            let (i, j) = (p % nu, p / nu);
-            let mut visit = |q: usize| {
-                if m[q] == 0 && lab[q] == 0 {
-                    lab[q] = value;
-                    stack.push(q);
-                }
-            };
-            if i > 0 {
-                visit(p - 1);
+    row_start.push(runs.len());
+    // Join runs that overlap the previous row's (4-connectivity).
+    for j in 1..nv {
+        let (p0, p1) = (row_start[j - 1], row_start[j]);
+        let (c0, c1) = (row_start[j], row_start[j + 1]);
+        let (mut p, mut c) = (p0, c0);
+        while p < p1 && c < c1 {
+            let (pa, pb) = runs[p];
+            let (ca, cb) = runs[c];
+            if pa < cb && ca < pb {
+                union(&mut parent, p as u32 + 1, c as u32 + 1);
             }
-            if i + 1 < nu {
-                visit(p + 1);
-            }
-            if j > 0 {
-                visit(p - nu);
-            }
-            if j + 1 < nv {
-                visit(p + nu);
+            if pb <= cb {
+                p += 1;
+            } else {
+                c += 1;
             }
         }
-        n
-    };
-    flood(&mut lab, &mut stack, OUT);
+    }
+    // Labels in raster order of each hole's first run.
+    let mut id_of = vec![0u32; parent.len()];
     let mut sizes = vec![0usize];
-    for p in 0..m.len() {
-        if m[p] == 0 && lab[p] == 0 {
-            let id = sizes.len() as u32;
-            lab[p] = id;
-            stack.push(p);
-            sizes.push(flood(&mut lab, &mut stack, id));
-        }
-    }
-    for l in lab.iter_mut() {
-        if *l == OUT {
-            *l = 0;
+    for j in 0..nv {
+        for r in row_start[j]..row_start[j + 1] {
+            let root = find(&mut parent, r as u32 + 1);
+            if root == 0 {
+                continue;
+            }
+            if id_of[root as usize] == 0 {
+                id_of[root as usize] = sizes.len() as u32;
+                sizes.push(0);
+            }
+            let id = id_of[root as usize];
+            let (a, b) = runs[r];
+            sizes[id as usize] += (b - a) as usize;
+            lab[j * nu + a as usize..j * nu + b as usize].fill(id);
         }
     }
     (lab, sizes)

@@ -276,26 +276,31 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
             let (lab, sizes) = fill::holes_2d(&m, nu, nv);
             let mut sum = vec![0f64; sizes.len()];
             let mut cen = vec![[0f64; 2]; sizes.len()];
-            for (q, &l) in lab.iter().enumerate() {
-                if l != 0 {
-                    sum[l as usize] += hu[q] as f64;
-                    cen[l as usize][0] += (q % nu) as f64;
-                    cen[l as usize][1] += (q / nu) as f64;
-                }
-            }
             // The body's left-right centre (tissue above −300 HU, within the
             // bone's box): the canal lies near the midline, unlike paired
             // holes such as the obturator foramina.
             let (mut body_sum, mut body_n) = (0f64, 0usize);
-            for (q, &h) in hu.iter().enumerate() {
-                if h > -300.0 {
-                    body_sum += if lr_is_u {
-                        (q % nu) as f64
-                    } else {
-                        (q / nu) as f64
-                    };
-                    body_n += 1;
+            for (j, (lrow, hrow)) in lab.chunks_exact(nu).zip(hu.chunks_exact(nu)).enumerate() {
+                for (i, (&l, &h)) in lrow.iter().zip(hrow).enumerate() {
+                    if l != 0 {
+                        sum[l as usize] += h as f64;
+                        cen[l as usize][0] += i as f64;
+                        cen[l as usize][1] += j as f64;
+                    }
                 }
+                // Per row: the count above −300 HU and the sum of their u.
+                let (mut n, mut su_row) = (0usize, 0usize);
+                for (i, &h) in hrow.iter().enumerate() {
+                    let t = usize::from(h > -300.0);
+                    n += t;
+                    su_row += t * i;
+                }
+                body_sum += if lr_is_u {
+                    su_row as f64
+                } else {
+                    (n * j) as f64
+                };
+                body_n += n;
             }
             let body_lr = body_sum / body_n.max(1) as f64;
             let mut canal = Vec::new();
@@ -398,15 +403,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     // 5. Surface at mid-level.
     // Passes: the blurred edge is about `boundary_depth_mm` wide; at least one.
     let passes = ((p.boundary_depth_mm / su.min(sv)).floor() as usize).max(1);
-    let mut peeled = 0;
-    for _ in 0..passes {
-        let (s, n) = boundary::peel_to_mid_level(&solid, &smoothed);
-        solid = s;
-        peeled += n;
-        if n == 0 {
-            break;
-        }
-    }
+    let (solid, peeled) = boundary::peel_to_mid_level(solid, &smoothed, passes);
     drop(smoothed);
     rep.boundary_removed_mm3 = peeled as f64 * vox;
 
