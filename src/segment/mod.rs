@@ -218,15 +218,16 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
 
     // 0–1. Bone. Smoothing and thresholding are fused over the whole CT; the
     // later steps work on the bone's bounding box (plus what the Gaussian and
-    // the closing reach), which is all they can change.
+    // the closing reach), which is all they can change, and read the
+    // smoothed HU only there.
     rep.noise_hu = noise::noise_hu(ct, &plane);
     rep.sigma_used_mm = adaptive_sigma_mm(p, rep.noise_hu);
     let sigma = [rep.sigma_used_mm; 3];
-    let bone_full = smooth::gaussian_threshold(ct, sigma, p.bone_low_hu, p.bone_high_hu)?;
+    let (low, high) = (p.bone_low_hu, p.bone_high_hu);
+    let bone_full = smooth::gaussian_threshold(ct, sigma, low, high)?;
     let Some((blo, bhi)) = bone_full.bounding_box() else {
         return Err(Error::Empty(format!(
-            "no voxel lies in {}–{} HU after smoothing; is this a CT in Hounsfield units?",
-            p.bone_low_hu, p.bone_high_hu
+            "no voxel lies in {low}–{high} HU after smoothing; is this a CT in Hounsfield units?"
         )));
     };
     let reach_mm = smooth::TRUNCATE_SIGMAS * rep.sigma_used_mm + p.closing_mm;
@@ -236,9 +237,12 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         lo[a] = blo[a].saturating_sub(pad);
         hi[a] = (bhi[a] + pad).min(grid.dims[a]);
     }
-    let bone = bone_full.crop(lo, hi);
-    drop(bone_full);
-    let smoothed = smooth::gaussian(&ct.crop(lo, hi), sigma)?;
+    let bone = if lo == [0; 3] && hi == grid.dims {
+        bone_full
+    } else {
+        bone_full.crop(lo, hi)
+    };
+    let smoothed = smooth::gaussian_box(ct, sigma, lo, hi)?;
     let bone_n = bone.count();
     rep.bone_mm3 = bone_n as f64 * vox;
     let closed = morphology::closing(&bone, p.closing_mm)?;
