@@ -6,6 +6,7 @@
 
 use super::Plane;
 use crate::{edt, Mask};
+use rayon::prelude::*;
 use std::collections::VecDeque;
 
 /// Labels of the watershed.
@@ -140,20 +141,40 @@ pub fn watershed_labels_fast(
         origin: g.origin,
         direction: g.direction,
     };
-    let coarse_index = |c: [usize; 3]| -> usize {
-        let mut q = c;
-        q[u] /= 2;
-        q[v] /= 2;
-        q[0] + dims[0] * (q[1] + dims[1] * q[2])
-    };
+    // Per fine index along each axis, the coarse one.
+    let to_coarse: [Vec<usize>; 3] = std::array::from_fn(|a| {
+        let halve = a == u || a == v;
+        (0..g.dims[a])
+            .map(|i| if halve { i / 2 } else { i })
+            .collect()
+    });
+    let [nx, ny, nz] = g.dims;
+    let cplane_len = dims[0] * dims[1];
     let mut coarse = Mask::filled(cgrid, 0);
-    let [nx, ny, _] = g.dims;
-    for (i, &b) in solid.data.iter().enumerate() {
-        if b != 0 {
-            let c = [i % nx, (i / nx) % ny, i / (nx * ny)];
-            coarse.data[coarse_index(c)] = 1;
-        }
-    }
+    // Each coarse slice gathers its one or two fine slices (in parallel).
+    coarse
+        .data
+        .par_chunks_mut(cplane_len.max(1))
+        .enumerate()
+        .for_each(|(cz, cslice)| {
+            // Slices along z are halved unless z is the slice axis.
+            let zs = if plane.a == 2 {
+                cz..cz + 1
+            } else {
+                2 * cz..(2 * cz + 2).min(nz)
+            };
+            for z in zs {
+                for y in 0..ny {
+                    let crow = &mut cslice[dims[0] * to_coarse[1][y]..][..dims[0]];
+                    let frow = &solid.data[(z * ny + y) * nx..][..nx];
+                    for (x, &b) in frow.iter().enumerate() {
+                        if b != 0 {
+                            crow[to_coarse[0][x]] = 1;
+                        }
+                    }
+                }
+            }
+        });
     // Coarse voxel (i, j) covers fine (2i, 2i+1): its centre is at fine 2i + 0.5.
     let ctrack: Vec<[f64; 2]> = track
         .iter()
@@ -168,18 +189,26 @@ pub fn watershed_labels_fast(
         spine_radius_mm,
         other_radius_mm,
     );
-    solid
-        .data
-        .iter()
+    let mut out = vec![0u8; solid.data.len()];
+    out.par_chunks_mut((nx * ny).max(1))
         .enumerate()
-        .map(|(i, &b)| {
-            if b == 0 {
-                0
-            } else {
-                clab[coarse_index([i % nx, (i / nx) % ny, i / (nx * ny)])]
+        .for_each(|(z, slice)| {
+            let cslice = &clab[cplane_len * to_coarse[2][z]..][..cplane_len];
+            for y in 0..ny {
+                let crow = &cslice[dims[0] * to_coarse[1][y]..][..dims[0]];
+                let frow = &solid.data[(z * ny + y) * nx..][..nx];
+                for ((o, &b), &cx) in slice[y * nx..(y + 1) * nx]
+                    .iter_mut()
+                    .zip(frow)
+                    .zip(&to_coarse[0])
+                {
+                    if b != 0 {
+                        *o = crow[cx];
+                    }
+                }
             }
-        })
-        .collect()
+        });
+    out
 }
 
 #[cfg(test)]
@@ -226,5 +255,33 @@ mod tests {
             .iter()
             .zip(&fast)
             .all(|(&b, &l)| (b == 0) == (l == 0)));
+
+        // The same blocks stacked along x (slices perpendicular to axis 0):
+        // the coarse path halves y and z instead, and gives the same split.
+        let tgrid = Grid::new([5, 21, 44], [1.0, 1.0, 1.0], [0.0; 3]);
+        let mut t = Mask::filled(tgrid.clone(), 0);
+        for z in 0..5 {
+            for y in 0..21 {
+                for x in 0..44 {
+                    t.set(z, y, x, m.get(x, y, z));
+                }
+            }
+        }
+        let tplane = Plane::new(tgrid.dims, 0);
+        let ttrack = vec![[10.0, 2.0]; 5];
+        let tfast = watershed_labels_fast(&t, &tplane, &ttrack, &[true; 5], 8.0, 30.0, 1.5);
+        for z in 0..5 {
+            for y in 0..21 {
+                for x in 0..44 {
+                    let f = tfast[tgrid.index(z, y, x)];
+                    assert_eq!(f != 0, m.get(x, y, z) != 0);
+                }
+            }
+        }
+        let at = |x: usize| tfast[tgrid.index(2, 10, x)];
+        assert_eq!(at(5), SPINE);
+        assert_eq!(at(18), SPINE);
+        assert_eq!(at(26), OTHER);
+        assert_eq!(at(43), OTHER);
     }
 }
