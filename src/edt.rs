@@ -77,12 +77,28 @@ pub fn squared_distance_to_set(mask: &Mask) -> Vec<f32> {
                     *v = ((*v as f64) * (*v as f64) * sz2) as f32;
                 }
             }
+            // A line of zeros (every voxel set, or next to a set one along
+            // z) transforms to zeros: skipped. When the set is most of the
+            // volume (the distance inside a structure), that is most lines.
             for row in slice.chunks_mut(nx) {
+                if row.iter().all(|&v| v == 0.0) {
+                    continue;
+                }
                 scratch.load(row.iter().copied());
                 scratch.transform(sx);
                 row.copy_from_slice(&scratch.out_f32()[..nx]);
             }
+            scratch.nonzero.clear();
+            scratch.nonzero.resize(nx, false);
+            for row in slice.chunks(nx) {
+                for (c, &v) in scratch.nonzero.iter_mut().zip(row) {
+                    *c |= v != 0.0;
+                }
+            }
             for x in 0..nx {
+                if !scratch.nonzero[x] {
+                    continue;
+                }
                 scratch.load((0..ny).map(|y| slice[x + nx * y]));
                 scratch.transform(sy);
                 let res = scratch.out_f32();
@@ -102,6 +118,8 @@ struct Scratch {
     d32: Vec<f32>,
     v: Vec<usize>,
     z: Vec<f64>,
+    /// Per column of a slice: any non-zero value.
+    nonzero: Vec<bool>,
 }
 
 impl Scratch {
@@ -112,6 +130,7 @@ impl Scratch {
             d32: vec![0.0; n],
             v: vec![0; n],
             z: vec![0.0; n + 1],
+            nonzero: Vec::new(),
         }
     }
 
