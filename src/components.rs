@@ -205,6 +205,50 @@ impl Labelling {
         out
     }
 
+    /// The component holding voxel (x, y, z), if it is set.
+    pub fn component_at(&self, x: usize, y: usize, z: usize) -> Option<usize> {
+        let [_, ny, _] = self.grid.dims;
+        let row = (y + ny * z) as u32;
+        // Runs are sorted by row, then x.
+        let first = self.runs.partition_point(|r| r.row < row);
+        self.runs[first..]
+            .iter()
+            .zip(&self.run_component[first..])
+            .take_while(|(r, _)| r.row == row)
+            .find(|(r, _)| (r.x0 as usize..r.x1 as usize).contains(&x))
+            .map(|(_, &c)| c as usize)
+    }
+
+    /// Per component, whether it touches a face of the volume.
+    pub fn touches_border(&self) -> Vec<bool> {
+        let [nx, ny, nz] = self.grid.dims;
+        let mut out = vec![false; self.sizes.len()];
+        for (r, &c) in self.runs.iter().zip(&self.run_component) {
+            let (y, z) = (r.row as usize % ny, r.row as usize / ny);
+            if r.x0 == 0 || r.x1 as usize == nx || y == 0 || y + 1 == ny || z == 0 || z + 1 == nz {
+                out[c as usize] = true;
+            }
+        }
+        out
+    }
+
+    /// Sets in `mask` (same grid) the voxels of the components for which
+    /// `keep(id)` is true; returns how many were not set before.
+    pub fn set_in(&self, mask: &mut Mask, keep: impl Fn(usize) -> bool) -> usize {
+        let nx = self.grid.dims[0];
+        let mut added = 0;
+        for (r, &c) in self.runs.iter().zip(&self.run_component) {
+            if keep(c as usize) {
+                let start = r.row as usize * nx;
+                for v in &mut mask.data[start + r.x0 as usize..start + r.x1 as usize] {
+                    added += usize::from(*v == 0);
+                    *v = 1;
+                }
+            }
+        }
+        added
+    }
+
     /// A label volume: 0 background, 1 = largest component, 2 = next, …
     pub fn label_volume(&self) -> crate::Volume<u32> {
         let mut out = crate::Volume::filled(self.grid.clone(), 0u32);

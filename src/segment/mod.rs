@@ -26,6 +26,10 @@
 //!    halfway level between bone and surroundings are removed (a threshold
 //!    low enough for cancellous bone otherwise puts the surface a voxel out).
 //!
+//! 5b. **Cavities** ([`cavity`]): background pockets the mask encloses in 3D
+//!    (dark cancellous bone closed off by the bone above and below), up to
+//!    `cavity_max_mm3` and away from the canal, are filled.
+//!
 //! 6. **Fragments**: pieces smaller than `min_component_mm3` are dropped
 //!    (every vertebra is far larger).
 //!
@@ -34,6 +38,7 @@
 
 pub mod boundary;
 pub mod canal;
+pub mod cavity;
 pub mod fill;
 pub mod isolate;
 pub mod noise;
@@ -79,6 +84,9 @@ pub struct SpineParams {
     /// (one pass per in-plane voxel of it, at least one): the scanner's blur
     /// plus the Gaussian's, 1–2.5 mm on clinical CT.
     pub boundary_depth_mm: f64,
+    /// Background pockets enclosed by the mask in 3D up to this volume are
+    /// filled, mm³.
+    pub cavity_max_mm3: f64,
 }
 
 impl Default for SpineParams {
@@ -102,6 +110,7 @@ impl Default for SpineParams {
             other_radius_mm: 65.0,
             min_component_mm3: 5000.0,
             boundary_depth_mm: 2.5,
+            cavity_max_mm3: 20_000.0,
         }
     }
 }
@@ -125,6 +134,8 @@ pub struct SpineReport {
     pub unconnected_removed_mm3: f64,
     /// Partial-volume voxels outside the mid-level edge (step 5).
     pub boundary_removed_mm3: f64,
+    /// Enclosed pockets filled (step 5b).
+    pub cavities_filled_mm3: f64,
     /// Pieces below `min_component_mm3` apart from the spine (step 6).
     pub fragments_removed_mm3: f64,
     pub kept_mm3: f64,
@@ -407,9 +418,21 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     // 5. Surface at mid-level.
     // Passes: the blurred edge is about `boundary_depth_mm` wide; at least one.
     let passes = ((p.boundary_depth_mm / su.min(sv)).floor() as usize).max(1);
-    let (solid, peeled) = boundary::peel_to_mid_level(solid, &smoothed, passes);
+    let (mut solid, peeled) = boundary::peel_to_mid_level(solid, &smoothed, passes);
     drop(smoothed);
     rep.boundary_removed_mm3 = peeled as f64 * vox;
+
+    // 5b. Pockets enclosed in 3D (cancellous bone darker than the fill's
+    // limit, closed off by the bone above and below).
+    let canal_radius_mm = (p.canal_area_mm2[0] / std::f64::consts::PI).sqrt();
+    let n = cavity::fill_cavities(
+        &mut solid,
+        &plane,
+        &track,
+        canal_radius_mm,
+        p.cavity_max_mm3,
+    );
+    rep.cavities_filled_mm3 = n as f64 * vox;
 
     // 6. Fragments: specks the watershed and the mid-level step leave apart
     // from the spine (each vertebra itself is far above the limit).
