@@ -77,3 +77,42 @@ fn fe_mesh_of_the_paper_grid_phantom_meets_the_targets() {
     assert_eq!(c.components, raw_check.components);
     assert_eq!(c.euler_characteristic, raw_check.euler_characteristic);
 }
+
+/// The same targets through the whole default (spine) pipeline on the paper
+/// grid's CT: segmentation, surface, smoothing, decimation.
+#[test]
+fn default_preset_mesh_of_the_paper_grid_phantom_meets_the_targets() {
+    use spinemesh::pipeline::{self, Params};
+    let ph = generate(&PhantomParams::paper_grid());
+    let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
+    drop(ph);
+    let c = &out.mesh_report.check;
+    let h = out.mesh_report.hausdorff_decimation.expect("measured");
+    eprintln!(
+        "default preset: {} triangles; {}; volume {:.0} mm³ vs mask {:.0} mm³; decimation {h:?}",
+        c.triangles,
+        c.summary(),
+        c.volume_mm3,
+        out.mask.volume_mm3()
+    );
+    assert!(c.is_valid_solid(), "{}", c.summary());
+    assert_eq!(c.edges_not_shared_by_two, 0);
+    let target = mesh::FE_TARGET_TRIANGLES as f64;
+    assert!(
+        (c.triangles as f64 / target - 1.0).abs() <= 0.05,
+        "{}",
+        c.triangles
+    );
+    let mask_mm3 = out.mask.volume_mm3();
+    assert!(
+        (c.volume_mm3 / mask_mm3 - 1.0).abs() <= 0.02,
+        "{} vs {mask_mm3}",
+        c.volume_mm3
+    );
+    assert!(h.hausdorff_mm <= 0.3, "{h:?}");
+    let (lo, hi) = mask_lps_bounds(&out.mask);
+    let (mlo, mhi) = out.mesh.bounds().unwrap();
+    for a in 0..3 {
+        assert!(mlo[a] >= lo[a] - 1.5 && mhi[a] <= hi[a] + 1.5, "axis {a}");
+    }
+}

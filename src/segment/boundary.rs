@@ -91,6 +91,57 @@ pub fn peel_to_mid_level(mut mask: Mask, hu: &Volume<f32>, passes: usize) -> (Ma
     (mask, total)
 }
 
+/// Removes spurs: voxels of `mask` with at most one of their 6 face
+/// neighbours in the mask (a one-voxel bump or a voxel-thin spike), until
+/// none is left. They are below the scanner's resolution, and a surface
+/// cannot follow them once simplified. Returns the number removed.
+pub fn remove_spurs(mask: &mut Mask) -> usize {
+    let [nx, ny, nz] = mask.grid.dims;
+    let dims = [nx, ny, nz];
+    let strides = [1usize, nx, nx * ny];
+    let plane = nx * ny;
+    let neighbours = |m: &[u8], v: usize| -> Vec<usize> {
+        let c = [v % nx, (v / nx) % ny, v / plane];
+        let mut out = Vec::with_capacity(6);
+        for a in 0..3 {
+            if c[a] > 0 && m[v - strides[a]] != 0 {
+                out.push(v - strides[a]);
+            }
+            if c[a] + 1 < dims[a] && m[v + strides[a]] != 0 {
+                out.push(v + strides[a]);
+            }
+        }
+        out
+    };
+    let is_spur = |m: &[u8], v: usize| m[v] != 0 && neighbours(m, v).len() <= 1;
+    let mut spurs: Vec<usize> = {
+        let m = &mask.data;
+        (0..nz)
+            .into_par_iter()
+            .flat_map_iter(|z| {
+                (plane * z..plane * (z + 1)).filter(move |&v| m[v] != 0 && is_spur(m, v))
+            })
+            .collect()
+    };
+    let mut total = 0;
+    while !spurs.is_empty() {
+        // Removing a spur can leave its one neighbour a spur: look there next.
+        let mut next = Vec::new();
+        for &v in &spurs {
+            if mask.data[v] != 0 {
+                mask.data[v] = 0;
+                total += 1;
+                next.extend(neighbours(&mask.data, v));
+            }
+        }
+        next.sort_unstable();
+        next.dedup();
+        next.retain(|&v| is_spur(&mask.data, v));
+        spurs = next;
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +171,26 @@ mod tests {
         assert_eq!(row, vec![0, 0, 0, 1, 1, 1, 1, 0], "removed {n}");
         // The cancellous interior is never a surface voxel: untouched.
         assert_eq!(p.get(4, 1, 1), 1);
+    }
+
+    #[test]
+    fn spurs_are_removed_down_to_the_body() {
+        // A 4×4×4 block with a 3-voxel spike on top and a lone voxel.
+        let grid = Grid::new([8, 8, 10], [1.0; 3], [0.0; 3]);
+        let mut m = Mask::filled(grid, 0);
+        for z in 1..5 {
+            for y in 2..6 {
+                for x in 2..6 {
+                    m.set(x, y, z, 1);
+                }
+            }
+        }
+        let block = m.count();
+        for z in 5..8 {
+            m.set(3, 3, z, 1);
+        }
+        m.set(7, 7, 9, 1);
+        assert_eq!(remove_spurs(&mut m), 4);
+        assert_eq!(m.count(), block, "the block itself is untouched");
     }
 }

@@ -30,6 +30,10 @@
 //!    (dark cancellous bone closed off by the bone above and below), up to
 //!    `cavity_max_mm3` and away from the canal, are filled.
 //!
+//! 5c. **Spurs**: on grids of voxels ≤ `spur_max_voxel_mm`, voxels with at
+//!    most one face neighbour in the mask (bumps and spikes a voxel thin,
+//!    below the scanner's resolution) are removed.
+//!
 //! 6. **Fragments**: pieces smaller than `min_component_mm3` are dropped
 //!    (every vertebra is far larger).
 //!
@@ -87,6 +91,8 @@ pub struct SpineParams {
     /// Background pockets enclosed by the mask in 3D up to this volume are
     /// filled, mm³.
     pub cavity_max_mm3: f64,
+    /// Spurs (step 5c) are removed when no voxel side exceeds this, mm.
+    pub spur_max_voxel_mm: f64,
 }
 
 impl Default for SpineParams {
@@ -111,6 +117,7 @@ impl Default for SpineParams {
             min_component_mm3: 5000.0,
             boundary_depth_mm: 2.5,
             cavity_max_mm3: 20_000.0,
+            spur_max_voxel_mm: 1.0,
         }
     }
 }
@@ -136,6 +143,8 @@ pub struct SpineReport {
     pub boundary_removed_mm3: f64,
     /// Enclosed pockets filled (step 5b).
     pub cavities_filled_mm3: f64,
+    /// Voxels with at most one face neighbour in the mask, removed (step 5c).
+    pub spurs_removed_mm3: f64,
     /// Pieces below `min_component_mm3` apart from the spine (step 6).
     pub fragments_removed_mm3: f64,
     pub kept_mm3: f64,
@@ -433,6 +442,12 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         p.cavity_max_mm3,
     );
     rep.cavities_filled_mm3 = n as f64 * vox;
+    // Only where a voxel is below a clinical CT's resolution: a thick-slice
+    // voxel that touches the mask by one face can be real bone.
+    let largest_mm = grid.spacing.iter().copied().fold(0.0, f64::max);
+    if largest_mm <= p.spur_max_voxel_mm {
+        rep.spurs_removed_mm3 = boundary::remove_spurs(&mut solid) as f64 * vox;
+    }
 
     // 6. Fragments: specks the watershed and the mid-level step leave apart
     // from the spine (each vertebra itself is far above the limit).
