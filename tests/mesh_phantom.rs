@@ -6,7 +6,7 @@
 
 use spinemesh::mesh::{self, MeshParams};
 use spinemesh::phantom::{generate, PhantomParams};
-use spinemesh::surface::mask_surface;
+use spinemesh::surface::{mask_surface, Mesh};
 use spinemesh::Mask;
 
 /// LPS box (min, max) of the voxel boxes of the set voxels (axis-aligned grid).
@@ -18,6 +18,39 @@ fn mask_lps_bounds(m: &Mask) -> ([f64; 3], [f64; 3]) {
         [0, 1, 2].map(|k| a[k].min(b[k])),
         [0, 1, 2].map(|k| a[k].max(b[k])),
     )
+}
+
+/// Issue 4's targets for an FE mesh of `mask`: closed 2-manifold, 250 000
+/// triangles ± 5 %, volume within 2 % of the mask's, decimation Hausdorff
+/// ≤ 0.3 mm, inside the mask's LPS bounds ± 1.5 mm.
+fn assert_fe_targets(out: &Mesh, c: &mesh::MeshCheck, h: &mesh::Hausdorff, mask: &Mask) {
+    assert!(c.is_valid_solid(), "{}", c.summary());
+    assert_eq!(c.edges_not_shared_by_two, 0);
+    let target = mesh::FE_TARGET_TRIANGLES as f64;
+    assert!(
+        (c.triangles as f64 / target - 1.0).abs() <= 0.05,
+        "{} triangles",
+        c.triangles
+    );
+    let mask_mm3 = mask.volume_mm3();
+    assert!(
+        (c.volume_mm3 / mask_mm3 - 1.0).abs() <= 0.02,
+        "mesh {} mm³ vs mask {mask_mm3} mm³",
+        c.volume_mm3
+    );
+    assert!(h.hausdorff_mm <= 0.3, "{h:?}");
+    let (lo, hi) = mask_lps_bounds(mask);
+    let (mlo, mhi) = out.bounds().unwrap();
+    for a in 0..3 {
+        assert!(
+            mlo[a] >= lo[a] - 1.5 && mhi[a] <= hi[a] + 1.5,
+            "axis {a}: mesh [{}, {}] vs mask [{}, {}]",
+            mlo[a],
+            mhi[a],
+            lo[a],
+            hi[a]
+        );
+    }
 }
 
 #[test]
@@ -43,35 +76,10 @@ fn fe_mesh_of_the_paper_grid_phantom_meets_the_targets() {
         p.report.hausdorff_decimation,
         p.stages
     );
-    assert!(c.is_valid_solid(), "{}", c.summary());
-    assert_eq!(c.edges_not_shared_by_two, 0);
-    let target = mesh::FE_TARGET_TRIANGLES as f64;
-    assert!(
-        (c.triangles as f64 / target - 1.0).abs() <= 0.05,
-        "{} triangles",
-        c.triangles
-    );
-    assert!(
-        (c.volume_mm3 / mask_mm3 - 1.0).abs() <= 0.02,
-        "mesh {} mm³ vs mask {mask_mm3} mm³",
-        c.volume_mm3
-    );
     let s = p.report.smoothing.expect("smoothing ran");
     assert!(s.volume_change_percent.abs() <= 1.0, "{s:?}");
     let h = p.report.hausdorff_decimation.expect("measured");
-    assert!(h.hausdorff_mm <= 0.3, "{h:?}");
-    let (lo, hi) = mask_lps_bounds(&truth);
-    let (mlo, mhi) = p.mesh.bounds().unwrap();
-    for a in 0..3 {
-        assert!(
-            mlo[a] >= lo[a] - 1.5 && mhi[a] <= hi[a] + 1.5,
-            "axis {a}: mesh [{}, {}] vs mask [{}, {}]",
-            mlo[a],
-            mhi[a],
-            lo[a],
-            hi[a]
-        );
-    }
+    assert_fe_targets(&p.mesh, c, &h, &truth);
     // Components and tunnels as the raw surface had them.
     let raw_check = mesh::check(&mask_surface(&truth));
     assert_eq!(c.components, raw_check.components);
@@ -95,24 +103,5 @@ fn default_preset_mesh_of_the_paper_grid_phantom_meets_the_targets() {
         c.volume_mm3,
         out.mask.volume_mm3()
     );
-    assert!(c.is_valid_solid(), "{}", c.summary());
-    assert_eq!(c.edges_not_shared_by_two, 0);
-    let target = mesh::FE_TARGET_TRIANGLES as f64;
-    assert!(
-        (c.triangles as f64 / target - 1.0).abs() <= 0.05,
-        "{}",
-        c.triangles
-    );
-    let mask_mm3 = out.mask.volume_mm3();
-    assert!(
-        (c.volume_mm3 / mask_mm3 - 1.0).abs() <= 0.02,
-        "{} vs {mask_mm3}",
-        c.volume_mm3
-    );
-    assert!(h.hausdorff_mm <= 0.3, "{h:?}");
-    let (lo, hi) = mask_lps_bounds(&out.mask);
-    let (mlo, mhi) = out.mesh.bounds().unwrap();
-    for a in 0..3 {
-        assert!(mlo[a] >= lo[a] - 1.5 && mhi[a] <= hi[a] + 1.5, "axis {a}");
-    }
+    assert_fe_targets(&out.mesh, c, &h, &out.mask);
 }

@@ -392,6 +392,22 @@ mod tests {
         assert_eq!(enclosure_counts(&m, n, n, 1.0, 1.0, 5.0)[0], 0);
     }
 
+    /// A deterministic pseudo-random sequence (64-bit LCG, high bits).
+    fn lcg(seed: u64) -> impl FnMut() -> u32 {
+        let mut state = seed;
+        move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u32
+        }
+    }
+
+    /// `n` pixels, each set with probability `density` / 16.
+    fn random_mask(next: &mut impl FnMut() -> u32, n: usize, density: u32) -> Vec<u8> {
+        (0..n).map(|_| u8::from(next() % 16 < density)).collect()
+    }
+
     /// Rays marched pixel by pixel: the definition `enclosure_counts` must meet.
     fn enclosure_brute(bone: &[u8], nu: usize, nv: usize, su: f64, sv: f64, reach: f64) -> Vec<u8> {
         let at = |i: i64, j: i64| bone[i as usize + nu * j as usize] != 0;
@@ -432,19 +448,11 @@ mod tests {
 
     #[test]
     fn enclosure_counts_equal_marched_rays_on_random_masks() {
-        let mut state = 7u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) as u32
-        };
+        let mut next = lcg(7);
         for case in 0..40 {
             let (nu, nv) = (1 + next() as usize % 23, 1 + next() as usize % 19);
             let density = 1 + next() % 6;
-            let bone: Vec<u8> = (0..nu * nv)
-                .map(|_| u8::from(next() % 16 < density))
-                .collect();
+            let bone = random_mask(&mut next, nu * nv, density);
             let (su, sv) = (
                 0.3 + (next() % 10) as f64 * 0.2,
                 0.3 + (next() % 10) as f64 * 0.2,
@@ -460,19 +468,11 @@ mod tests {
 
     #[test]
     fn holes_equal_a_flood_fill_on_random_masks() {
-        let mut state = 11u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) as u32
-        };
+        let mut next = lcg(11);
         for case in 0..60 {
             let (nu, nv) = (1 + next() as usize % 29, 1 + next() as usize % 17);
             let density = 4 + next() % 10;
-            let m: Vec<u8> = (0..nu * nv)
-                .map(|_| u8::from(next() % 16 < density))
-                .collect();
+            let m = random_mask(&mut next, nu * nv, density);
             // Reference: flood the background from the border, then label the
             // rest in raster order by flooding.
             let mut lab = vec![0u32; nu * nv];
