@@ -102,16 +102,20 @@ impl Mesh {
     /// Counts edges that are not shared by exactly two oppositely oriented triangles.
     pub fn edge_stats(&self) -> EdgeStats {
         // Key: (min, max); value: (uses, uses in min→max direction).
-        let mut edges: Vec<(u64, bool)> = Vec::with_capacity(self.triangles.len() * 3);
-        for t in &self.triangles {
-            for k in 0..3 {
-                let (a, b) = (t[k], t[(k + 1) % 3]);
-                let forward = a < b;
-                let (lo, hi) = if forward { (a, b) } else { (b, a) };
-                edges.push((((lo as u64) << 32) | hi as u64, forward));
-            }
-        }
-        edges.sort_unstable();
+        use rayon::prelude::*;
+        let mut edges: Vec<(u64, bool)> = self
+            .triangles
+            .par_iter()
+            .flat_map_iter(|t| {
+                (0..3).map(move |k| {
+                    let (a, b) = (t[k], t[(k + 1) % 3]);
+                    let forward = a < b;
+                    let (lo, hi) = if forward { (a, b) } else { (b, a) };
+                    (((lo as u64) << 32) | hi as u64, forward)
+                })
+            })
+            .collect();
+        edges.par_sort_unstable();
         let mut s = EdgeStats::default();
         let mut i = 0;
         while i < edges.len() {
