@@ -276,17 +276,32 @@ pub struct FillParams {
     pub small_hole_mm2: f64,
 }
 
+/// What [`solid_fill_slice`] found in one slice.
+#[derive(Clone, Debug, Default)]
+pub struct SliceFill {
+    /// In-plane indices of the pixels to add to the bone.
+    pub add: Vec<usize>,
+    /// The holes left after the enclosure step, labelled as by [`holes_2d`]
+    /// (empty when the slice has no bone).
+    pub holes: Vec<u32>,
+    pub sizes: Vec<usize>,
+    /// Per hole: filled whole (cancellous median, or smaller than any canal).
+    pub whole: Vec<bool>,
+}
+
 /// The pixels of one slice to add to `bone` (in-plane indices), from the
-/// smoothed HU `hu` of the same slice.
+/// smoothed HU `hu` of the same slice, and the holes that were not filled
+/// whole (where the spinal canal is: the enclosure step has closed the gaps
+/// of its bony ring).
 pub fn solid_fill_slice(
     bone: &[u8],
     hu: &[f32],
     nu: usize,
     nv: usize,
     p: &FillParams,
-) -> Vec<usize> {
+) -> SliceFill {
     if !bone.iter().any(|&b| b != 0) {
-        return Vec::new();
+        return SliceFill::default();
     }
     let count = enclosure_counts(bone, nu, nv, p.su, p.sv, p.reach_mm);
     let mut solid = bone.to_vec();
@@ -324,13 +339,19 @@ pub fn solid_fill_slice(
             solid[q] = 1;
         }
     }
-    solid
+    let add = solid
         .iter()
         .zip(bone)
         .enumerate()
         .filter(|(_, (&s, &b))| s != 0 && b == 0)
         .map(|(q, _)| q)
-        .collect()
+        .collect();
+    SliceFill {
+        add,
+        holes: lab,
+        sizes,
+        whole,
+    }
 }
 
 #[cfg(test)]
@@ -550,7 +571,7 @@ mod tests {
         };
         let interior = (0..n * n).filter(|&q| inside(q)).count();
         let cancellous = vec![90.0f32; n * n];
-        let add = solid_fill_slice(&m, &cancellous, n, n, &params);
+        let add = solid_fill_slice(&m, &cancellous, n, n, &params).add;
         let filled_inside = add.iter().filter(|&&q| inside(q)).count();
         assert!(
             filled_inside * 100 >= interior * 90,
@@ -563,7 +584,7 @@ mod tests {
         }));
         // CSF-like interior (20 HU) stays empty.
         let csf = vec![20.0f32; n * n];
-        assert!(solid_fill_slice(&m, &csf, n, n, &params).is_empty());
+        assert!(solid_fill_slice(&m, &csf, n, n, &params).add.is_empty());
     }
 
     #[test]
@@ -583,7 +604,7 @@ mod tests {
         let hu: Vec<f32> = (0..n * n)
             .map(|q| if q % 3 == 0 { 0.0 } else { 90.0 })
             .collect();
-        let add = solid_fill_slice(&m, &hu, n, n, &params);
+        let add = solid_fill_slice(&m, &hu, n, n, &params).add;
         let (lab, sizes) = holes_2d(&m, n, n);
         let hole: usize = sizes[1..].iter().sum();
         assert_eq!(add.len(), hole, "the whole hole, low pixels included");

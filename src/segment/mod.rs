@@ -296,17 +296,22 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
             let (nu, nv) = (plane.nu(), plane.nv());
             let m = plane.gather(&closed.data, k);
             let hu = plane.gather(&smoothed.data, k);
-            // Canal candidates: low-density holes of the bone itself.
-            let (lab, sizes) = fill::holes_2d(&m, nu, nv);
+            // Solid fill, then the canal candidates: low-density holes left
+            // after the enclosure step (which closes the gaps of the canal's
+            // bony ring), not filled whole.
+            let f = fill::solid_fill_slice(&m, &hu, nu, nv, &fp);
+            let (lab, sizes) = (&f.holes, &f.sizes);
             let mut sum = vec![0f64; sizes.len()];
             let mut cen = vec![[0f64; 2]; sizes.len()];
             // The body's left-right centre (tissue above −300 HU, within the
             // bone's box): the canal lies near the midline, unlike paired
             // holes such as the obturator foramina.
             let (mut body_sum, mut body_n) = (0f64, 0usize);
-            for (j, (lrow, hrow)) in lab.chunks_exact(nu).zip(hu.chunks_exact(nu)).enumerate() {
+            let rows = hu.chunks_exact(nu).enumerate();
+            for (j, hrow) in rows {
+                let lrow = lab.get(j * nu..(j + 1) * nu).unwrap_or(&[]);
                 for (i, (&l, &h)) in lrow.iter().zip(hrow).enumerate() {
-                    if l != 0 {
+                    if l != 0 && !f.whole[l as usize] {
                         sum[l as usize] += h as f64;
                         cen[l as usize][0] += i as f64;
                         cen[l as usize][1] += j as f64;
@@ -329,6 +334,9 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
             let body_lr = body_sum / body_n.max(1) as f64;
             let mut canal = Vec::new();
             for l in 1..sizes.len() {
+                if f.whole[l] {
+                    continue;
+                }
                 let area = sizes[l] as f64 * px_mm2;
                 let mean = sum[l] / sizes[l] as f64;
                 let n = sizes[l] as f64;
@@ -346,9 +354,10 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
                     canal.push((sizes[l], centre));
                 }
             }
-            let add = fill::solid_fill_slice(&m, &hu, nu, nv, &fp)
-                .into_iter()
-                .map(|q| plane.index(k, q % nu, q / nu))
+            let add = f
+                .add
+                .iter()
+                .map(|&q| plane.index(k, q % nu, q / nu))
                 .collect();
             (add, canal)
         })
