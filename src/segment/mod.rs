@@ -13,9 +13,11 @@
 //!    `fill_low_hu` (a hole of cancellous median HU is added whole): the body's
 //!    interior is filled even where partial volume opens its cortex, the canal
 //!    (CSF, fat), discs and the pelvic cavity are not.
-//! 3. **Spinal canal** ([`canal`]): in each axial slice, low-density holes
-//!    (`canal_max_hu`) of `canal_area_mm2` within `canal_midline_mm` of the
-//!    body's left-right centre are candidates; the longest chain of them that
+//! 3. **Spinal canal** ([`canal`]): in each axial slice, the low-density
+//!    holes (`canal_max_hu`) of `canal_area_mm2` left after the enclosure
+//!    step of 2 (which closes the gaps of the canal's bony ring, so the canal
+//!    does not hinge on a closed arch at one threshold) within
+//!    `canal_midline_mm` of the body's left-right centre are candidates; the longest chain of them that
 //!    is continuous through the slices is the canal, and its centre line is
 //!    interpolated through the slices without one (disc levels).
 //! 4. **Isolation** ([`isolate`]): marker-controlled watershed on the bone's
