@@ -603,7 +603,7 @@ fn write_file(
 /// grid. Any non-zero voxel is written as 1. Returns the bytes written.
 ///
 /// `.nii.gz` is compressed in parallel, pigz style: the bytes are cut into
-/// blocks of [`GZ_BLOCK`], each deflated on its own (ending on a byte
+/// blocks of `GZ_BLOCK` bytes, each deflated on its own (ending on a byte
 /// boundary with a sync flush, the last one finished), and the pieces are
 /// written in order as one ordinary gzip member with the CRC of the whole.
 pub fn write_mask(path: &Path, mask: &Mask) -> Result<u64> {

@@ -1,7 +1,7 @@
 //! Mesh processing after marching cubes, for meshes a finite-element mesher
 //! accepts: topology checks ([`topology`]), smoothing without shrinkage
-//! ([`smooth`]), decimation that keeps a closed 2-manifold ([`decimate`]),
-//! and the Hausdorff distance between two surfaces ([`hausdorff`]).
+//! ([`smooth`]), decimation that keeps a closed 2-manifold ([`mod@decimate`]),
+//! and the Hausdorff distance between two surfaces ([`mod@hausdorff`]).
 //!
 //! [`process`] chains them after the surface step, as [`MeshParams`] say:
 //!
