@@ -6,7 +6,10 @@
 //! bone. The edge of an object blurred by the scanner lies where the signal
 //! is halfway between inside and outside: a surface voxel whose smoothed HU is
 //! below the mean of its inner and outer neighbours along some axis lies
-//! outside that edge and is removed. One pass: only the outer shell moves.
+//! outside that edge and is removed. Each pass moves only the outer shell;
+//! passes repeat over the width of the blurred edge. The module also removes
+//! spurs ([`remove_spurs`]), voxel-thin bumps a simplified surface cannot
+//! follow.
 
 use crate::{Mask, Volume};
 use rayon::prelude::*;
@@ -113,14 +116,23 @@ pub fn remove_spurs(mask: &mut Mask) -> usize {
         }
         out
     };
-    let is_spur = |m: &[u8], v: usize| m[v] != 0 && neighbours(m, v).len() <= 1;
+    let is_spur = |m: &[u8], v: usize| {
+        if m[v] == 0 {
+            return false;
+        }
+        let c = [v % nx, (v / nx) % ny, v / plane];
+        let mut n = 0;
+        for a in 0..3 {
+            n += usize::from(c[a] > 0 && m[v - strides[a]] != 0);
+            n += usize::from(c[a] + 1 < dims[a] && m[v + strides[a]] != 0);
+        }
+        n <= 1
+    };
     let mut spurs: Vec<usize> = {
         let m = &mask.data;
         (0..nz)
             .into_par_iter()
-            .flat_map_iter(|z| {
-                (plane * z..plane * (z + 1)).filter(move |&v| m[v] != 0 && is_spur(m, v))
-            })
+            .flat_map_iter(|z| (plane * z..plane * (z + 1)).filter(move |&v| is_spur(m, v)))
             .collect()
     };
     let mut total = 0;

@@ -17,9 +17,10 @@
 //!    holes (`canal_max_hu`) of `canal_area_mm2` left after the enclosure
 //!    step of 2 (which closes the gaps of the canal's bony ring, so the canal
 //!    does not hinge on a closed arch at one threshold) within
-//!    `canal_midline_mm` of the body's left-right centre are candidates; the longest chain of them that
-//!    is continuous through the slices is the canal, and its centre line is
-//!    interpolated through the slices without one (disc levels).
+//!    `canal_midline_mm` of the body's left-right centre are candidates; the
+//!    longest chain of them that is continuous through the slices is the
+//!    canal, and its centre line is interpolated through the slices without
+//!    one (disc levels).
 //! 4. **Isolation** ([`isolate`]): marker-controlled watershed on the bone's
 //!    distance transform, spine seeds within `spine_radius_mm` of the canal,
 //!    other seeds beyond `other_radius_mm`; the split falls at the joints.
