@@ -152,7 +152,7 @@ pub struct SpineReport {
     pub fragments_removed_mm3: f64,
     pub kept_mm3: f64,
     pub warnings: Vec<String>,
-    /// Seconds per step: bone, fill, isolate, boundary.
+    /// Seconds per step: bone, fill, isolate, edge+pockets+spurs+fragments.
     pub step_seconds: Vec<(&'static str, f64)>,
 }
 
@@ -471,7 +471,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
             "no bone was found around the spinal canal; is the spine in the field of view?".into(),
         ));
     }
-    lap(&mut rep, "boundary+fragments");
+    lap(&mut rep, "edge+pockets+spurs+fragments");
     Ok((on_grid(&ct.grid, &solid, lo), rep))
 }
 
