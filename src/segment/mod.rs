@@ -81,6 +81,9 @@ pub struct SpineParams {
     pub canal_area_mm2: [f64; 2],
     /// Largest left-right distance of the canal from the body's midline, mm.
     pub canal_midline_mm: f64,
+    /// The canal must be followed over at least this length (about a
+    /// vertebra's height), mm, to be trusted.
+    pub canal_min_length_mm: f64,
     /// How far past the first and last slice with a canal the spine is
     /// still seeded, mm.
     pub canal_extend_mm: f64,
@@ -114,6 +117,7 @@ impl Default for SpineParams {
             canal_max_hu: 60.0,
             canal_area_mm2: [30.0, 800.0],
             canal_midline_mm: 30.0,
+            canal_min_length_mm: 20.0,
             canal_extend_mm: 30.0,
             spine_radius_mm: 30.0,
             other_radius_mm: 65.0,
@@ -384,12 +388,25 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     let found = canal::continuous_chain(&candidates, [su, sv], slice_mm, 40.0, 25.0, 0.5);
     rep.canal_slices_found = found.len();
 
-    let Some(track) = canal::canal_track(&found, plane.slices(), [su, sv]) else {
+    // A canal followed over less than a vertebra's height could be any
+    // dark hole (a fatty vertebral body in a slab of a few slices).
+    let extent_mm = match (found.first(), found.last()) {
+        (Some(a), Some(b)) => (b.0 - a.0) as f64 * slice_mm,
+        _ => 0.0,
+    };
+    let track = if extent_mm >= p.canal_min_length_mm {
+        canal::canal_track(&found, plane.slices(), [su, sv])
+    } else {
+        None
+    };
+    let Some(track) = track else {
         rep.warnings.push(format!(
-            "the spinal canal was found in only {} of {} axial slices: the spine was not \
-             isolated from other bones; the largest component is kept instead",
+            "the spinal canal was found in {} of {} axial slices, over {extent_mm:.0} mm \
+             (at least {:.0} mm are needed): the spine was not isolated from other bones; \
+             the largest component is kept instead",
             found.len(),
-            plane.slices()
+            plane.slices(),
+            p.canal_min_length_mm
         ));
         let (mask, sel) = components::select(&solid, p.min_component_mm3, true, Connectivity::Six)?;
         rep.isolation_removed_mm3 = sel.removed_small_mm3 + sel.removed_other_mm3;
@@ -462,9 +479,26 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     }
 
     // 6. Fragments: specks the watershed and the mid-level step leave apart
-    // from the spine (each vertebra itself is far above the limit).
-    let (solid, sel) = components::select(&solid, p.min_component_mm3, false, Connectivity::Six)?;
-    rep.fragments_removed_mm3 = sel.removed_small_mm3;
+    // from the spine (each vertebra itself is far above the limit). The
+    // largest piece is kept whatever its size: a field of view a few slices
+    // thick holds less than a vertebra.
+    let lab = components::label(&solid, Connectivity::Six);
+    let min_vox = (p.min_component_mm3 / vox).ceil() as u64;
+    let keep = |c: usize| c == 0 || lab.sizes[c] >= min_vox;
+    rep.fragments_removed_mm3 = (0..lab.count())
+        .filter(|&c| !keep(c))
+        .map(|c| lab.sizes[c] as f64 * vox)
+        .sum();
+    if lab.count() > 0 && lab.sizes[0] < min_vox {
+        rep.warnings.push(format!(
+            "the spine in view is {:.0} mm³, less than a vertebra ({} mm³): a partial field \
+             of view?",
+            lab.sizes[0] as f64 * vox,
+            p.min_component_mm3
+        ));
+    }
+    let solid = lab.mask_of(keep);
+    drop(lab);
     rep.kept_mm3 = solid.count() as f64 * vox;
     if rep.kept_mm3 == 0.0 {
         return Err(Error::Empty(
