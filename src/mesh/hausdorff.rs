@@ -146,6 +146,8 @@ pub struct Surface<'a> {
     offsets: Vec<u32>,
     ids: Vec<u32>,
     spheres: Vec<[f32; 4]>,
+    /// Corners of each triangle, f64, in one place (queries read them often).
+    corners: Vec<[P; 3]>,
     mean_edge: f64,
 }
 
@@ -219,6 +221,11 @@ impl<'a> Surface<'a> {
                 }
             }
         }
+        let corners = mesh
+            .triangles
+            .par_iter()
+            .map(|t| t.map(|i| mesh.vertices[i as usize].map(|x| x as f64)))
+            .collect();
         Surface {
             mesh,
             lo,
@@ -227,12 +234,14 @@ impl<'a> Surface<'a> {
             offsets,
             ids,
             spheres,
+            corners,
             mean_edge,
         }
     }
 
+    #[inline]
     fn tri(&self, t: u32) -> [P; 3] {
-        self.mesh.triangles[t as usize].map(|i| self.mesh.vertices[i as usize].map(|x| x as f64))
+        self.corners[t as usize]
     }
 
     /// Distance from p to the box of cell `c`, squared.
