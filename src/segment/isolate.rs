@@ -40,28 +40,41 @@ pub fn watershed_labels(
         |i: usize| -> usize { ((d2[i].sqrt() as f64 / step_mm) as usize).min(BUCKETS - 1) };
     let mut queue: Vec<VecDeque<u32>> = (0..BUCKETS).map(|_| VecDeque::new()).collect();
     let mut top = 0usize;
-    for (k, c) in track.iter().enumerate().take(plane.slices()) {
-        for j in 0..plane.nv() {
-            for i in 0..plane.nu() {
-                let idx = plane.index(k, i, j);
-                if solid.data[idx] == 0 {
-                    continue;
+    // Seeds of each slice found in parallel, queued in slice order (the
+    // same order as one sequential scan: the flood is deterministic).
+    let seeds: Vec<Vec<(u32, u8)>> = track
+        .par_iter()
+        .enumerate()
+        .take(plane.slices())
+        .map(|(k, c)| {
+            let mut out = Vec::new();
+            for j in 0..plane.nv() {
+                for i in 0..plane.nu() {
+                    let idx = plane.index(k, i, j);
+                    if solid.data[idx] == 0 {
+                        continue;
+                    }
+                    let r = ((i as f64 - c[0]) * su).hypot((j as f64 - c[1]) * sv);
+                    let l = if r <= spine_radius_mm && spine_seeds[k] {
+                        SPINE
+                    } else if r >= other_radius_mm || !spine_seeds[k] {
+                        OTHER
+                    } else {
+                        continue;
+                    };
+                    out.push((idx as u32, l));
                 }
-                let r = ((i as f64 - c[0]) * su).hypot((j as f64 - c[1]) * sv);
-                let l = if r <= spine_radius_mm && spine_seeds[k] {
-                    SPINE
-                } else if r >= other_radius_mm || !spine_seeds[k] {
-                    OTHER
-                } else {
-                    continue;
-                };
-                label[idx] = l;
-                let b = bucket_of(idx);
-                queue[b].push_back(idx as u32);
-                top = top.max(b);
             }
-        }
+            out
+        })
+        .collect();
+    for &(idx, l) in seeds.iter().flatten() {
+        label[idx as usize] = l;
+        let b = bucket_of(idx as usize);
+        queue[b].push_back(idx);
+        top = top.max(b);
     }
+    drop(seeds);
     let [nx, ny, nz] = grid.dims;
     loop {
         while top > 0 && queue[top].is_empty() {
