@@ -14,6 +14,22 @@
 use crate::{Mask, Volume};
 use rayon::prelude::*;
 
+/// Calls `f(x)` for every non-zero byte of `row`, skipping zero stretches
+/// 32 bytes at a time (a mask is mostly empty).
+#[inline]
+fn for_each_set(row: &[u8], mut f: impl FnMut(usize)) {
+    for (c, chunk) in row.chunks(32).enumerate() {
+        if chunk.iter().fold(0u8, |a, &b| a | b) == 0 {
+            continue;
+        }
+        for (i, &b) in chunk.iter().enumerate() {
+            if b != 0 {
+                f(32 * c + i);
+            }
+        }
+    }
+}
+
 /// Removes the surface voxels of `mask` that lie outside the mid-level edge
 /// of `hu` (see the module docs), in up to `passes` passes (each sees the
 /// mask the previous one left; stops early when a pass removes nothing).
@@ -49,12 +65,11 @@ pub fn peel_to_mid_level(mut mask: Mask, hu: &Volume<f32>, passes: usize) -> (Ma
                 let mut out = Vec::new();
                 for y in 0..ny {
                     let row = plane * z + nx * y;
-                    for x in 0..nx {
-                        let v = row + x;
-                        if m[v] != 0 && outside(m, v, [x, y, z]) {
-                            out.push(v);
+                    for_each_set(&m[row..row + nx], |x| {
+                        if outside(m, row + x, [x, y, z]) {
+                            out.push(row + x);
                         }
-                    }
+                    });
                 }
                 out
             })
@@ -132,7 +147,18 @@ pub fn remove_spurs(mask: &mut Mask) -> usize {
         let m = &mask.data;
         (0..nz)
             .into_par_iter()
-            .flat_map_iter(|z| (plane * z..plane * (z + 1)).filter(move |&v| is_spur(m, v)))
+            .flat_map_iter(|z| {
+                let mut out = Vec::new();
+                for y in 0..ny {
+                    let row = plane * z + nx * y;
+                    for_each_set(&m[row..row + nx], |x| {
+                        if is_spur(m, row + x) {
+                            out.push(row + x);
+                        }
+                    });
+                }
+                out
+            })
             .collect()
     };
     let mut total = 0;
