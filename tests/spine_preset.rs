@@ -100,14 +100,13 @@ fn spine_preset_on_real_abdominal_ct() {
         return;
     };
     eprintln!("totalseg-abdomen-3mm L1–S1, spine preset: Dice {dice:.4} (paper: 0.55)");
-    // 0.892: the sacrum below S1, which the reference does not label, shares
-    // S1's axial slices and counts against it.
-    assert!(dice >= 0.89, "Dice {dice}");
+    assert!(dice >= 0.90, "Dice {dice}");
 }
 
 /// A bone threshold 10–30 HU off the default (another scanner's calibration,
-/// a user's choice) must not lose the canal and with it the spine: before the
-/// canal was looked for in the enclosure-filled slices, 130 HU gave 0.67.
+/// a user's choice) must not lose the canal and with it the spine: with the
+/// canal looked for only among holes of the bone, 130 HU gave 0.67 on
+/// totalseg and 150 HU 0.53 on verse012 (the arches open).
 #[test]
 fn spine_preset_survives_other_bone_thresholds() {
     for (low, min_ts, min_verse) in [

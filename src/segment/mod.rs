@@ -84,6 +84,9 @@ pub struct SpineParams {
     /// The canal must be followed over at least this length (about a
     /// vertebra's height), mm, to be trusted.
     pub canal_min_length_mm: f64,
+    /// The canal is taken from the holes of the bone itself when that chain
+    /// spans at least this share of the one found after the enclosure step.
+    pub canal_bone_share: f64,
     /// How far past the first and last slice with a canal the spine is
     /// still seeded, mm.
     pub canal_extend_mm: f64,
@@ -118,6 +121,7 @@ impl Default for SpineParams {
             canal_area_mm2: [30.0, 800.0],
             canal_midline_mm: 30.0,
             canal_min_length_mm: 20.0,
+            canal_bone_share: 0.8,
             canal_extend_mm: 30.0,
             spine_radius_mm: 30.0,
             other_radius_mm: 65.0,
@@ -139,6 +143,9 @@ pub struct SpineReport {
     pub bone_mm3: f64,
     pub closing_added_mm3: f64,
     pub fill_added_mm3: f64,
+    /// Where the canal was found: "bone holes" (closed bony rings) or
+    /// "enclosed holes" (after the enclosure step).
+    pub canal_from: &'static str,
     /// Axial slices with a canal found / total.
     pub canal_slices_found: usize,
     pub slices: usize,
@@ -296,34 +303,24 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         need: p.fill_need_directions,
         small_hole_mm2: p.canal_area_mm2[0],
     };
-    type SliceFindings = (Vec<usize>, Vec<(usize, [f64; 2])>);
+    // Per slice: the pixels to add, and the canal candidates among the holes
+    // of the bone itself (a closed bony ring: the strongest evidence) and
+    // among the holes left after the enclosure step (which also closes the
+    // gaps of the ring).
+    type Candidates = Vec<(usize, [f64; 2])>;
+    type SliceFindings = (Vec<usize>, Candidates, Candidates);
     let per_slice: Vec<SliceFindings> = (0..plane.slices())
         .into_par_iter()
         .map(|k| {
             let (nu, nv) = (plane.nu(), plane.nv());
             let m = plane.gather(&closed.data, k);
             let hu = plane.gather(&smoothed.data, k);
-            // Solid fill, then the canal candidates: low-density holes left
-            // after the enclosure step (which closes the gaps of the canal's
-            // bony ring), not filled whole.
             let f = fill::solid_fill_slice(&m, &hu, nu, nv, &fp);
-            let (lab, sizes) = (&f.holes, &f.sizes);
-            let mut sum = vec![0f64; sizes.len()];
-            let mut cen = vec![[0f64; 2]; sizes.len()];
             // The body's left-right centre (tissue above −300 HU, within the
             // bone's box): the canal lies near the midline, unlike paired
             // holes such as the obturator foramina.
             let (mut body_sum, mut body_n) = (0f64, 0usize);
-            let rows = hu.chunks_exact(nu).enumerate();
-            for (j, hrow) in rows {
-                let lrow = lab.get(j * nu..(j + 1) * nu).unwrap_or(&[]);
-                for (i, (&l, &h)) in lrow.iter().zip(hrow).enumerate() {
-                    if l != 0 && !f.whole[l as usize] {
-                        sum[l as usize] += h as f64;
-                        cen[l as usize][0] += i as f64;
-                        cen[l as usize][1] += j as f64;
-                    }
-                }
+            for (j, hrow) in hu.chunks_exact(nu).enumerate() {
                 // Per row: the count above −300 HU and the sum of their u.
                 let (mut n, mut su_row) = (0usize, 0usize);
                 for (i, &h) in hrow.iter().enumerate() {
@@ -339,39 +336,58 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
                 body_n += n;
             }
             let body_lr = body_sum / body_n.max(1) as f64;
-            let mut canal = Vec::new();
-            for l in 1..sizes.len() {
-                if f.whole[l] {
-                    continue;
+            // Low-density holes of the right size near the midline.
+            let candidates = |lab: &[u32], sizes: &[usize], skip: &dyn Fn(usize) -> bool| {
+                let mut sum = vec![0f64; sizes.len()];
+                let mut cen = vec![[0f64; 2]; sizes.len()];
+                for (j, (lrow, hrow)) in lab.chunks_exact(nu).zip(hu.chunks_exact(nu)).enumerate() {
+                    for (i, (&l, &h)) in lrow.iter().zip(hrow).enumerate() {
+                        if l != 0 {
+                            sum[l as usize] += h as f64;
+                            cen[l as usize][0] += i as f64;
+                            cen[l as usize][1] += j as f64;
+                        }
+                    }
                 }
-                let area = sizes[l] as f64 * px_mm2;
-                let mean = sum[l] / sizes[l] as f64;
-                let n = sizes[l] as f64;
-                let centre = [cen[l][0] / n, cen[l][1] / n];
-                let off_mm = if lr_is_u {
-                    (centre[0] - body_lr) * su
-                } else {
-                    (centre[1] - body_lr) * sv
-                };
-                if area >= p.canal_area_mm2[0]
-                    && area <= p.canal_area_mm2[1]
-                    && mean <= p.canal_max_hu as f64
-                    && off_mm.abs() <= p.canal_midline_mm
-                {
-                    canal.push((sizes[l], centre));
+                let mut out = Vec::new();
+                for l in 1..sizes.len() {
+                    if skip(l) {
+                        continue;
+                    }
+                    let area = sizes[l] as f64 * px_mm2;
+                    let mean = sum[l] / sizes[l] as f64;
+                    let n = sizes[l] as f64;
+                    let centre = [cen[l][0] / n, cen[l][1] / n];
+                    let off_mm = if lr_is_u {
+                        (centre[0] - body_lr) * su
+                    } else {
+                        (centre[1] - body_lr) * sv
+                    };
+                    if area >= p.canal_area_mm2[0]
+                        && area <= p.canal_area_mm2[1]
+                        && mean <= p.canal_max_hu as f64
+                        && off_mm.abs() <= p.canal_midline_mm
+                    {
+                        out.push((sizes[l], centre));
+                    }
                 }
-            }
+                out
+            };
+            let (bone_lab, bone_sizes) = fill::holes_2d(&m, nu, nv);
+            let in_bone = candidates(&bone_lab, &bone_sizes, &|_| false);
+            // Holes filled whole are cancellous bone, not canal.
+            let enclosed = candidates(&f.holes, &f.sizes, &|l| f.whole[l]);
             let add = f
                 .add
                 .iter()
                 .map(|&q| plane.index(k, q % nu, q / nu))
                 .collect();
-            (add, canal)
+            (add, in_bone, enclosed)
         })
         .collect();
     let mut solid = closed;
     let mut added = 0usize;
-    for (add, _) in &per_slice {
+    for (add, _, _) in &per_slice {
         for &i in add {
             solid.data[i] = 1;
         }
@@ -379,21 +395,37 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     }
     rep.fill_added_mm3 = added as f64 * vox;
     rep.slices = plane.slices();
-    let candidates: Vec<(usize, usize, [f64; 2])> = per_slice
-        .iter()
-        .enumerate()
-        .flat_map(|(k, (_, c))| c.iter().map(move |&(n, c)| (k, n, c)))
-        .collect();
     let slice_mm = grid.spacing[plane.a];
-    let found = canal::continuous_chain(&candidates, [su, sv], slice_mm, 40.0, 25.0, 0.5);
+    let chain = |pick: &dyn Fn(&SliceFindings) -> &Candidates| {
+        let candidates: Vec<(usize, usize, [f64; 2])> = per_slice
+            .iter()
+            .enumerate()
+            .flat_map(|(k, f)| pick(f).iter().map(move |&(n, c)| (k, n, c)))
+            .collect();
+        canal::continuous_chain(&candidates, [su, sv], slice_mm, 40.0, 25.0, 0.5)
+    };
+    let span = |found: &[(usize, [f64; 2])]| match (found.first(), found.last()) {
+        (Some(a), Some(b)) => (b.0 - a.0) as f64 * slice_mm,
+        _ => 0.0,
+    };
+    // The canal in closed rings when it runs most of the length that the
+    // enclosure finds (the threshold closed the arches); else, the arches
+    // open at this threshold or density, the enclosed one.
+    let in_bone = chain(&|f| &f.1);
+    let enclosed = chain(&|f| &f.2);
+    let found = if span(&in_bone) >= p.canal_bone_share * span(&enclosed) {
+        rep.canal_from = "bone holes";
+        in_bone
+    } else {
+        rep.canal_from = "enclosed holes";
+        enclosed
+    };
+    drop(per_slice);
     rep.canal_slices_found = found.len();
 
     // A canal followed over less than a vertebra's height could be any
     // dark hole (a fatty vertebral body in a slab of a few slices).
-    let extent_mm = match (found.first(), found.last()) {
-        (Some(a), Some(b)) => (b.0 - a.0) as f64 * slice_mm,
-        _ => 0.0,
-    };
+    let extent_mm = span(&found);
     let track = if extent_mm >= p.canal_min_length_mm {
         canal::canal_track(&found, plane.slices(), [su, sv])
     } else {
