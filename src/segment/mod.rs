@@ -13,14 +13,16 @@
 //!    `fill_low_hu` (a hole of cancellous median HU is added whole): the body's
 //!    interior is filled even where partial volume opens its cortex, the canal
 //!    (CSF, fat), discs and the pelvic cavity are not.
-//! 3. **Spinal canal** ([`canal`]): in each axial slice, the low-density
-//!    holes (`canal_max_hu`) of `canal_area_mm2` left after the enclosure
-//!    step of 2 (which closes the gaps of the canal's bony ring, so the canal
-//!    does not hinge on a closed arch at one threshold) within
-//!    `canal_midline_mm` of the body's left-right centre are candidates; the
-//!    longest chain of them that is continuous through the slices is the
-//!    canal, and its centre line is interpolated through the slices without
-//!    one (disc levels).
+//! 3. **Spinal canal** ([`canal`]): in each axial slice, low-density holes
+//!    (`canal_max_hu`) of `canal_area_mm2` within `canal_midline_mm` of the
+//!    body's left-right centre are candidates; the longest chain of them that
+//!    is continuous through the slices is the canal, and its centre line is
+//!    interpolated through the slices without one (disc levels). Candidates
+//!    are the holes of the bone itself (closed bony rings) unless their chain
+//!    spans less than `canal_bone_share` of the chain among the holes left
+//!    after the enclosure step of 2 (which closes the gaps of arches that a
+//!    higher threshold or thin bone leaves open); the canal must span
+//!    `canal_min_length_mm`.
 //! 4. **Isolation** ([`isolate`]): marker-controlled watershed on the bone's
 //!    distance transform, spine seeds within `spine_radius_mm` of the canal,
 //!    other seeds beyond `other_radius_mm`; the split falls at the joints.
