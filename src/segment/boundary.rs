@@ -30,6 +30,31 @@ fn for_each_set(row: &[u8], mut f: impl FnMut(usize)) {
     }
 }
 
+/// Indices of the set voxels `v` (at `[x, y, z]`) of `mask` for which
+/// `pred(data, v, [x, y, z])` holds, in index order; slices in parallel.
+fn set_voxels_where(
+    mask: &Mask,
+    pred: impl Fn(&[u8], usize, [usize; 3]) -> bool + Sync,
+) -> Vec<usize> {
+    let [nx, ny, nz] = mask.grid.dims;
+    let m = &mask.data;
+    (0..nz)
+        .into_par_iter()
+        .flat_map_iter(|z| {
+            let mut out = Vec::new();
+            for y in 0..ny {
+                let row = nx * (y + ny * z);
+                for_each_set(&m[row..row + nx], |x| {
+                    if pred(m, row + x, [x, y, z]) {
+                        out.push(row + x);
+                    }
+                });
+            }
+            out
+        })
+        .collect()
+}
+
 /// Removes the surface voxels of `mask` that lie outside the mid-level edge
 /// of `hu` (see the module docs), in up to `passes` passes (each sees the
 /// mask the previous one left; stops early when a pass removes nothing).
@@ -57,24 +82,7 @@ pub fn peel_to_mid_level(mut mask: Mask, hu: &Volume<f32>, passes: usize) -> (Ma
         })
     };
     let mut total = 0;
-    let mut removed: Vec<usize> = {
-        let m = &mask.data;
-        (0..nz)
-            .into_par_iter()
-            .flat_map_iter(|z| {
-                let mut out = Vec::new();
-                for y in 0..ny {
-                    let row = plane * z + nx * y;
-                    for_each_set(&m[row..row + nx], |x| {
-                        if outside(m, row + x, [x, y, z]) {
-                            out.push(row + x);
-                        }
-                    });
-                }
-                out
-            })
-            .collect()
-    };
+    let mut removed = set_voxels_where(&mask, |m, v, c| outside(m, v, c));
     for pass in 0..passes {
         if pass > 0 {
             // Candidates: mask voxels 6-adjacent to the last pass's removals.
@@ -143,24 +151,7 @@ pub fn remove_spurs(mask: &mut Mask) -> usize {
         }
         n <= 1
     };
-    let mut spurs: Vec<usize> = {
-        let m = &mask.data;
-        (0..nz)
-            .into_par_iter()
-            .flat_map_iter(|z| {
-                let mut out = Vec::new();
-                for y in 0..ny {
-                    let row = plane * z + nx * y;
-                    for_each_set(&m[row..row + nx], |x| {
-                        if is_spur(m, row + x) {
-                            out.push(row + x);
-                        }
-                    });
-                }
-                out
-            })
-            .collect()
-    };
+    let mut spurs = set_voxels_where(mask, |m, v, _| is_spur(m, v));
     let mut total = 0;
     while !spurs.is_empty() {
         // Removing a spur can leave its one neighbour a spur: look there next.
