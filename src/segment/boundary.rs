@@ -18,15 +18,10 @@ use rayon::prelude::*;
 /// 32 bytes at a time (a mask is mostly empty).
 #[inline]
 fn for_each_set(row: &[u8], mut f: impl FnMut(usize)) {
-    for (c, chunk) in row.chunks(32).enumerate() {
-        if chunk.iter().fold(0u8, |a, &b| a | b) == 0 {
-            continue;
-        }
-        for (i, &b) in chunk.iter().enumerate() {
-            if b != 0 {
-                f(32 * c + i);
-            }
-        }
+    let mut x = 0;
+    while let Some(i) = crate::volume::first_set(&row[x..]) {
+        f(x + i);
+        x += i + 1;
     }
 }
 

@@ -13,19 +13,29 @@ use std::collections::VecDeque;
 pub const SPINE: u8 = 1;
 pub const OTHER: u8 = 2;
 
+/// Where the two floods start.
+#[derive(Clone, Copy)]
+pub struct Seeds<'a> {
+    /// The canal centre per axial slice (in-plane voxel coordinates).
+    pub track: &'a [[f64; 2]],
+    /// Slices where this is false (far beyond the ends of the canal found)
+    /// get no spine seeds.
+    pub spine_slices: &'a [bool],
+    /// Spine seeds lie within this distance of the canal, mm …
+    pub spine_radius_mm: f64,
+    /// … other seeds beyond this one, mm.
+    pub other_radius_mm: f64,
+}
+
 /// Labels every bone voxel of `solid` [`SPINE`], [`OTHER`] or 0 (reached by
-/// neither marker). `track` is the canal centre per axial slice (in-plane
-/// voxel coordinates); spine seeds lie within `spine_radius_mm` of it, other
-/// seeds beyond `other_radius_mm`. Slices where `spine_seeds[k]` is false (far
-/// beyond the ends of the canal found) get no spine seeds.
-pub fn watershed_labels(
-    solid: &Mask,
-    plane: &Plane,
-    track: &[[f64; 2]],
-    spine_seeds: &[bool],
-    spine_radius_mm: f64,
-    other_radius_mm: f64,
-) -> Vec<u8> {
+/// neither marker), the floods starting from `seeds`.
+pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
+    let Seeds {
+        track,
+        spine_slices: spine_seeds,
+        spine_radius_mm,
+        other_radius_mm,
+    } = *seeds;
     let grid = &solid.grid;
     let (su, sv) = (grid.spacing[plane.u], grid.spacing[plane.v]);
     let inside = solid.map(|v| (v == 0) as u8);
@@ -124,23 +134,13 @@ pub fn watershed_labels(
 pub fn watershed_labels_fast(
     solid: &Mask,
     plane: &Plane,
-    track: &[[f64; 2]],
-    spine_seeds: &[bool],
-    spine_radius_mm: f64,
-    other_radius_mm: f64,
+    seeds: &Seeds,
     coarse_below_mm: f64,
 ) -> Vec<u8> {
     let g = &solid.grid;
     let (u, v) = (plane.u, plane.v);
     if g.spacing[u].max(g.spacing[v]) >= coarse_below_mm {
-        return watershed_labels(
-            solid,
-            plane,
-            track,
-            spine_seeds,
-            spine_radius_mm,
-            other_radius_mm,
-        );
+        return watershed_labels(solid, plane, seeds);
     }
     let mut dims = g.dims;
     dims[u] = dims[u].div_ceil(2);
@@ -189,7 +189,8 @@ pub fn watershed_labels_fast(
             }
         });
     // Coarse voxel (i, j) covers fine (2i, 2i+1): its centre is at fine 2i + 0.5.
-    let ctrack: Vec<[f64; 2]> = track
+    let ctrack: Vec<[f64; 2]> = seeds
+        .track
         .iter()
         .map(|t| [(t[0] - 0.5) / 2.0, (t[1] - 0.5) / 2.0])
         .collect();
@@ -197,10 +198,10 @@ pub fn watershed_labels_fast(
     let clab = watershed_labels(
         &coarse,
         &cplane,
-        &ctrack,
-        spine_seeds,
-        spine_radius_mm,
-        other_radius_mm,
+        &Seeds {
+            track: &ctrack,
+            ..*seeds
+        },
     );
     let mut out = vec![0u8; solid.data.len()];
     out.par_chunks_mut((nx * ny).max(1))
@@ -248,7 +249,13 @@ mod tests {
         }
         let plane = Plane::new(grid.dims, 2);
         let track = vec![[2.0, 10.0]; 5];
-        let lab = watershed_labels(&m, &plane, &track, &[true; 5], 8.0, 30.0);
+        let seeds = |track| Seeds {
+            track,
+            spine_slices: &[true; 5],
+            spine_radius_mm: 8.0,
+            other_radius_mm: 30.0,
+        };
+        let lab = watershed_labels(&m, &plane, &seeds(&track));
         let at = |x: usize| lab[grid.index(x, 10, 2)];
         assert_eq!(at(5), SPINE);
         assert_eq!(at(19), SPINE);
@@ -257,7 +264,7 @@ mod tests {
         // Every bone voxel is reached (all connected).
         assert!(m.data.iter().zip(&lab).all(|(&b, &l)| (b == 0) == (l == 0)));
         // The coarse path splits at the same neck (to within a voxel pair).
-        let fast = watershed_labels_fast(&m, &plane, &track, &[true; 5], 8.0, 30.0, 1.5);
+        let fast = watershed_labels_fast(&m, &plane, &seeds(&track), 1.5);
         let at = |x: usize| fast[grid.index(x, 10, 2)];
         assert_eq!(at(5), SPINE);
         assert_eq!(at(18), SPINE);
@@ -282,7 +289,7 @@ mod tests {
         }
         let tplane = Plane::new(tgrid.dims, 0);
         let ttrack = vec![[10.0, 2.0]; 5];
-        let tfast = watershed_labels_fast(&t, &tplane, &ttrack, &[true; 5], 8.0, 30.0, 1.5);
+        let tfast = watershed_labels_fast(&t, &tplane, &seeds(&ttrack), 1.5);
         for z in 0..5 {
             for y in 0..21 {
                 for x in 0..44 {

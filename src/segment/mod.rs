@@ -457,15 +457,13 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     let spine_seeds: Vec<bool> = (0..plane.slices())
         .map(|k| k + reach >= first && k <= last + reach)
         .collect();
-    let label = isolate::watershed_labels_fast(
-        &solid,
-        &plane,
-        &track,
-        &spine_seeds,
-        p.spine_radius_mm,
-        p.other_radius_mm,
-        0.8,
-    );
+    let seeds = isolate::Seeds {
+        track: &track,
+        spine_slices: &spine_seeds,
+        spine_radius_mm: p.spine_radius_mm,
+        other_radius_mm: p.other_radius_mm,
+    };
+    let label = isolate::watershed_labels_fast(&solid, &plane, &seeds, 0.8);
     let (mut other, mut unreached) = (0usize, 0usize);
     for (s, &l) in solid.data.iter_mut().zip(&label) {
         if *s != 0 {
