@@ -169,6 +169,9 @@ const MIN_QUALITY: f64 = 0.05;
 struct State {
     pos: Vec<[f64; 3]>,
     quadrics: Vec<Quadric>,
+    /// Each vertex's quadric error at its own position (collapses keep the
+    /// target where it is, so this changes only when its quadric grows).
+    own: Vec<f64>,
     frozen: Vec<bool>,
     triangles: Vec<[u32; 3]>,
     /// Triangles at each vertex.
@@ -191,36 +194,24 @@ pub(crate) struct Rings {
 
 impl Rings {
     pub(crate) fn new(nv: usize, tris: &[[u32; 3]]) -> Self {
-        let mut offsets = vec![0u32; nv + 1];
-        for t in tris {
-            for &v in t {
-                offsets[v as usize + 1] += 1;
-            }
-        }
-        for i in 0..nv {
-            offsets[i + 1] += offsets[i];
-        }
-        // Link edges: the edge opposite each corner, in winding order.
-        let mut fill = offsets.clone();
-        let mut link = vec![(0u32, 0u32); offsets[nv] as usize];
-        for t in tris {
-            for k in 0..3 {
-                let v = t[k] as usize;
-                link[fill[v] as usize] = (t[(k + 1) % 3], t[(k + 2) % 3]);
-                fill[v] += 1;
-            }
-        }
-        drop(fill);
-        let mut ids = vec![0u32; link.len()];
+        let (offsets, corners) = super::topology::corner_rows(nv, tris);
+        let mut ids = vec![0u32; corners.len()];
         let mut ok = vec![false; nv];
-        // Chain each vertex's link edges, in parallel over vertex ranges.
+        // Chain each vertex's link edges (the edge opposite each of its
+        // corners, in winding order), in parallel over vertex ranges.
         let chunks = split_ranges(nv, &offsets, &mut ids, &mut ok);
         chunks.into_par_iter().for_each(|(v0, ids, ok)| {
             let base = offsets[v0] as usize;
+            let mut link: Vec<(u32, u32)> = Vec::with_capacity(16);
             for (k, okv) in ok.iter_mut().enumerate() {
                 let v = v0 + k;
                 let (s, e) = (offsets[v] as usize, offsets[v + 1] as usize);
-                *okv = chain(&link[s..e], &mut ids[s - base..e - base]);
+                link.clear();
+                link.extend(corners[s..e].iter().map(|&c| {
+                    let (t, k) = (tris[c as usize / 3], c as usize % 3);
+                    (t[(k + 1) % 3], t[(k + 2) % 3])
+                }));
+                *okv = chain(&link, &mut ids[s - base..e - base]);
             }
         });
         Rings { offsets, ids, ok }
@@ -228,55 +219,86 @@ impl Rings {
 
     /// The rings after a pass, from the rings before it: each vertex's ring
     /// remapped, and a target's ring with its source's ring spliced in.
-    /// `None` if any ring does not come out as a simple cycle of the
-    /// vertex's triangle count (then rebuild with [`Rings::new`]).
-    fn update(&self, remap: &[u32], source: &[u32], st: &State) -> Option<Self> {
-        let nv = remap.len();
+    /// With `compact`, the rings come out already renumbered to the kept
+    /// vertices (see [`Compaction`]). `None` if any ring does not come out
+    /// as a simple cycle of the vertex's triangle count (then rebuild with
+    /// [`Rings::new`]).
+    fn update(
+        &self,
+        remap: &[u32],
+        source: &[u32],
+        st: &State,
+        compact: Option<&Compaction>,
+    ) -> Option<Self> {
+        // Vertex k of the result is `old(k)` of the pass.
+        let n = compact.map_or(remap.len(), |c| c.keep.len());
+        let old = |k: usize| compact.map_or(k, |c| c.keep[k] as usize);
+        let new_id = |x: u32| compact.map_or(x, |c| c.map[x as usize]);
         let keep = |v: usize| remap[v] == v as u32 && !st.frozen[v] && self.ok[v];
-        let mut offsets = vec![0u32; nv + 1];
-        for v in 0..nv {
-            offsets[v + 1] = offsets[v] + if keep(v) { st.valence[v] } else { 0 };
+        let mut offsets: Vec<u32> = std::iter::once(0)
+            .chain(
+                (0..n)
+                    .into_par_iter()
+                    .map(|k| {
+                        let v = old(k);
+                        if keep(v) {
+                            st.valence[v]
+                        } else {
+                            0
+                        }
+                    })
+                    .collect::<Vec<u32>>(),
+            )
+            .collect();
+        for k in 0..n {
+            offsets[k + 1] += offsets[k];
         }
-        let mut ids = vec![0u32; offsets[nv] as usize];
-        let mut ok = vec![false; nv];
-        let chunks = split_ranges(nv, &offsets, &mut ids, &mut ok);
-        let good = chunks.into_par_iter().all(|(v0, ids, ok)| {
-            let base = offsets[v0] as usize;
+        let mut ids = vec![0u32; offsets[n] as usize];
+        let mut ok = vec![false; n];
+        let chunks = split_ranges(n, &offsets, &mut ids, &mut ok);
+        let good = chunks.into_par_iter().all(|(k0, ids, ok)| {
+            let base = offsets[k0] as usize;
             let mut buf: Vec<u32> = Vec::with_capacity(32);
             let mut out: Vec<u32> = Vec::with_capacity(32);
-            for (k, okv) in ok.iter_mut().enumerate() {
-                let v = v0 + k;
+            for (i, okv) in ok.iter_mut().enumerate() {
+                let k = k0 + i;
+                let v = old(k);
                 if !keep(v) {
                     continue;
                 }
-                let old = self.of(v as u32);
+                let old_ring = self.of(v as u32);
                 let a = source[v];
-                let (s, e) = (offsets[v] as usize - base, offsets[v + 1] as usize - base);
+                let (s, e) = (offsets[k] as usize - base, offsets[k + 1] as usize - base);
                 // Most rings are untouched by a pass: a valid ring stays one.
-                if a == NONE && old.len() == e - s && old.iter().all(|&x| remap[x as usize] == x) {
-                    ids[s..e].copy_from_slice(old);
+                if a == NONE
+                    && old_ring.len() == e - s
+                    && old_ring.iter().all(|&x| remap[x as usize] == x)
+                {
+                    for (dst, &x) in ids[s..e].iter_mut().zip(old_ring) {
+                        *dst = new_id(x);
+                    }
                     *okv = true;
                     continue;
                 }
                 buf.clear();
                 if a == NONE {
-                    buf.extend_from_slice(old);
+                    buf.extend_from_slice(old_ring);
                 } else {
                     // ring(v) = … d, a, c …; ring(a) = … c, v, d, x₁ … x_k, …:
                     // put d x₁ … x_k c in place of a.
                     let ra = self.of(a);
                     let (Some(i), Some(j)) = (
-                        old.iter().position(|&x| x == a),
+                        old_ring.iter().position(|&x| x == a),
                         ra.iter().position(|&x| x == v as u32),
                     ) else {
                         return false;
                     };
-                    buf.extend_from_slice(&old[..i]);
+                    buf.extend_from_slice(&old_ring[..i]);
                     let n = ra.len();
                     for s in 1..n {
                         buf.push(ra[(j + s) % n]);
                     }
-                    buf.extend_from_slice(&old[i + 1..]);
+                    buf.extend_from_slice(&old_ring[i + 1..]);
                 }
                 out.clear();
                 for &x in &buf {
@@ -291,7 +313,13 @@ impl Rings {
                 if out.len() != e - s || (1..out.len()).any(|i| out[..i].contains(&out[i])) {
                     return false;
                 }
-                ids[s..e].copy_from_slice(&out);
+                for (dst, &x) in ids[s..e].iter_mut().zip(&out) {
+                    *dst = new_id(x);
+                }
+                // A kept ring names only kept vertices.
+                if ids[s..e].contains(&NONE) {
+                    return false;
+                }
                 *okv = true;
             }
             true
@@ -562,6 +590,9 @@ fn error_goal(hist: &[u32], edge_goal: usize) -> f32 {
 #[derive(Default)]
 struct SlabResult {
     collapses: Vec<(u32, u32)>,
+    /// For each collapse, the target's quadric with the source's added and
+    /// its error at the target (computed here, in parallel).
+    merged: Vec<(Quadric, f64)>,
     /// Volume changes of pieces that lie in several slabs.
     shared_dv: Vec<(u32, f64)>,
     refused_link: usize,
@@ -623,6 +654,9 @@ fn greedy(p: &Pass, slab: u16, cands: &[Cand], goal: usize, error_goal: f32) -> 
         p.valence[x as usize].store(p.valence(x) - 1, Relaxed);
         p.valence[y as usize].store(p.valence(y) - 1, Relaxed);
         r.collapses.push((a, b));
+        let mut q = p.st.quadrics[b as usize];
+        q.add(&p.st.quadrics[a as usize]);
+        r.merged.push((q, q.eval_raw(p.st.pos[b as usize])));
         r.max_err = r.max_err.max(c.cost);
         removed += 2;
     }
@@ -664,7 +698,7 @@ fn run_pass(
             .max_by(|&a, &b| (hi[a] - lo[a]).total_cmp(&(hi[b] - lo[b])))
             .unwrap_or(0);
         let mut xs: Vec<f64> = used.iter().map(|&v| st.pos[v][axis]).collect();
-        xs.sort_unstable_by(f64::total_cmp);
+        xs.par_sort_unstable_by(f64::total_cmp);
         let shift = if pass_no % 2 == 0 { 0.0 } else { 0.5 };
         let cuts: Vec<f64> = (1..k)
             .map(|i| {
@@ -710,16 +744,7 @@ fn run_pass(
         }
     }
     let st_ref = &*st;
-    let own: Vec<f64> = (0..nv)
-        .into_par_iter()
-        .map(|v| {
-            if movable[v] {
-                st_ref.quadrics[v].eval_raw(st_ref.pos[v])
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let own = &st_ref.own;
     let cands: Vec<(Vec<Cand>, Vec<u32>)> = slab_vertices
         .par_iter()
         .map(|verts| {
@@ -808,9 +833,9 @@ fn run_pass(
             let pv = st.piece_volume[piece as usize].get_mut();
             *pv = (f64::from_bits(*pv) + dv).to_bits();
         }
-        for &(a, b) in &r.collapses {
-            let qa = st.quadrics[a as usize];
-            st.quadrics[b as usize].add(&qa);
+        for (&(a, b), &(q, own)) in r.collapses.iter().zip(&r.merged) {
+            st.quadrics[b as usize] = q;
+            st.own[b as usize] = own;
             st.valence[a as usize] = 0;
             source[b as usize] = a;
             collapsed += 1;
@@ -894,6 +919,7 @@ pub(crate) fn decimate_with(
         }
     };
     let frozen: Vec<bool> = (0..nv)
+        .into_par_iter()
         .map(|v| rings.offsets[v + 1] > rings.offsets[v] && !rings.ok[v])
         .collect();
     report.frozen_vertices = frozen.iter().filter(|&&f| f).count();
@@ -921,7 +947,12 @@ pub(crate) fn decimate_with(
         })
         .collect();
     let valence = (0..nv)
+        .into_par_iter()
         .map(|v| rings.offsets[v + 1] - rings.offsets[v])
+        .collect();
+    let own = (0..nv)
+        .into_par_iter()
+        .map(|v| quadrics[v].eval_raw(pos[v]))
         .collect();
     // Piece volumes: runs of consecutive triangles of one piece, summed in
     // fixed chunks (the same sums whatever the thread count).
@@ -948,6 +979,7 @@ pub(crate) fn decimate_with(
     let mut st = State {
         pos,
         quadrics,
+        own,
         frozen,
         triangles: mesh.triangles.clone(),
         valence,
@@ -968,20 +1000,23 @@ pub(crate) fn decimate_with(
         if removed == 0 {
             break;
         }
-        // Rings follow the collapses; rebuilt from the triangles only if an
-        // update does not come out clean (it always should).
-        rings = match rings.update(&remap, &source, &st) {
+        // Drop the collapsed vertices once they are a quarter of the arrays
+        // (every pass walks all vertex arrays, and most vertices die early);
+        // the rings follow the collapses, renumbered as they are rebuilt.
+        // They are rebuilt from the triangles only if an update does not
+        // come out clean (it always should).
+        let compaction = Compaction::of(&st);
+        let updated = rings.update(&remap, &source, &st, compaction.as_ref());
+        if let Some(c) = &compaction {
+            compact_state(&mut st, c);
+        }
+        rings = match updated {
             Some(r) => r,
             None => {
                 report.ring_rebuilds += 1;
                 Rings::new(st.pos.len(), &st.triangles)
             }
         };
-        // Drop the collapsed vertices once they are a quarter of the arrays:
-        // every pass walks all vertex arrays, and most vertices die early.
-        if let Some(map) = compact_map(&st) {
-            compact_state(&mut st, &mut rings, &map);
-        }
     }
     place_optimally(&mut st, &rings);
     let mut out = Mesh {
@@ -1003,68 +1038,61 @@ pub(crate) fn decimate_with(
     Ok((out, report))
 }
 
-/// Old → new vertex ids keeping only vertices that triangles use, in order
-/// (so the result is the same as without compaction); `None` when fewer
-/// than a quarter would go.
-fn compact_map(st: &State) -> Option<Vec<u32>> {
-    let nv = st.pos.len();
-    let mut map = vec![NONE; nv];
-    for t in &st.triangles {
-        for &v in t {
-            map[v as usize] = 0;
-        }
-    }
-    let mut n = 0u32;
-    for m in map.iter_mut() {
-        if *m == 0 {
-            *m = n;
-            n += 1;
-        }
-    }
-    (n as usize * 4 <= nv * 3).then_some(map)
+/// Renumbering that keeps only the vertices triangles still use, in order
+/// (so the result is the same as without compaction).
+struct Compaction {
+    /// Old → new id; [`NONE`] for a dropped vertex.
+    map: Vec<u32>,
+    /// New → old id.
+    keep: Vec<u32>,
 }
 
-/// Renumbers the state and the rings by `map` (from [`compact_map`]).
-fn compact_state(st: &mut State, rings: &mut Rings, map: &[u32]) {
-    let keep: Vec<u32> = (0..map.len() as u32)
-        .filter(|&v| map[v as usize] != NONE)
-        .collect();
+impl Compaction {
+    /// `None` when fewer than a quarter of the vertices would go. A vertex
+    /// is in use exactly when it has triangles: the pass keeps each
+    /// vertex's triangle count (`valence`) up to date.
+    fn of(st: &State) -> Option<Self> {
+        let nv = st.pos.len();
+        let used = st.valence.par_iter().filter(|&&n| n > 0).count();
+        if used * 4 > nv * 3 {
+            return None;
+        }
+        debug_assert!({
+            let mut u = vec![false; nv];
+            st.triangles
+                .iter()
+                .flatten()
+                .for_each(|&v| u[v as usize] = true);
+            u.iter().zip(&st.valence).all(|(&u, &n)| u == (n > 0))
+        });
+        let mut map = vec![NONE; nv];
+        let mut keep = Vec::with_capacity(used);
+        for (v, m) in map.iter_mut().enumerate() {
+            if st.valence[v] > 0 {
+                *m = keep.len() as u32;
+                keep.push(v as u32);
+            }
+        }
+        Some(Compaction { map, keep })
+    }
+}
+
+/// Renumbers the per-vertex state and the triangles by `c`.
+fn compact_state(st: &mut State, c: &Compaction) {
     fn pick<T: Copy + Send + Sync>(src: &[T], keep: &[u32]) -> Vec<T> {
         keep.par_iter().map(|&v| src[v as usize]).collect()
     }
-    st.pos = pick(&st.pos, &keep);
-    st.quadrics = pick(&st.quadrics, &keep);
-    st.frozen = pick(&st.frozen, &keep);
-    st.valence = pick(&st.valence, &keep);
-    st.piece = pick(&st.piece, &keep);
+    let keep = &c.keep;
+    st.pos = pick(&st.pos, keep);
+    st.quadrics = pick(&st.quadrics, keep);
+    st.own = pick(&st.own, keep);
+    st.frozen = pick(&st.frozen, keep);
+    st.valence = pick(&st.valence, keep);
+    st.piece = pick(&st.piece, keep);
+    let map = &c.map;
     st.triangles
         .par_iter_mut()
         .for_each(|t| *t = t.map(|v| map[v as usize]));
-    let n = keep.len();
-    let mut offsets = vec![0u32; n + 1];
-    for (i, &v) in keep.iter().enumerate() {
-        offsets[i + 1] = offsets[i] + rings.offsets[v as usize + 1] - rings.offsets[v as usize];
-    }
-    let mut ids = vec![0u32; offsets[n] as usize];
-    let mut ok = vec![false; n];
-    let chunks = split_ranges(n, &offsets, &mut ids, &mut ok);
-    chunks.into_par_iter().for_each(|(v0, ids, ok)| {
-        let base = offsets[v0] as usize;
-        for (k, okv) in ok.iter_mut().enumerate() {
-            let old = keep[v0 + k];
-            *okv = rings.ok[old as usize];
-            let (s, e) = (
-                offsets[v0 + k] as usize - base,
-                offsets[v0 + k + 1] as usize - base,
-            );
-            for (dst, &x) in ids[s..e].iter_mut().zip(rings.of(old)) {
-                // A ring names only used vertices; a stale slot of a
-                // non-manifold vertex may not, and is never read as a ring.
-                *dst = map.get(x as usize).copied().unwrap_or(NONE);
-            }
-        }
-    });
-    *rings = Rings { offsets, ids, ok };
 }
 
 /// Moves each unfrozen vertex to the minimiser of its quadric when that is

@@ -99,6 +99,90 @@ impl MeshCheck {
     }
 }
 
+/// Triangle corners at each vertex, in compressed rows: row `v` lists
+/// `3 t + k` for every triangle `t` whose corner `k` is `v`, in triangle
+/// order (the same order a serial fill gives, whatever the thread count).
+///
+/// Filled in parallel over fixed chunks of triangles: each chunk counts the
+/// corners in the window of vertex ids it touches, the counts become each
+/// chunk's first slot per vertex, and the chunks then write disjoint slots.
+/// Meshes from marching cubes, decimation or a file reference nearby
+/// vertices from nearby triangles, so the windows are narrow; when they are
+/// not (their sizes add up to many times the vertex count), one chunk does
+/// it all.
+pub(crate) fn corner_rows(nv: usize, tris: &[[u32; 3]]) -> (Vec<u32>, Vec<u32>) {
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    const CHUNK: usize = 1 << 15;
+    let window = |ts: &[[u32; 3]]| {
+        let (lo, hi) = ts
+            .iter()
+            .flatten()
+            .fold((u32::MAX, 0), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        (lo as usize, hi as usize + 1)
+    };
+    let mut windows: Vec<(usize, usize)> = tris.par_chunks(CHUNK).map(window).collect();
+    let total: usize = windows.iter().map(|w| w.1.saturating_sub(w.0)).sum();
+    let chunk = if total > 4 * nv + CHUNK {
+        windows = vec![window(tris)];
+        tris.len().max(1)
+    } else {
+        CHUNK
+    };
+    // Corners of each vertex in each chunk's window.
+    let mut counts: Vec<Vec<u32>> = tris
+        .par_chunks(chunk)
+        .zip(windows.par_iter())
+        .map(|(ts, &(lo, hi))| {
+            let mut c = vec![0u32; hi.saturating_sub(lo)];
+            for &v in ts.iter().flatten() {
+                c[v as usize - lo] += 1;
+            }
+            c
+        })
+        .collect();
+    let mut offsets = vec![0u32; nv + 1];
+    for (c, &(lo, _)) in counts.iter().zip(&windows) {
+        for (o, &n) in offsets[lo + 1..].iter_mut().zip(c) {
+            *o += n;
+        }
+    }
+    for i in 0..nv {
+        offsets[i + 1] += offsets[i];
+    }
+    // Counts → each chunk's first slot per vertex, chunks in order.
+    let mut cursor = offsets.clone();
+    for (c, &(lo, _)) in counts.iter_mut().zip(&windows) {
+        for (n, cur) in c.iter_mut().zip(&mut cursor[lo..]) {
+            let k = *n;
+            *n = *cur;
+            *cur += k;
+        }
+    }
+    drop(cursor);
+    let rows: Vec<AtomicU32> = (0..offsets[nv])
+        .into_par_iter()
+        .map(|_| AtomicU32::new(0))
+        .collect();
+    tris.par_chunks(chunk)
+        .zip(counts.par_iter_mut())
+        .zip(windows.par_iter())
+        .enumerate()
+        .for_each(|(ci, ((ts, next), &(lo, _)))| {
+            for (i, t) in ts.iter().enumerate() {
+                let corner = 3 * (ci * chunk + i) as u32;
+                for (k, &v) in t.iter().enumerate() {
+                    let slot = &mut next[v as usize - lo];
+                    rows[*slot as usize].store(corner + k as u32, Relaxed);
+                    *slot += 1;
+                }
+            }
+        });
+    (
+        offsets,
+        rows.into_iter().map(AtomicU32::into_inner).collect(),
+    )
+}
+
 /// Vertex → incident triangles, in compressed rows.
 pub struct VertexTriangles {
     pub offsets: Vec<u32>,
@@ -281,70 +365,104 @@ fn duplicate_triangle_list(mesh: &Mesh) -> Vec<u32> {
 }
 
 /// Union-find with path halving.
-struct Dsu(Vec<u32>);
-impl Dsu {
-    fn find(&mut self, mut x: u32) -> u32 {
-        while self.0[x as usize] != x {
-            let p = self.0[self.0[x as usize] as usize];
-            self.0[x as usize] = p;
-            x = p;
-        }
-        x
-    }
-    fn union(&mut self, a: u32, b: u32) {
-        let (ra, rb) = (self.find(a), self.find(b));
-        if ra != rb {
-            let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
-            self.0[hi as usize] = lo;
-        }
-    }
-}
+/// Union-find over the vertices, joined through the triangles, built in
+/// parallel. A root is only ever linked under a smaller root and paths only
+/// shorten towards smaller ids, so every vertex's parent is at most itself
+/// and each component's root ends as its smallest vertex: the same forest
+/// roots whatever the thread count or the order of the unions.
+struct Dsu(Vec<std::sync::atomic::AtomicU32>);
 
 impl Dsu {
-    /// Vertices joined through the triangles.
+    fn find(&self, mut x: u32) -> u32 {
+        use std::sync::atomic::Ordering::Relaxed;
+        loop {
+            let p = self.0[x as usize].load(Relaxed);
+            if p == x {
+                return x;
+            }
+            let g = self.0[p as usize].load(Relaxed);
+            if g != p {
+                // Path halving; losing the race to another update is fine.
+                let _ = self.0[x as usize].compare_exchange(p, g, Relaxed, Relaxed);
+            }
+            x = g;
+        }
+    }
+
+    fn union(&self, a: u32, b: u32) {
+        use std::sync::atomic::Ordering::Relaxed;
+        loop {
+            let (ra, rb) = (self.find(a), self.find(b));
+            if ra == rb {
+                return;
+            }
+            let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
+            if self.0[hi as usize]
+                .compare_exchange(hi, lo, Relaxed, Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Vertices joined through the triangles (indices must be in range).
     fn of_mesh(mesh: &Mesh) -> Self {
-        let mut dsu = Dsu((0..mesh.vertices.len() as u32).collect());
-        for t in &mesh.triangles {
+        let dsu = Dsu((0..mesh.vertices.len() as u32)
+            .into_par_iter()
+            .map(std::sync::atomic::AtomicU32::new)
+            .collect());
+        mesh.triangles.par_iter().for_each(|t| {
             dsu.union(t[0], t[1]);
             dsu.union(t[0], t[2]);
-        }
+        });
         dsu
+    }
+
+    /// Component id of each vertex's root: components numbered in the order
+    /// of their smallest vertex.
+    fn numbering(&self) -> (Vec<u32>, Vec<u32>, usize) {
+        // A root is its component's smallest vertex, so numbering the roots
+        // in vertex order numbers the components by first appearance.
+        let n = self.0.len();
+        let roots: Vec<u32> = (0..n as u32)
+            .into_par_iter()
+            .map(|v| self.find(v))
+            .collect();
+        let mut id = vec![u32::MAX; n];
+        let mut k = 0u32;
+        for v in 0..n {
+            if roots[v] == v as u32 {
+                id[v] = k;
+                k += 1;
+            }
+        }
+        (roots, id, k as usize)
     }
 }
 
 /// Component id (0..n) of every vertex (unused vertices get their own), and n.
 pub fn vertex_components(mesh: &Mesh) -> (Vec<u32>, usize) {
-    let mut dsu = Dsu::of_mesh(mesh);
-    let mut id = vec![u32::MAX; mesh.vertices.len()];
-    let mut n = 0u32;
-    let comp = (0..mesh.vertices.len() as u32)
-        .map(|v| {
-            let r = dsu.find(v) as usize;
-            if id[r] == u32::MAX {
-                id[r] = n;
-                n += 1;
-            }
-            id[r]
-        })
-        .collect();
-    (comp, n as usize)
+    let (roots, id, n) = Dsu::of_mesh(mesh).numbering();
+    (roots.par_iter().map(|&r| id[r as usize]).collect(), n)
 }
 
-/// Component id (0..n) of every triangle, and n.
+/// Component id (0..n) of every triangle, numbered in the order of their
+/// first triangle, and n.
 pub fn triangle_components(mesh: &Mesh) -> (Vec<u32>, usize) {
-    let mut dsu = Dsu::of_mesh(mesh);
+    let dsu = Dsu::of_mesh(mesh);
+    let roots: Vec<u32> = mesh.triangles.par_iter().map(|t| dsu.find(t[0])).collect();
     let mut id = vec![u32::MAX; mesh.vertices.len()];
     let mut n = 0u32;
-    let comp = mesh
-        .triangles
+    let comp = roots
         .iter()
-        .map(|t| {
-            let r = dsu.find(t[0]) as usize;
-            if id[r] == u32::MAX {
-                id[r] = n;
+        .map(|&r| {
+            let slot = &mut id[r as usize];
+            if *slot == u32::MAX {
+                *slot = n;
                 n += 1;
             }
-            id[r]
+            *slot
         })
         .collect();
     (comp, n as usize)
@@ -445,4 +563,102 @@ pub fn compact(mesh: &mut Mesh) {
         *t = t.map(|v| map[v as usize]);
     }
     mesh.vertices = vertices;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pseudo-random triangles over `nv` vertices (a fixed generator).
+    fn random_triangles(nv: u32, n: usize, seed: u64) -> Vec<[u32; 3]> {
+        let mut s = seed;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 33) % nv as u64) as u32
+        };
+        (0..n).map(|_| [next(), next(), next()]).collect()
+    }
+
+    /// The rows a serial fill gives.
+    fn serial_rows(nv: usize, tris: &[[u32; 3]]) -> Vec<Vec<u32>> {
+        let mut rows = vec![Vec::new(); nv];
+        for (t, tri) in tris.iter().enumerate() {
+            for (k, &v) in tri.iter().enumerate() {
+                rows[v as usize].push(3 * t as u32 + k as u32);
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn corner_rows_match_a_serial_fill() {
+        // Scattered ids (one chunk does it all) and local ids over many
+        // chunks (each triangle near its index, as marching cubes makes them).
+        let scattered = random_triangles(1000, 200_000, 1);
+        let local: Vec<[u32; 3]> = random_triangles(64, 200_000, 2)
+            .into_iter()
+            .enumerate()
+            .map(|(t, tri)| tri.map(|v| (t / 4) as u32 + v))
+            .collect();
+        for (tris, nv) in [(scattered, 1000), (local, 50_064)] {
+            let (offsets, corners) = corner_rows(nv, &tris);
+            let rows = serial_rows(nv, &tris);
+            for v in 0..nv {
+                let row = &corners[offsets[v] as usize..offsets[v + 1] as usize];
+                assert_eq!(row, &rows[v][..], "vertex {v}");
+            }
+        }
+        let (offsets, corners) = corner_rows(5, &[]);
+        assert_eq!((offsets, corners), (vec![0; 6], vec![]));
+    }
+
+    #[test]
+    fn components_match_a_breadth_first_search() {
+        // Sparse random triangles: many components of all sizes.
+        let nv = 30_000;
+        let tris = random_triangles(nv, 9_000, 3);
+        let mesh = Mesh {
+            vertices: vec![[0.0; 3]; nv as usize],
+            triangles: tris.clone(),
+        };
+        let (comp, n) = vertex_components(&mesh);
+        let mut adj = vec![Vec::new(); nv as usize];
+        for t in &tris {
+            for k in 0..3 {
+                adj[t[k] as usize].push(t[(k + 1) % 3]);
+                adj[t[(k + 1) % 3] as usize].push(t[k]);
+            }
+        }
+        // Numbered by first appearance in vertex order.
+        let mut want = vec![u32::MAX; nv as usize];
+        let mut next = 0;
+        for s in 0..nv as usize {
+            if want[s] != u32::MAX {
+                continue;
+            }
+            want[s] = next;
+            let mut stack = vec![s];
+            while let Some(v) = stack.pop() {
+                for &w in &adj[v] {
+                    if want[w as usize] == u32::MAX {
+                        want[w as usize] = next;
+                        stack.push(w as usize);
+                    }
+                }
+            }
+            next += 1;
+        }
+        assert_eq!(n, next as usize);
+        assert_eq!(comp, want);
+        // Triangle components: the same partition, numbered by first triangle.
+        let (tc, tn) = triangle_components(&mesh);
+        let mut first = std::collections::HashMap::new();
+        for (i, t) in tris.iter().enumerate() {
+            let k = first.len() as u32;
+            assert_eq!(tc[i], *first.entry(want[t[0] as usize]).or_insert(k));
+        }
+        assert_eq!(tn, first.len());
+    }
 }
