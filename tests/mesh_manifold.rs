@@ -57,7 +57,65 @@ fn assert_solid(mesh: &Mesh, what: &str) -> MeshCheck {
     assert_eq!(c.duplicate_triangles, 0, "{what}");
     // Every closed orientable piece has an even Euler characteristic.
     assert_eq!(c.euler_characteristic % 2, 0, "{what}");
+    // The check reads closure off the vertex fans; sorting the edges and
+    // testing each vertex's triangles must agree.
+    let s = mesh.edge_stats();
+    assert_eq!(
+        (s.edges, s.boundary, s.non_manifold, s.misoriented),
+        (c.edges, 0, 0, 0),
+        "{what}"
+    );
+    assert!(
+        mesh::topology::non_manifold_vertices(mesh).is_empty(),
+        "{what}"
+    );
     c
+}
+
+#[test]
+fn check_counts_defects_the_way_an_edge_sort_does() {
+    // A closed surface made defective in each way the check counts: the
+    // fans no longer close, and the edge-sorting path must give the counts.
+    let mut box_mask = Mask::filled(grid([5, 5, 5]), 0);
+    for (x, y, z) in [(1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 2, 2), (3, 3, 3)] {
+        box_mask.set(x, y, z, 1);
+    }
+    let closed = mask_surface(&box_mask);
+    let base = check(&closed);
+    assert!(base.is_valid_solid(), "{}", base.summary());
+    let mut open = closed.clone();
+    open.triangles.pop();
+    let mut doubled = closed.clone();
+    doubled.triangles.push(closed.triangles[0]);
+    let mut flipped = closed.clone();
+    flipped.triangles[0].swap(1, 2);
+    for (name, m) in [("open", open), ("doubled", doubled), ("flipped", flipped)] {
+        let c = check(&m);
+        let s = m.edge_stats();
+        assert_eq!(
+            (
+                c.edges,
+                c.boundary_edges,
+                c.non_manifold_edges,
+                c.misoriented_edges
+            ),
+            (s.edges, s.boundary, s.non_manifold, s.misoriented),
+            "{name}"
+        );
+        assert!(!c.is_valid_solid(), "{name}: {}", c.summary());
+    }
+    let c = check(&{
+        let mut m = closed.clone();
+        m.triangles.push(closed.triangles[0]);
+        m
+    });
+    assert_eq!((c.duplicate_triangles, c.non_manifold_edges), (1, 3));
+    let c = check(&{
+        let mut m = closed;
+        m.triangles.pop();
+        m
+    });
+    assert_eq!(c.boundary_edges, 3);
 }
 
 /// Raw surface, smoothed surface and a decimated one: all solid; smoothing

@@ -364,7 +364,6 @@ fn duplicate_triangle_list(mesh: &Mesh) -> Vec<u32> {
         .collect()
 }
 
-/// Union-find with path halving.
 /// Union-find over the vertices, joined through the triangles, built in
 /// parallel. A root is only ever linked under a smaller root and paths only
 /// shorten towards smaller ids, so every vertex's parent is at most itself
@@ -476,7 +475,7 @@ pub fn check(mesh: &Mesh) -> MeshCheck {
     // and count them as degenerate.
     let bad_index = mesh
         .triangles
-        .iter()
+        .par_iter()
         .filter(|t| t.iter().any(|&i| i as usize >= nv))
         .count();
     let sanitized;
@@ -499,40 +498,45 @@ pub fn check(mesh: &Mesh) -> MeshCheck {
         triangles: mesh.triangles.len() + bad_index,
         ..Default::default()
     };
-    let mut used = vec![false; nv];
-    for t in &mesh.triangles {
-        for &v in t {
-            used[v as usize] = true;
-        }
-    }
-    c.vertices = used.iter().filter(|&&u| u).count();
+    // The ordered fan of every vertex. When each used vertex's triangles
+    // chain into one simple cycle, every edge v–x lies in exactly the two
+    // triangles before and after x in v's cycle, once in each direction: the
+    // surface is closed, consistently oriented, without non-manifold edges,
+    // vertices or duplicate triangles, and has Σ valence / 2 edges. Only
+    // when some fan does not close are the edges sorted and counted.
+    let rings = super::decimate::Rings::new(nv, &mesh.triangles);
+    let valence = |v: usize| rings.offsets[v + 1] - rings.offsets[v];
+    c.vertices = (0..nv).into_par_iter().filter(|&v| valence(v) > 0).count();
     c.unused_vertices = nv - c.vertices;
-    c.non_finite_vertices = mesh
-        .vertices
-        .iter()
-        .zip(&used)
-        .filter(|(p, &u)| u && !p.iter().all(|x| x.is_finite()))
+    c.non_finite_vertices = (0..nv)
+        .into_par_iter()
+        .filter(|&v| valence(v) > 0 && !mesh.vertices[v].iter().all(|x| x.is_finite()))
         .count();
-
-    let s = mesh.edge_stats();
-    c.edges = s.edges;
-    c.boundary_edges = s.boundary;
-    c.non_manifold_edges = s.non_manifold;
-    c.misoriented_edges = s.misoriented;
-    c.edges_not_shared_by_two = s.boundary + s.non_manifold;
-
-    c.non_manifold_vertices = non_manifold_vertices(mesh).len();
+    let all_fans_close = (0..nv)
+        .into_par_iter()
+        .all(|v| rings.ok[v] || valence(v) == 0);
+    if all_fans_close {
+        c.edges = rings.offsets[nv] as usize / 2;
+    } else {
+        let s = mesh.edge_stats();
+        c.edges = s.edges;
+        c.boundary_edges = s.boundary;
+        c.non_manifold_edges = s.non_manifold;
+        c.misoriented_edges = s.misoriented;
+        c.edges_not_shared_by_two = s.boundary + s.non_manifold;
+        c.non_manifold_vertices = non_manifold_vertices(mesh).len();
+        c.duplicate_triangles = duplicate_triangle_list(mesh).len();
+    }
+    drop(rings);
     c.degenerate_triangles = bad_index
         + mesh
             .triangles
             .par_iter()
             .filter(|t| is_degenerate(mesh, t))
             .count();
-    c.duplicate_triangles = duplicate_triangle_list(mesh).len();
     c.components = triangle_components(mesh).1;
     c.euler_characteristic = c.vertices as i64 - c.edges as i64 + mesh.triangles.len() as i64;
-    c.volume_mm3 = mesh.volume_mm3();
-    c.area_mm2 = mesh.area_mm2();
+    (c.volume_mm3, c.area_mm2) = super::smooth::volume_and_area(mesh);
     c.closed = c.triangles > 0 && c.edges_not_shared_by_two == 0;
     c.manifold = c.closed
         && c.non_manifold_vertices == 0
