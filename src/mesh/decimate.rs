@@ -1005,7 +1005,7 @@ pub(crate) fn decimate_with(
         // the rings follow the collapses, renumbered as they are rebuilt.
         // They are rebuilt from the triangles only if an update does not
         // come out clean (it always should).
-        let compaction = Compaction::of(&st);
+        let compaction = Compaction::of(&mut st);
         let updated = rings.update(&remap, &source, &st, compaction.as_ref());
         if let Some(c) = &compaction {
             compact_state(&mut st, c);
@@ -1050,21 +1050,25 @@ struct Compaction {
 impl Compaction {
     /// `None` when fewer than a quarter of the vertices would go. A vertex
     /// is in use exactly when it has triangles: the pass keeps each
-    /// vertex's triangle count (`valence`) up to date.
-    fn of(st: &State) -> Option<Self> {
+    /// vertex's triangle count (`valence`) up to date. That is verified
+    /// (read-only, in parallel) before relying on it; should it ever fail,
+    /// the counts are recounted from the triangles.
+    fn of(st: &mut State) -> Option<Self> {
         let nv = st.pos.len();
+        let consistent = st
+            .triangles
+            .par_iter()
+            .all(|t| t.iter().all(|&v| st.valence[v as usize] > 0));
+        if !consistent {
+            st.valence = vec![0; nv];
+            for &v in st.triangles.iter().flatten() {
+                st.valence[v as usize] += 1;
+            }
+        }
         let used = st.valence.par_iter().filter(|&&n| n > 0).count();
         if used * 4 > nv * 3 {
             return None;
         }
-        debug_assert!({
-            let mut u = vec![false; nv];
-            st.triangles
-                .iter()
-                .flatten()
-                .for_each(|&v| u[v as usize] = true);
-            u.iter().zip(&st.valence).all(|(&u, &n)| u == (n > 0))
-        });
         let mut map = vec![NONE; nv];
         let mut keep = Vec::with_capacity(used);
         for (v, m) in map.iter_mut().enumerate() {
