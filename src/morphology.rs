@@ -151,35 +151,44 @@ pub fn erode(mask: &Mask, radius_mm: f64) -> Result<Mask> {
 /// or AND-ed (erosion): about a dozen word operations per 64 voxels.
 pub fn closing(mask: &Mask, radius_mm: f64) -> Result<Mask> {
     check_radius(radius_mm)?;
+    closing_into(mask.clone(), radius_mm)
+}
+
+/// [`closing`] of a mask the caller no longer needs: the closing's voxels
+/// are added to it in place (the closing contains the mask), which saves a
+/// full-size copy.
+pub fn closing_into(mut mask: Mask, radius_mm: f64) -> Result<Mask> {
+    check_radius(radius_mm)?;
     let se = ellipsoid(radius_mm, mask.grid.spacing);
     let Some((lo, hi)) = mask.bounding_box() else {
-        return Ok(mask.clone());
+        return Ok(mask);
     };
     if se.len() <= 1 {
-        return Ok(mask.clone());
+        return Ok(mask);
     }
     let r = reach(&se);
     match Runs::of(&se) {
-        Some(runs) if r[0] < 64 => Ok(closing_packed(mask, &runs, lo, hi, r)),
-        _ => Ok(closing_bytes(mask, &se, lo, hi, r)),
+        Some(runs) if r[0] < 64 => closing_packed(&mut mask, &runs, lo, hi, r),
+        _ => closing_bytes(&mut mask, &se, lo, hi, r),
     }
+    Ok(mask)
 }
 
-/// The byte-per-voxel closing (any structuring element).
+/// The byte-per-voxel closing (any structuring element), in place.
 fn closing_bytes(
-    mask: &Mask,
+    mask: &mut Mask,
     se: &[[isize; 3]],
     lo: [usize; 3],
     hi: [usize; 3],
     r: [usize; 3],
-) -> Mask {
+) {
     // Work on the bounding box padded by twice the reach: the dilation needs
     // `r` of room, and the erosion of those voxels reads `r` further.
     let roi = mask.crop(lo, hi).pad([2 * r[0], 2 * r[1], 2 * r[2]], 0);
     let closed = apply(&apply(&roi, se, Op::Dilate), se, Op::Erode);
     // Paste back the part that lies inside the original volume.
-    let mut out = mask.clone();
-    let d = mask.grid.dims;
+    let out = mask;
+    let d = out.grid.dims;
     for z in 0..closed.grid.dims[2] {
         let gz = z as isize + lo[2] as isize - 2 * r[2] as isize;
         if gz < 0 || gz >= d[2] as isize {
@@ -201,7 +210,6 @@ fn closing_bytes(
             }
         }
     }
-    out
 }
 
 /// A symmetric structuring element as runs along x: `(dy, dz, a)` stands for
@@ -354,7 +362,7 @@ fn apply_packed(src: &Packed, runs: &Runs, op: Op) -> Packed {
 /// at least twice the reach `r` (as [`closing_bytes`]). Along x the box
 /// starts on a multiple of 64 voxels (possibly before the volume), so whole
 /// words pack from 64 bytes at a time.
-fn closing_packed(mask: &Mask, runs: &Runs, lo: [usize; 3], hi: [usize; 3], r: [usize; 3]) -> Mask {
+fn closing_packed(mask: &mut Mask, runs: &Runs, lo: [usize; 3], hi: [usize; 3], r: [usize; 3]) {
     let [nx, ny, _] = mask.grid.dims;
     // Box origin (may lie outside the volume) and size.
     let mut o: [isize; 3] = std::array::from_fn(|a| lo[a] as isize - 2 * r[a] as isize);
@@ -401,18 +409,12 @@ fn closing_packed(mask: &Mask, runs: &Runs, lo: [usize; 3], hi: [usize; 3], r: [
         });
     let closed = apply_packed(&apply_packed(&packed, runs, Op::Dilate), runs, Op::Erode);
     drop(packed);
-    // A copy of the mask with the closing's voxels inside the volume set to 1
-    // (the closing contains the mask, so only voxels are added).
-    let mut out = Mask {
-        grid: mask.grid.clone(),
-        data: vec![0u8; mask.data.len()],
-    };
-    out.data
+    // The closing's voxels inside the volume set to 1 (the closing contains
+    // the mask, so only voxels are added).
+    mask.data
         .par_chunks_mut(nx * ny)
-        .zip(mask.data.par_chunks(nx * ny))
         .enumerate()
-        .for_each(|(z, (dst, src))| {
-            dst.copy_from_slice(src);
+        .for_each(|(z, dst)| {
             for y in 0..ny {
                 let Some(row) = closed.row(y as isize - o[1], z as isize - o[2]) else {
                     continue;
@@ -431,7 +433,6 @@ fn closing_packed(mask: &Mask, runs: &Runs, lo: [usize; 3], hi: [usize; 3], r: [
                 }
             }
         });
-    out
 }
 
 /// Bit `b` set where byte `b` of the 64 is non-zero.
@@ -585,8 +586,13 @@ mod tests {
             let (lo, hi) = m.bounding_box().unwrap();
             let r = reach(&se);
             let runs = Runs::of(&se).unwrap();
-            let a = closing_packed(&m, &runs, lo, hi, r);
-            let b = closing_bytes(&m, &se, lo, hi, r);
+            let both = |m: &Mask| {
+                let (mut a, mut b) = (m.clone(), m.clone());
+                closing_packed(&mut a, &runs, lo, hi, r);
+                closing_bytes(&mut b, &se, lo, hi, r);
+                (a, b)
+            };
+            let (a, b) = both(&m);
             assert_eq!(a, b, "case {seed}");
             // A sparse mask, bounding box away from the borders.
             let mut s = Mask::filled(m.grid.clone(), 0);
@@ -597,11 +603,10 @@ mod tests {
                 }
             }
             if let Some((lo, hi)) = s.bounding_box() {
-                assert_eq!(
-                    closing_packed(&s, &runs, lo, hi, r),
-                    closing_bytes(&s, &se, lo, hi, r),
-                    "sparse case {seed}"
-                );
+                let (mut a, mut b) = (s.clone(), s.clone());
+                closing_packed(&mut a, &runs, lo, hi, r);
+                closing_bytes(&mut b, &se, lo, hi, r);
+                assert_eq!(a, b, "sparse case {seed}");
             }
         }
     }

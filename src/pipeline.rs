@@ -238,8 +238,7 @@ where
     }
 
     let done = timed("closing");
-    let closed = morphology::closing(&bone, params.closing_mm)?;
-    drop(bone);
+    let closed = morphology::closing_into(bone, params.closing_mm)?;
     let closing_voxels = closed.count();
     done(stages);
 

@@ -281,8 +281,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     let smoothed = smooth::gaussian_box(ct, sigma, lo, hi)?;
     let bone_n = bone.count();
     rep.bone_mm3 = bone_n as f64 * vox;
-    let closed = morphology::closing(&bone, p.closing_mm)?;
-    drop(bone);
+    let closed = morphology::closing_into(bone, p.closing_mm)?;
     let closed_n = closed.count();
     rep.closing_added_mm3 = (closed_n - bone_n) as f64 * vox;
     let grid = closed.grid.clone();
