@@ -173,6 +173,10 @@ pub struct PhantomParams {
     pub pelvis: bool,
     /// Render small calcified plaques on the aortic wall.
     pub calcifications: bool,
+    /// Blood in the aorta, the iliac arteries and the inferior vena cava,
+    /// HU: 40 unenhanced; 150–400 after iodinated contrast (portal-venous
+    /// to arterial phase), the common case in abdominal CT.
+    pub blood_hu: f64,
     /// Seed of the noise, the density fields and the anatomical variation.
     pub seed: u64,
 }
@@ -205,6 +209,7 @@ impl PhantomParams {
             ribs: true,
             pelvis: true,
             calcifications: true,
+            blood_hu: HU_BLOOD,
             seed: 1,
         }
     }
@@ -298,6 +303,12 @@ impl PhantomParams {
             return bad(format!(
                 "phantom noise SD {} HU must be between 0 and 1000",
                 self.noise_sd_hu
+            ));
+        }
+        if !(self.blood_hu.is_finite() && (HU_MIN..=HU_MAX).contains(&self.blood_hu)) {
+            return bad(format!(
+                "phantom blood {} HU must be within [{HU_MIN}, {HU_MAX}] HU",
+                self.blood_hu
             ));
         }
         if !(self.lordosis_deg >= 0.0 && self.lordosis_deg <= 80.0) {
@@ -1241,6 +1252,7 @@ struct Anatomy {
     t_c: f64,
     noise_sd: f64,
     noise_seed: u64,
+    blood: f64,
     spacing: V3,
     /// Half the voxel diagonal: beyond this distance a surface does not touch the voxel.
     cut: f64,
@@ -1548,6 +1560,7 @@ impl Anatomy {
             cortical: p.cortical_hu,
             t_c: p.cortical_thickness_mm,
             noise_sd: p.noise_sd_hu,
+            blood: p.blood_hu,
             noise_seed: mix64(p.seed.wrapping_add(0xA5A5_5A5A_0F0F_F0F0)),
             spacing,
             cut,
@@ -1824,16 +1837,22 @@ impl Anatomy {
             ));
         }
         if z > self.z_bif - 10.0 {
-            ellipses.push((-22.0, spine_y - body_b - 14.0, 12.0, 9.0, HU_BLOOD));
+            ellipses.push((-22.0, spine_y - body_b - 14.0, 12.0, 9.0, self.blood));
         }
         if z > self.z_bif {
             let (ax, ay, ar) = aorta_at(&self.arc, &self.levels, self.z_l1, self.z_s1, z);
-            ellipses.push((ax, ay, ar, ar, HU_BLOOD));
+            ellipses.push((ax, ay, ar, ar, self.blood));
         } else if z > self.z_bif - 80.0 {
             let dz = self.z_bif - z;
             let (_, ay, _) = aorta_at(&self.arc, &self.levels, self.z_l1, self.z_s1, z);
             for side in [-1.0, 1.0] {
-                ellipses.push((side * (8.0 + 0.45 * dz), ay - 0.2 * dz, 7.0, 7.0, HU_BLOOD));
+                ellipses.push((
+                    side * (8.0 + 0.45 * dz),
+                    ay - 0.2 * dz,
+                    7.0,
+                    7.0,
+                    self.blood,
+                ));
             }
         }
         SliceInfo {
