@@ -586,13 +586,9 @@ mod tests {
             let (lo, hi) = m.bounding_box().unwrap();
             let r = reach(&se);
             let runs = Runs::of(&se).unwrap();
-            let both = |m: &Mask| {
-                let (mut a, mut b) = (m.clone(), m.clone());
-                closing_packed(&mut a, &runs, lo, hi, r);
-                closing_bytes(&mut b, &se, lo, hi, r);
-                (a, b)
-            };
-            let (a, b) = both(&m);
+            let (mut a, mut b) = (m.clone(), m.clone());
+            closing_packed(&mut a, &runs, lo, hi, r);
+            closing_bytes(&mut b, &se, lo, hi, r);
             assert_eq!(a, b, "case {seed}");
             // A sparse mask, bounding box away from the borders.
             let mut s = Mask::filled(m.grid.clone(), 0);
