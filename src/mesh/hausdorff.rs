@@ -193,16 +193,34 @@ impl<'a> Surface<'a> {
                 ((c0, c1), [c[0] as f32, c[1] as f32, c[2] as f32, r])
             })
             .unzip();
-        // Cell → triangles, in triangle order, filled in parallel.
-        let (offsets, ids) = super::topology::rows_in_order(ncell, ranges.len(), |t| {
-            let (c0, c1) = ranges[t];
-            (c0[2]..=c1[2]).flat_map(move |z| {
-                (c0[1]..=c1[1]).flat_map(move |y| {
+        let mut offsets = vec![0u32; ncell + 1];
+        for (c0, c1) in &ranges {
+            for z in c0[2]..=c1[2] {
+                for y in c0[1]..=c1[1] {
                     let row = dims[0] * (y as usize + dims[1] * z as usize);
-                    (c0[0]..=c1[0]).map(move |x| ((row + x as usize) as u32, t as u32))
-                })
-            })
-        });
+                    for x in c0[0]..=c1[0] {
+                        offsets[row + x as usize + 1] += 1;
+                    }
+                }
+            }
+        }
+        for i in 0..ncell {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut fill = offsets.clone();
+        let mut ids = vec![0u32; offsets[ncell] as usize];
+        for (ti, (c0, c1)) in ranges.iter().enumerate() {
+            for z in c0[2]..=c1[2] {
+                for y in c0[1]..=c1[1] {
+                    let row = dims[0] * (y as usize + dims[1] * z as usize);
+                    for x in c0[0]..=c1[0] {
+                        let c = row + x as usize;
+                        ids[fill[c] as usize] = ti as u32;
+                        fill[c] += 1;
+                    }
+                }
+            }
+        }
         let corners = mesh
             .triangles
             .par_iter()

@@ -102,104 +102,84 @@ impl MeshCheck {
 /// Triangle corners at each vertex, in compressed rows: row `v` lists
 /// `3 t + k` for every triangle `t` whose corner `k` is `v`, in triangle
 /// order (the same order a serial fill gives, whatever the thread count).
-pub(crate) fn corner_rows(nv: usize, tris: &[[u32; 3]]) -> (Vec<u32>, Vec<u32>) {
-    rows_in_order(nv, tris.len(), |t| {
-        let tri = tris[t];
-        (0..3).map(move |k| (tri[k], 3 * t as u32 + k as u32))
-    })
-}
-
-/// Compressed rows built from `n` items, each giving `(row, value)` pairs:
-/// row `r` lists the values given for it, in item order (as a serial fill
-/// would), whatever the thread count. Rows must be below `nrows`.
 ///
-/// Filled in parallel over fixed chunks of items: each chunk counts its
-/// entries in the window of rows it touches, the counts become each
-/// chunk's first slot per row, and the chunks then write disjoint slots.
-/// Meshes from marching cubes, decimation or a file name nearby vertices
-/// (and cover nearby cells) from nearby triangles, so the windows are
-/// narrow; when they are not (their sizes add up to many times the row
-/// count), one chunk does it all.
-pub(crate) fn rows_in_order<F, I>(nrows: usize, n: usize, entries: F) -> (Vec<u32>, Vec<u32>)
-where
-    F: Fn(usize) -> I + Sync,
-    I: Iterator<Item = (u32, u32)>,
-{
+/// Filled in parallel over fixed chunks of triangles: each chunk counts the
+/// corners in the window of vertex ids it touches, the counts become each
+/// chunk's first slot per vertex, and the chunks then write disjoint slots.
+/// Meshes from marching cubes, decimation or a file reference nearby
+/// vertices from nearby triangles, so the windows are narrow; when they are
+/// not (their sizes add up to many times the vertex count), one chunk does
+/// it all.
+pub(crate) fn corner_rows(nv: usize, tris: &[[u32; 3]]) -> (Vec<u32>, Vec<u32>) {
     use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
     const CHUNK: usize = 1 << 15;
-    let window = |items: std::ops::Range<usize>| {
-        let (lo, hi) = items
-            .flat_map(&entries)
-            .fold((u32::MAX, 0), |(lo, hi), (r, _)| (lo.min(r), hi.max(r)));
-        if lo > hi {
-            (0, 0) // no entries
-        } else {
-            (lo as usize, hi as usize + 1)
-        }
+    let window = |ts: &[[u32; 3]]| {
+        let (lo, hi) = ts
+            .iter()
+            .flatten()
+            .fold((u32::MAX, 0), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        (lo as usize, hi as usize + 1)
     };
-    let chunks_of =
-        |chunk: usize| (0..n.div_ceil(chunk)).map(move |c| c * chunk..(c * chunk + chunk).min(n));
-    let mut chunk = CHUNK;
-    let mut windows: Vec<(usize, usize)> = chunks_of(chunk)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(window)
-        .collect();
+    let mut windows: Vec<(usize, usize)> = tris.par_chunks(CHUNK).map(window).collect();
     let total: usize = windows.iter().map(|w| w.1.saturating_sub(w.0)).sum();
-    if total > 4 * nrows + CHUNK {
-        chunk = n.max(1);
-        windows = vec![window(0..n)];
-    }
-    let ranges: Vec<std::ops::Range<usize>> = chunks_of(chunk).collect();
-    // Entries of each row in each chunk's window.
-    let mut counts: Vec<Vec<u32>> = ranges
-        .par_iter()
+    let chunk = if total > 4 * nv + CHUNK {
+        windows = vec![window(tris)];
+        tris.len().max(1)
+    } else {
+        CHUNK
+    };
+    // Corners of each vertex in each chunk's window.
+    let mut counts: Vec<Vec<u32>> = tris
+        .par_chunks(chunk)
         .zip(windows.par_iter())
-        .map(|(items, &(lo, hi))| {
+        .map(|(ts, &(lo, hi))| {
             let mut c = vec![0u32; hi.saturating_sub(lo)];
-            for (r, _) in items.clone().flat_map(&entries) {
-                c[r as usize - lo] += 1;
+            for &v in ts.iter().flatten() {
+                c[v as usize - lo] += 1;
             }
             c
         })
         .collect();
-    let mut offsets = vec![0u32; nrows + 1];
+    let mut offsets = vec![0u32; nv + 1];
     for (c, &(lo, _)) in counts.iter().zip(&windows) {
-        for (o, &k) in offsets[lo + 1..].iter_mut().zip(c) {
-            *o += k;
+        for (o, &n) in offsets[lo + 1..].iter_mut().zip(c) {
+            *o += n;
         }
     }
-    for i in 0..nrows {
+    for i in 0..nv {
         offsets[i + 1] += offsets[i];
     }
-    // Counts → each chunk's first slot per row, chunks in order.
+    // Counts → each chunk's first slot per vertex, chunks in order.
     let mut cursor = offsets.clone();
     for (c, &(lo, _)) in counts.iter_mut().zip(&windows) {
-        for (k, cur) in c.iter_mut().zip(&mut cursor[lo..]) {
-            let m = *k;
-            *k = *cur;
-            *cur += m;
+        for (n, cur) in c.iter_mut().zip(&mut cursor[lo..]) {
+            let k = *n;
+            *n = *cur;
+            *cur += k;
         }
     }
     drop(cursor);
-    let values: Vec<AtomicU32> = (0..offsets[nrows])
+    let rows: Vec<AtomicU32> = (0..offsets[nv])
         .into_par_iter()
         .map(|_| AtomicU32::new(0))
         .collect();
-    ranges
-        .par_iter()
+    tris.par_chunks(chunk)
         .zip(counts.par_iter_mut())
         .zip(windows.par_iter())
-        .for_each(|((items, next), &(lo, _))| {
-            for (r, v) in items.clone().flat_map(&entries) {
-                let slot = &mut next[r as usize - lo];
-                values[*slot as usize].store(v, Relaxed);
-                *slot += 1;
+        .enumerate()
+        .for_each(|(ci, ((ts, next), &(lo, _)))| {
+            for (i, t) in ts.iter().enumerate() {
+                let corner = 3 * (ci * chunk + i) as u32;
+                for (k, &v) in t.iter().enumerate() {
+                    let slot = &mut next[v as usize - lo];
+                    rows[*slot as usize].store(corner + k as u32, Relaxed);
+                    *slot += 1;
+                }
             }
         });
     (
         offsets,
-        values.into_iter().map(AtomicU32::into_inner).collect(),
+        rows.into_iter().map(AtomicU32::into_inner).collect(),
     )
 }
 
@@ -636,46 +616,6 @@ mod tests {
         }
         let (offsets, corners) = corner_rows(5, &[]);
         assert_eq!((offsets, corners), (vec![0; 6], vec![]));
-    }
-
-    #[test]
-    fn rows_in_order_match_a_serial_fill() {
-        // Items with 0 to 4 entries, rows near the item's index (narrow
-        // windows) or anywhere (one chunk), as for the Hausdorff cells.
-        for (nrows, spread) in [(30_000usize, 50u64), (2_000, 2_000)] {
-            let n = 120_000;
-            let entries = |i: usize| {
-                let mut s = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-                let k = (s >> 61) as usize % 5;
-                (0..k).map(move |j| {
-                    s = s
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    let near = (i as u64 * nrows as u64 / n as u64) + (s >> 33) % spread;
-                    ((near % nrows as u64) as u32, (i * 8 + j) as u32)
-                })
-            };
-            let (offsets, values) = rows_in_order(nrows, n, entries);
-            let mut want = vec![Vec::new(); nrows];
-            for i in 0..n {
-                for (r, v) in entries(i) {
-                    want[r as usize].push(v);
-                }
-            }
-            for r in 0..nrows {
-                assert_eq!(
-                    &values[offsets[r] as usize..offsets[r + 1] as usize],
-                    &want[r][..]
-                );
-            }
-        }
-        // No entries at all, and none in some chunks.
-        assert_eq!(
-            rows_in_order(3, 100_000, |_| std::iter::empty()),
-            (vec![0; 4], vec![])
-        );
-        let (o, v) = rows_in_order(3, 100_000, |i| (i == 99_999).then_some((2, 7)).into_iter());
-        assert_eq!((o, v), (vec![0, 0, 0, 1], vec![7]));
     }
 
     #[test]
