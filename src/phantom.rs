@@ -102,8 +102,10 @@ pub const LABEL_RIB: u8 = 20;
 pub const LABEL_PELVIS: u8 = 21;
 /// Label of the aortic wall calcifications.
 pub const LABEL_CALCIFICATION: u8 = 22;
+/// Label of metal implants (pedicle screws and rods).
+pub const LABEL_METAL: u8 = 23;
 
-const LABEL_NAMES: [(u8, &str); 12] = [
+const LABEL_NAMES: [(u8, &str); 13] = [
     (LABEL_BACKGROUND, "background"),
     (1, "L1"),
     (2, "L2"),
@@ -116,6 +118,7 @@ const LABEL_NAMES: [(u8, &str); 12] = [
     (LABEL_RIB, "rib"),
     (LABEL_PELVIS, "pelvis (ilium)"),
     (LABEL_CALCIFICATION, "aortic calcification"),
+    (LABEL_METAL, "metal implant"),
 ];
 
 /// True for the labels of the spine truth (L1–L5 and the sacrum).
@@ -177,6 +180,12 @@ pub struct PhantomParams {
     /// HU: 40 unenhanced; 150–400 after iodinated contrast (portal-venous
     /// to arterial phase), the common case in abdominal CT.
     pub blood_hu: f64,
+    /// Instrumented L4–L5: a titanium pedicle screw (6.5 mm, through the
+    /// pedicle into the body) on each side of L4 and L5, its head behind the
+    /// arch, and a 5.5 mm rod joining the heads on each side. Metal reads
+    /// as the scanner's maximum (3071 HU) and replaces what it covers;
+    /// no streak artefacts are simulated.
+    pub pedicle_screws: bool,
     /// Seed of the noise, the density fields and the anatomical variation.
     pub seed: u64,
 }
@@ -210,6 +219,7 @@ impl PhantomParams {
             pelvis: true,
             calcifications: true,
             blood_hu: HU_BLOOD,
+            pedicle_screws: false,
             seed: 1,
         }
     }
@@ -1048,7 +1058,17 @@ enum Kind {
     Vert(Box<Vert>),
     Rib(Rib),
     Ilium(Box<Ilium>),
-    Blob { c: V3, r: f64, hu: f64 },
+    Blob {
+        c: V3,
+        r: f64,
+        hu: f64,
+    },
+    /// Metal: a capsule around the segment a–b.
+    Rod {
+        a: V3,
+        b: V3,
+        r: f64,
+    },
 }
 
 /// A structure rendered with partial volume: bones and calcifications.
@@ -1092,6 +1112,8 @@ struct Scratch {
     acc: Vec<f32>,
     /// Smallest signed distance seen (who owns the label).
     best: Vec<f32>,
+    /// Covered metal fraction: metal replaces what it covers.
+    metal: Vec<f32>,
 }
 impl Scratch {
     fn reset(&mut self, n: usize) {
@@ -1101,6 +1123,8 @@ impl Scratch {
         self.acc.resize(n, 0.0);
         self.best.clear();
         self.best.resize(n, f32::INFINITY);
+        self.metal.clear();
+        self.metal.resize(n, 0.0);
     }
 }
 
@@ -1536,6 +1560,37 @@ impl Anatomy {
             }
         }
 
+        if p.pedicle_screws {
+            let rod = |a: V3, b: V3, r: f64| {
+                let (lo, hi) = spheres_aabb(&[(a, r), (b, r)]);
+                Object {
+                    label: LABEL_METAL,
+                    kind: Kind::Rod { a, b, r },
+                    lo,
+                    hi,
+                    level: 0.0,
+                    spheres: vec![(scale(add(a, b), 0.5), 0.5 * norm(sub(b, a)) + r)],
+                }
+            };
+            // L4 and L5: shaft 42 mm (30 mm of it in front of the pedicle's
+            // centre), head 10 mm behind the arch, rods joining the heads.
+            let mut heads = [[[0.0; 3]; 2]; 2];
+            for (n, i) in [3usize, 4].into_iter().enumerate() {
+                for (k, side) in [-1.0f64, 1.0].into_iter().enumerate() {
+                    let (m, dir) = pedicle_axis(i, &levels[i], side);
+                    let at = |t: f64| frames[i].to_world(add(m, scale(dir, t)));
+                    objects.push(rod(at(-30.0), at(12.0), 3.25));
+                    objects.push(rod(at(12.0), at(22.0), 5.5));
+                    heads[n][k] = at(18.0);
+                }
+            }
+            for k in 0..2 {
+                let (a, b) = (heads[0][k], heads[1][k]);
+                let u = scale(sub(b, a), 1.0 / norm(sub(b, a)));
+                objects.push(rod(sub(a, scale(u, 6.0)), add(b, scale(u, 6.0)), 2.75));
+            }
+        }
+
         let spacing = grid.spacing;
         let cut = 0.5 * norm(spacing);
         for ob in &mut objects {
@@ -1589,6 +1644,7 @@ impl Anatomy {
             }
             Kind::Ilium(il) => self.guarded(il.raw(p), &il.guards, p, cut),
             Kind::Blob { c, r, .. } => norm(sub(p, *c)) - r,
+            Kind::Rod { a, b, r } => segment_dist(p, *a, *b) - r,
         }
     }
 
@@ -1621,7 +1677,7 @@ impl Anatomy {
                 mask |= 1 << k.min(31);
             }
         }
-        if matches!(ob.kind, Kind::Blob { .. }) && mask != 0 {
+        if matches!(ob.kind, Kind::Blob { .. } | Kind::Rod { .. }) && mask != 0 {
             mask = u32::MAX;
         }
         mask
@@ -1656,7 +1712,7 @@ impl Anatomy {
                     },
                 }
             }
-            Kind::Blob { .. } => Hit {
+            Kind::Blob { .. } | Kind::Rod { .. } => Hit {
                 d: self.dist_masked(i, p, cut, mask),
                 t: INF,
                 post: 0.0,
@@ -1698,6 +1754,9 @@ impl Anatomy {
     fn bone_hu(&self, ob: &Object, p: V3, post: f64) -> (f64, f64) {
         if let Kind::Blob { hu, .. } = ob.kind {
             return (hu, hu);
+        }
+        if let Kind::Rod { .. } = ob.kind {
+            return (HU_MAX, HU_MAX);
         }
         let cort = lerp(self.cortical.0, self.cortical.1, self.mix(2, p, ob.level));
         let mut inner = lerp(
@@ -1913,6 +1972,10 @@ impl Anatomy {
                 let a = scratch.acc[idx];
                 *v = if f >= 1.0 { a / f } else { (1.0 - f) * *v + a };
             }
+            let m = scratch.metal[idx].min(1.0);
+            if m > 0.0 {
+                *v = (1.0 - m) * *v + m * HU_MAX as f32;
+            }
         }
         if self.noise_sd > 0.0 {
             for j in 0..ny {
@@ -1956,6 +2019,31 @@ impl Anatomy {
             return;
         }
         let cut = self.cut;
+        if let Kind::Rod { .. } = ob.kind {
+            // Metal replaces what it covers and owns its label.
+            for j in j0..j1 {
+                let y = o[1] + j as f64 * sy;
+                for i in i0..i1 {
+                    let idx = i + nx * j;
+                    let p = [o[0] + i as f64 * sx, y, tile.z];
+                    let d = self.dist_masked(c, p, cut, mask);
+                    if d >= cut {
+                        continue;
+                    }
+                    if d < 0.0 {
+                        labels[idx] = ob.label;
+                        s.best[idx] = f32::NEG_INFINITY;
+                    }
+                    let f = if d > -cut {
+                        coverage(d, self.normal_width(c, p, d, mask))
+                    } else {
+                        1.0
+                    };
+                    s.metal[idx] += f as f32;
+                }
+            }
+            return;
+        }
         if self.tiles && rt > 0.0 {
             let reach = LIPSCHITZ_SAFETY * rt;
             let tc = reach + cut;
@@ -2089,6 +2177,20 @@ fn spheres_aabb(spheres: &[(V3, f64)]) -> (V3, V3) {
     (lo, hi)
 }
 
+/// Centre and (posterolateral) direction of the axis of lumbar level `i`'s
+/// pedicle on `side` (−1 right, +1 left), in the vertebra's frame.
+fn pedicle_axis(i: usize, l: &Level, side: f64) -> (V3, V3) {
+    let beta = PED_ANGLE_DEG[i].to_radians();
+    (
+        [
+            side * (l.canal_half_w + 0.6 + 0.5 * l.ped_w),
+            0.7 * l.b + 3.5,
+            0.18 * l.hh,
+        ],
+        [side * beta.sin(), beta.cos(), 0.0],
+    )
+}
+
 /// A lumbar vertebra in its frame (origin at the body centre).
 /// `disc_above/below`: disc heights; `joint_above/below`: u of the facet joint planes.
 fn lumbar(
@@ -2111,12 +2213,10 @@ fn lumbar(
         true,
     )];
     let post = |s: Shape| Part::new(s, false);
-    let beta = PED_ANGLE_DEG[i].to_radians();
     let wl = -0.1 * hh; // lamina centre height
     for side in [-1.0f64, 1.0] {
         // Pedicle: from inside the body to the arch, diverging posteriorly.
-        let m = [side * (cw + 0.6 + 0.5 * pw), vb + 3.5, 0.18 * hh];
-        let dir = [side * beta.sin(), beta.cos(), 0.0];
+        let (m, dir) = pedicle_axis(i, l, side);
         parts.push(post(Shape::Box(RBox::bar(
             sub(m, scale(dir, 7.5)),
             add(m, scale(dir, 7.5)),
@@ -2356,6 +2456,47 @@ mod tests {
             out.push('\n');
         }
         out
+    }
+
+    #[test]
+    fn pedicle_screws_are_metal_in_l4_and_l5() {
+        let mut p = PhantomParams::demo().realistic();
+        p.pedicle_screws = true;
+        let ph = generate(&p);
+        let metal: Vec<usize> = (0..ph.labels.data.len())
+            .filter(|&i| ph.labels.data[i] == LABEL_METAL)
+            .collect();
+        // Four 6.5 × 42 mm shafts, four heads, two rods: about 12 cm³.
+        let mm3 = metal.len() as f64 * ph.ct.grid.voxel_volume_mm3();
+        assert!((9_000.0..15_000.0).contains(&mm3), "{mm3} mm³");
+        // Metal replaces what it covers: the cores read the scanner's maximum.
+        let full = metal.iter().filter(|&&i| ph.ct.data[i] >= 3000.0).count();
+        assert!(full * 10 >= metal.len() * 7, "{full} of {}", metal.len());
+        // Screws in L4 and L5, rods joining them: all metal lies between
+        // L4's top and L5's bottom slice (the rods' ends within 8 slices).
+        let z_of = |label: u8| -> Vec<usize> {
+            (0..ph.labels.data.len())
+                .filter(|&i| ph.labels.data[i] == label)
+                .map(|i| ph.labels.grid.coords(i)[2])
+                .collect()
+        };
+        let span = |zs: &[usize]| (*zs.iter().min().unwrap(), *zs.iter().max().unwrap());
+        let (l4, l5) = (span(&z_of(4)), span(&z_of(5)));
+        let (mlo, mhi) = span(
+            &metal
+                .iter()
+                .map(|&i| ph.labels.grid.coords(i)[2])
+                .collect::<Vec<_>>(),
+        );
+        assert!(
+            mlo >= l4.0.min(l5.0).saturating_sub(8) && mhi <= l4.1.max(l5.1) + 8,
+            "{mlo}–{mhi} vs {l4:?} {l5:?}"
+        );
+        // Without the option: no metal at all.
+        assert!(!generate(&PhantomParams::demo().realistic())
+            .labels
+            .data
+            .contains(&LABEL_METAL));
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub mod canal;
 pub mod cavity;
 pub mod fill;
 pub mod isolate;
+pub mod metal;
 pub mod noise;
 
 use crate::components::{self, Connectivity};
@@ -104,6 +105,8 @@ pub struct SpineParams {
     pub cavity_max_mm3: f64,
     /// Spurs (step 5c) are removed when no voxel side exceeds this, mm.
     pub spur_max_voxel_mm: f64,
+    /// CT values above this are metal (screws, rods), not bone (step 5d), HU.
+    pub metal_above_hu: f32,
 }
 
 impl Default for SpineParams {
@@ -131,6 +134,7 @@ impl Default for SpineParams {
             boundary_depth_mm: 2.5,
             cavity_max_mm3: 20_000.0,
             spur_max_voxel_mm: 1.0,
+            metal_above_hu: crate::io::resample::METAL_ABOVE_HU,
         }
     }
 }
@@ -161,11 +165,13 @@ pub struct SpineReport {
     pub cavities_filled_mm3: f64,
     /// Voxels with at most one face neighbour in the mask, removed (step 5c).
     pub spurs_removed_mm3: f64,
+    /// Metal implants and the blurred rim around them (step 5d).
+    pub metal_removed_mm3: f64,
     /// Pieces below `min_component_mm3` apart from the spine (step 6).
     pub fragments_removed_mm3: f64,
     pub kept_mm3: f64,
     pub warnings: Vec<String>,
-    /// Seconds per step: bone, fill, isolate, edge+pockets+spurs+fragments.
+    /// Seconds per step: bone, fill, isolate, edge+pockets+spurs+metal+fragments.
     pub step_seconds: Vec<(&'static str, f64)>,
 }
 
@@ -509,6 +515,24 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         rep.spurs_removed_mm3 = boundary::remove_spurs(&mut solid) as f64 * vox;
     }
 
+    // 5d. Metal implants (pedicle screws, rods) are not bone: the fill has
+    // filled their cores (above the bone range, enclosed by their blurred
+    // rim), and their rim is above the bone threshold. Both go, up to
+    // 2σ (where the smoothed rim falls below the bone threshold) plus half
+    // a voxel (the partial-volume rim) from the metal; what that leaves
+    // apart goes with the fragments.
+    let margin_mm = 2.0 * rep.sigma_used_mm + 0.5 * largest_mm;
+    let removed = metal::remove_metal(&mut solid, ct, lo, p.metal_above_hu, margin_mm)?;
+    if removed.metal_voxels > 0 {
+        rep.metal_removed_mm3 = removed.removed as f64 * vox;
+        rep.warnings.push(format!(
+            "metal in view ({:.0} mm³ above {} HU): implants and {margin_mm:.1} mm around them \
+             are left out of the mask, so screw channels show as holes",
+            removed.metal_voxels as f64 * vox,
+            p.metal_above_hu
+        ));
+    }
+
     // 6. Fragments: specks the watershed and the mid-level step leave apart
     // from the spine (each vertebra itself is far above the limit). The
     // largest piece is kept whatever its size: a field of view a few slices
@@ -536,7 +560,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
             "no bone was found around the spinal canal; is the spine in the field of view?".into(),
         ));
     }
-    lap(&mut rep, "edge+pockets+spurs+fragments");
+    lap(&mut rep, "edge+pockets+spurs+metal+fragments");
     Ok((on_grid(&ct.grid, &solid, lo), rep))
 }
 
