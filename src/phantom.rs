@@ -1103,6 +1103,19 @@ struct Tile {
     z: f64,
 }
 
+impl Tile {
+    /// Each voxel of the tile: its index in the slice and its position.
+    fn voxels<'a>(&'a self, grid: &'a Grid) -> impl Iterator<Item = (usize, V3)> + 'a {
+        let (nx, [sx, sy, _], o) = (grid.dims[0], grid.spacing, grid.origin);
+        self.j.clone().flat_map(move |j| {
+            let y = o[1] + j as f64 * sy;
+            self.i
+                .clone()
+                .map(move |i| (i + nx * j, [o[0] + i as f64 * sx, y, self.z]))
+        })
+    }
+}
+
 /// Per-thread bone accumulators of one slice.
 #[derive(Default)]
 struct Scratch {
@@ -2003,7 +2016,6 @@ impl Anatomy {
     /// voxel by voxel.
     fn render_tile(&self, c: usize, grid: &Grid, tile: &Tile, labels: &mut [u8], s: &mut Scratch) {
         let ob = &self.objects[c];
-        let [nx, _, _] = grid.dims;
         let [sx, sy, _] = grid.spacing;
         let o = grid.origin;
         let (i0, i1, j0, j1) = (tile.i.start, tile.i.end, tile.j.start, tile.j.end);
@@ -2021,26 +2033,21 @@ impl Anatomy {
         let cut = self.cut;
         if let Kind::Rod { .. } = ob.kind {
             // Metal replaces what it covers and owns its label.
-            for j in j0..j1 {
-                let y = o[1] + j as f64 * sy;
-                for i in i0..i1 {
-                    let idx = i + nx * j;
-                    let p = [o[0] + i as f64 * sx, y, tile.z];
-                    let d = self.dist_masked(c, p, cut, mask);
-                    if d >= cut {
-                        continue;
-                    }
-                    if d < 0.0 {
-                        labels[idx] = ob.label;
-                        s.best[idx] = f32::NEG_INFINITY;
-                    }
-                    let f = if d > -cut {
-                        coverage(d, self.normal_width(c, p, d, mask))
-                    } else {
-                        1.0
-                    };
-                    s.metal[idx] += f as f32;
+            for (idx, p) in tile.voxels(grid) {
+                let d = self.dist_masked(c, p, cut, mask);
+                if d >= cut {
+                    continue;
                 }
+                if d < 0.0 {
+                    labels[idx] = ob.label;
+                    s.best[idx] = f32::NEG_INFINITY;
+                }
+                let f = if d > -cut {
+                    coverage(d, self.normal_width(c, p, d, mask))
+                } else {
+                    1.0
+                };
+                s.metal[idx] += f as f32;
             }
             return;
         }
@@ -2053,54 +2060,44 @@ impl Anatomy {
             }
             let interior = h.d + self.t_c + RIM_EXTRA_MM < -tc && h.post_margin > 2.0 * reach;
             if interior {
-                for j in j0..j1 {
-                    let y = o[1] + j as f64 * sy;
-                    for i in i0..i1 {
-                        let idx = i + nx * j;
-                        let p = [o[0] + i as f64 * sx, y, tile.z];
-                        let (_, inner) = self.bone_hu(ob, p, h.post);
-                        s.frac[idx] += 1.0;
-                        s.acc[idx] += inner as f32;
-                        let upper = (h.d + reach) as f32;
-                        if upper < s.best[idx] {
-                            s.best[idx] = upper;
-                            labels[idx] = ob.label;
-                        }
+                for (idx, p) in tile.voxels(grid) {
+                    let (_, inner) = self.bone_hu(ob, p, h.post);
+                    s.frac[idx] += 1.0;
+                    s.acc[idx] += inner as f32;
+                    let upper = (h.d + reach) as f32;
+                    if upper < s.best[idx] {
+                        s.best[idx] = upper;
+                        labels[idx] = ob.label;
                     }
                 }
                 return;
             }
         }
-        for j in j0..j1 {
-            let y = o[1] + j as f64 * sy;
-            for i in i0..i1 {
-                let idx = i + nx * j;
-                let p = [o[0] + i as f64 * sx, y, tile.z];
-                let h = self.hit(c, p, cut, mask);
-                if h.d >= cut {
-                    continue;
-                }
-                if (h.d as f32) < s.best[idx] {
-                    s.best[idx] = h.d as f32;
-                    if h.d < 0.0 {
-                        labels[idx] = ob.label;
-                    }
-                }
-                let (fb, fi) = if h.d > -cut || (h.d + h.t).abs() < cut {
-                    let w = self.normal_width(c, p, h.d, mask);
-                    (coverage(h.d, w), coverage(h.d + h.t, w))
-                } else if h.d + h.t < 0.0 {
-                    (1.0, 1.0)
-                } else {
-                    (1.0, 0.0)
-                };
-                if fb <= 0.0 {
-                    continue;
-                }
-                let (cort, inner) = self.bone_hu(ob, p, h.post);
-                s.frac[idx] += fb as f32;
-                s.acc[idx] += ((fb - fi) * cort + fi * inner) as f32;
+        for (idx, p) in tile.voxels(grid) {
+            let h = self.hit(c, p, cut, mask);
+            if h.d >= cut {
+                continue;
             }
+            if (h.d as f32) < s.best[idx] {
+                s.best[idx] = h.d as f32;
+                if h.d < 0.0 {
+                    labels[idx] = ob.label;
+                }
+            }
+            let (fb, fi) = if h.d > -cut || (h.d + h.t).abs() < cut {
+                let w = self.normal_width(c, p, h.d, mask);
+                (coverage(h.d, w), coverage(h.d + h.t, w))
+            } else if h.d + h.t < 0.0 {
+                (1.0, 1.0)
+            } else {
+                (1.0, 0.0)
+            };
+            if fb <= 0.0 {
+                continue;
+            }
+            let (cort, inner) = self.bone_hu(ob, p, h.post);
+            s.frac[idx] += fb as f32;
+            s.acc[idx] += ((fb - fi) * cort + fi * inner) as f32;
         }
     }
 }
