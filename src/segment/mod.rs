@@ -39,6 +39,11 @@
 //!    most one face neighbour in the mask (bumps and spikes a voxel thin,
 //!    below the scanner's resolution) are removed.
 //!
+//! 5d. **Metal** ([`metal`]): voxels within 2σ + half a voxel of CT values
+//!    above `metal_above_hu` (screws, rods) are removed: implants are not
+//!    bone, though their blurred rim closes around them and the fill takes
+//!    them in.
+//!
 //! 6. **Fragments**: pieces smaller than `min_component_mm3` are dropped
 //!    (every vertebra is far larger).
 //!
