@@ -313,7 +313,8 @@ fn build_case_table() -> [Vec<[u8; 3]>; 256] {
 /// ([`mask_surface`] does).
 ///
 /// Slabs of cube layers run in parallel; the result is the same, to the
-/// byte, as one pass over all layers (see [`marching_cubes_in_slabs`]).
+/// byte, as one pass over all layers (each slab maps its first plane's
+/// vertices to those the previous slab made).
 pub fn marching_cubes<T: Copy + Into<f32> + Send + Sync>(field: &Volume<T>, level: f32) -> Mesh {
     // A fixed slab size (never the thread count), so the work split is the
     // same on every machine; each slab repeats one plane of vertices.
