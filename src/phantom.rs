@@ -1725,7 +1725,7 @@ impl Anatomy {
                     },
                 }
             }
-            Kind::Blob { .. } | Kind::Rod { .. } => Hit {
+            Kind::Blob { .. } => Hit {
                 d: self.dist_masked(i, p, cut, mask),
                 t: INF,
                 post: 0.0,
@@ -1767,9 +1767,6 @@ impl Anatomy {
     fn bone_hu(&self, ob: &Object, p: V3, post: f64) -> (f64, f64) {
         if let Kind::Blob { hu, .. } = ob.kind {
             return (hu, hu);
-        }
-        if let Kind::Rod { .. } = ob.kind {
-            return (HU_MAX, HU_MAX);
         }
         let cort = lerp(self.cortical.0, self.cortical.1, self.mix(2, p, ob.level));
         let mut inner = lerp(
