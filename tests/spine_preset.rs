@@ -20,13 +20,14 @@ fn overlap(a: &spinemesh::Mask, b: &spinemesh::Mask, inside: bool) -> usize {
         .count()
 }
 
-/// Realistic (osteopenic, 100–200 HU cancellous), dense and osteoporotic
-/// phantoms with ribs and pelvis: Dice ≥ 0.97 against the truth and not one
-/// rib or pelvis voxel.
+/// Realistic (osteopenic, 100–200 HU cancellous), dense, osteoporotic,
+/// contrast-enhanced and instrumented phantoms with ribs and pelvis: Dice ≥
+/// 0.97 against the truth, not one rib, pelvis or metal voxel, and no more
+/// outside the spine with enhanced vessels or implants than without.
 #[test]
 fn spine_preset_on_phantoms_meets_the_targets() {
     // Osteoporotic: cancellous 40–100 HU, much of it below the fill's 40 HU
-    // after noise (0.982 measured; at 20–80 HU it falls to 0.90, see the notes).
+    // after noise (0.981 measured; at 20–80 HU it falls to 0.90, see the notes).
     let mut osteoporotic = PhantomParams::demo().realistic();
     osteoporotic.cancellous_hu = (40.0, 100.0);
     // Contrast-enhanced blood (arterial phase) in the aorta, the iliac
@@ -71,7 +72,6 @@ fn spine_preset_on_phantoms_meets_the_targets() {
         );
         assert!(m.dice >= 0.97, "{name}: Dice {}", m.dice);
         assert_eq!(stray, 0, "{name}: rib or pelvis voxels in the mask");
-        let rep = out.spine.as_ref().unwrap();
         assert!(rep.canal_slices_found > 20, "{rep:?}");
         assert!(
             rep.isolation_removed_mm3 > 10_000.0,
