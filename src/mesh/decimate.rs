@@ -235,21 +235,11 @@ impl Rings {
         let old = |k: usize| compact.map_or(k, |c| c.keep[k] as usize);
         let new_id = |x: u32| compact.map_or(x, |c| c.map[x as usize]);
         let keep = |v: usize| remap[v] == v as u32 && !st.frozen[v] && self.ok[v];
-        let mut offsets: Vec<u32> = std::iter::once(0)
-            .chain(
-                (0..n)
-                    .into_par_iter()
-                    .map(|k| {
-                        let v = old(k);
-                        if keep(v) {
-                            st.valence[v]
-                        } else {
-                            0
-                        }
-                    })
-                    .collect::<Vec<u32>>(),
-            )
-            .collect();
+        let mut offsets = vec![0u32; n + 1];
+        offsets[1..].par_iter_mut().enumerate().for_each(|(k, o)| {
+            let v = old(k);
+            *o = if keep(v) { st.valence[v] } else { 0 };
+        });
         for k in 0..n {
             offsets[k + 1] += offsets[k];
         }

@@ -63,19 +63,9 @@ pub fn remove_metal(
         std::array::from_fn(|k| (margin_mm / mask.grid.spacing[k]).ceil() as usize);
     let rlo: [usize; 3] = std::array::from_fn(|k| mlo[k].saturating_sub(reach[k]));
     let rhi: [usize; 3] = std::array::from_fn(|k| (mhi[k] + reach[k]).min(d[k]));
-    let mut metal = mask.crop(rlo, rhi);
+    let abs = |r: [usize; 3]| -> [usize; 3] { std::array::from_fn(|k| lo[k] + r[k]) };
+    let metal = ct.crop(abs(rlo), abs(rhi)).map(|v| u8::from(v > above_hu));
     let rd = metal.grid.dims;
-    for z in 0..rd[2] {
-        for y in 0..rd[1] {
-            let start = ct
-                .grid
-                .index(lo[0] + rlo[0], lo[1] + rlo[1] + y, lo[2] + rlo[2] + z);
-            let row = metal.grid.index(0, y, z);
-            for (x, &v) in ct.data[start..start + rd[0]].iter().enumerate() {
-                metal.data[row + x] = u8::from(v > above_hu);
-            }
-        }
-    }
     let zone = morphology::dilate(&metal, margin_mm)?;
     drop(metal);
     let mut removed = 0;
