@@ -251,6 +251,12 @@ fn on_grid(grid: &crate::volume::Grid, inner: &Mask, lo: [usize; 3]) -> Mask {
     full
 }
 
+fn no_spine() -> Error {
+    Error::Empty(
+        "no bone was found around the spinal canal; is the spine in the field of view?".into(),
+    )
+}
+
 /// Steps 0–6. Returns the spine mask on the CT's grid.
 pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineReport)> {
     let grid = &ct.grid;
@@ -495,6 +501,33 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
 
     lap(&mut rep, "isolate");
 
+    // Steps 5–6 change only the spine and what lies within a few voxels of
+    // it: they work on the spine's box, a fraction of the bone's (ribs and
+    // pelvis span the body), grown by what they reach: a voxel (mid-level,
+    // spurs; a background layer keeps enclosed pockets enclosed and open
+    // ones open) or the metal margin. Where the grown box meets the bone's
+    // box both end there, so every step gives what it gives on the bone's box.
+    let largest_mm = grid.spacing.iter().copied().fold(0.0, f64::max);
+    let metal_margin_mm = 2.0 * rep.sigma_used_mm + 0.5 * largest_mm;
+    let Some((slo, shi)) = solid.bounding_box() else {
+        return Err(no_spine());
+    };
+    let (mut lo2, mut hi2) = ([0usize; 3], [0usize; 3]);
+    for a in 0..3 {
+        let pad = (metal_margin_mm / grid.spacing[a]).ceil() as usize + 2;
+        lo2[a] = slo[a].saturating_sub(pad);
+        hi2[a] = (shi[a] + pad).min(grid.dims[a]);
+    }
+    let solid = solid.crop(lo2, hi2);
+    let smoothed = smoothed.crop(lo2, hi2);
+    let track: Vec<[f64; 2]> = track[lo2[plane.a]..hi2[plane.a]]
+        .iter()
+        .map(|c| [c[0] - lo2[plane.u] as f64, c[1] - lo2[plane.v] as f64])
+        .collect();
+    let grid = solid.grid.clone();
+    let plane = Plane::new(grid.dims, plane.a);
+    let lo: [usize; 3] = std::array::from_fn(|a| lo[a] + lo2[a]);
+
     // 5. Surface at mid-level.
     // Passes: the blurred edge is about `boundary_depth_mm` wide; at least one.
     let passes = ((p.boundary_depth_mm / su.min(sv)).floor() as usize).max(1);
@@ -515,7 +548,6 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     rep.cavities_filled_mm3 = n as f64 * vox;
     // Only where a voxel is below a clinical CT's resolution: a thick-slice
     // voxel that touches the mask by one face can be real bone.
-    let largest_mm = grid.spacing.iter().copied().fold(0.0, f64::max);
     if largest_mm <= p.spur_max_voxel_mm {
         rep.spurs_removed_mm3 = boundary::remove_spurs(&mut solid) as f64 * vox;
     }
@@ -526,7 +558,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     // 2σ (where the smoothed rim falls below the bone threshold) plus half
     // a voxel (the partial-volume rim) from the metal; what that leaves
     // apart goes with the fragments.
-    let margin_mm = 2.0 * rep.sigma_used_mm + 0.5 * largest_mm;
+    let margin_mm = metal_margin_mm;
     let removed = metal::remove_metal(&mut solid, ct, lo, p.metal_above_hu, margin_mm)?;
     if removed.metal_voxels > 0 {
         rep.metal_removed_mm3 = removed.removed as f64 * vox;
@@ -561,9 +593,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     drop(lab);
     rep.kept_mm3 = solid.count() as f64 * vox;
     if rep.kept_mm3 == 0.0 {
-        return Err(Error::Empty(
-            "no bone was found around the spinal canal; is the spine in the field of view?".into(),
-        ));
+        return Err(no_spine());
     }
     lap(&mut rep, "edge+pockets+spurs+metal+fragments");
     Ok((on_grid(&ct.grid, &solid, lo), rep))
