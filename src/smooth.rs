@@ -228,42 +228,114 @@ pub fn gaussian_box(
     lo: [usize; 3],
     hi: [usize; 3],
 ) -> Result<Volume<f32>> {
-    check_sigma(sigma_mm)?;
-    let d = volume.grid.dims;
-    if (0..3).any(|a| lo[a] > hi[a] || hi[a] > d[a]) {
-        return Err(crate::Error::Parameter(format!(
-            "box {lo:?}–{hi:?} does not lie in a volume of {d:?} voxels"
-        )));
-    }
-    let k = kernels(volume, sigma_mm);
-    let [nx, ny, _] = d;
-    let dims = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
-    let grid = volume
-        .grid
-        .sub_grid([lo[0] as isize, lo[1] as isize, lo[2] as isize], dims);
+    let b = BoxSlices::new(volume, sigma_mm, lo, hi)?;
+    let grid = b.grid();
     let mut out = vec![0f32; grid.len()];
-    let box_plane = dims[0] * dims[1];
+    let box_plane = grid.dims[0] * grid.dims[1];
     if box_plane > 0 {
-        let ry = k[1].as_ref().map_or(0, |k| k.len() / 2);
-        // The y pass of the box's rows reads the z pass of rows within ry.
-        let out_rows: Vec<bool> = (0..ny).map(|y| (lo[1]..hi[1]).contains(&y)).collect();
-        let z_rows: Vec<bool> = (0..ny).map(|y| y + ry >= lo[1] && y < hi[1] + ry).collect();
-        let rows = RowSet {
-            out: &out_rows,
-            z_pass: &z_rows,
-        };
-        out.par_chunks_mut(box_plane).enumerate().for_each_init(
-            || (Scratch::new(nx, ny), vec![0f32; nx * ny]),
-            |(s, buf), (dz, dst)| {
-                smooth_slice_rows(volume, &k, lo[2] + dz, buf, s, Some(&rows));
-                for (by, row) in dst.chunks_exact_mut(dims[0].max(1)).enumerate() {
-                    let y = lo[1] + by;
-                    row.copy_from_slice(&buf[y * nx + lo[0]..y * nx + hi[0]]);
-                }
-            },
-        );
+        out.par_chunks_mut(box_plane)
+            .enumerate()
+            .for_each_init(|| b.scratch(), |s, (dz, dst)| b.slice(dz, s, dst));
     }
     Volume::new(grid, out)
+}
+
+/// The smoothed box of [`gaussian_box`], one axial (index z) slice at a time,
+/// for callers that use each slice as soon as it is made and need no
+/// box-sized result. Every value equals [`gaussian_box`]'s (and
+/// [`gaussian`]'s): the same rows are computed the same way.
+pub struct BoxSlices<'a> {
+    volume: &'a Volume<f32>,
+    k: [Option<Vec<f32>>; 3],
+    lo: [usize; 3],
+    hi: [usize; 3],
+    /// Rows (index y) of a slice inside the box, and those their y pass reads.
+    out_rows: Vec<bool>,
+    z_rows: Vec<bool>,
+}
+
+/// Per-thread buffers of [`BoxSlices::slice`].
+pub struct BoxScratch {
+    s: Scratch,
+    buf: Vec<f32>,
+}
+
+impl<'a> BoxSlices<'a> {
+    /// The box `[lo, hi)` of `volume` (voxel indices) smoothed with σ in mm.
+    pub fn new(
+        volume: &'a Volume<f32>,
+        sigma_mm: [f64; 3],
+        lo: [usize; 3],
+        hi: [usize; 3],
+    ) -> Result<Self> {
+        check_sigma(sigma_mm)?;
+        let d = volume.grid.dims;
+        if (0..3).any(|a| lo[a] > hi[a] || hi[a] > d[a]) {
+            return Err(crate::Error::Parameter(format!(
+                "box {lo:?}–{hi:?} does not lie in a volume of {d:?} voxels"
+            )));
+        }
+        let k = kernels(volume, sigma_mm);
+        let ny = d[1];
+        let ry = k[1].as_ref().map_or(0, |k| k.len() / 2);
+        // The y pass of the box's rows reads the z pass of rows within ry.
+        let out_rows = (0..ny).map(|y| (lo[1]..hi[1]).contains(&y)).collect();
+        let z_rows = (0..ny).map(|y| y + ry >= lo[1] && y < hi[1] + ry).collect();
+        Ok(BoxSlices {
+            volume,
+            k,
+            lo,
+            hi,
+            out_rows,
+            z_rows,
+        })
+    }
+
+    /// The box's grid (placed in patient space).
+    pub fn grid(&self) -> crate::volume::Grid {
+        let (lo, hi) = (self.lo, self.hi);
+        let dims = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
+        self.volume
+            .grid
+            .sub_grid([lo[0] as isize, lo[1] as isize, lo[2] as isize], dims)
+    }
+
+    /// Buffers for [`BoxSlices::slice`] (one per thread).
+    pub fn scratch(&self) -> BoxScratch {
+        let [nx, ny, _] = self.volume.grid.dims;
+        BoxScratch {
+            s: Scratch::new(nx, ny),
+            buf: vec![0f32; nx * ny],
+        }
+    }
+
+    /// Slice `dz` of the box (index z = `lo[2] + dz`) into `dst`, x fastest
+    /// (`dst.len()` = the box's width × height).
+    pub fn slice(&self, dz: usize, s: &mut BoxScratch, dst: &mut [f32]) {
+        let (lo, hi) = (self.lo, self.hi);
+        let nx = self.volume.grid.dims[0];
+        let width = hi[0] - lo[0];
+        debug_assert_eq!(dst.len(), width * (hi[1] - lo[1]));
+        let rows = RowSet {
+            out: &self.out_rows,
+            z_pass: &self.z_rows,
+        };
+        smooth_slice_rows(
+            self.volume,
+            &self.k,
+            lo[2] + dz,
+            &mut s.buf,
+            &mut s.s,
+            Some(&rows),
+        );
+        if width == 0 {
+            return;
+        }
+        for (by, row) in dst.chunks_exact_mut(width).enumerate() {
+            let y = lo[1] + by;
+            row.copy_from_slice(&s.buf[y * nx + lo[0]..y * nx + hi[0]]);
+        }
+    }
 }
 
 /// Gaussian smoothing followed by the threshold `[low, high]`, fused: each

@@ -295,7 +295,15 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     } else {
         bone_full.crop(lo, hi)
     };
-    let smoothed = smooth::gaussian_box(ct, sigma, lo, hi)?;
+    // The smoothed CT of the box: made slice by slice inside the fill's loop
+    // when the slices are index-z slices (the usual axial stack), so no
+    // box-sized volume of it is held; gathered from one otherwise.
+    let smoother = smooth::BoxSlices::new(ct, sigma, lo, hi)?;
+    let smoothed_box = if plane.a == 2 {
+        None
+    } else {
+        Some(smooth::gaussian_box(ct, sigma, lo, hi)?)
+    };
     let bone_n = bone.count();
     rep.bone_mm3 = bone_n as f64 * vox;
     let closed = morphology::closing_into(bone, p.closing_mm)?;
@@ -329,80 +337,97 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     type SliceFindings = (Vec<usize>, Candidates, Candidates);
     let per_slice: Vec<SliceFindings> = (0..plane.slices())
         .into_par_iter()
-        .map(|k| {
-            let (nu, nv) = (plane.nu(), plane.nv());
-            let m = plane.gather(&closed.data, k);
-            let hu = plane.gather(&smoothed.data, k);
-            let f = fill::solid_fill_slice(&m, &hu, nu, nv, &fp);
-            // The body's left-right centre (tissue above −300 HU, within the
-            // bone's box): the canal lies near the midline, unlike paired
-            // holes such as the obturator foramina.
-            let (mut body_sum, mut body_n) = (0f64, 0usize);
-            for (j, hrow) in hu.chunks_exact(nu).enumerate() {
-                // Per row: the count above −300 HU and the sum of their u.
-                let (mut n, mut su_row) = (0usize, 0usize);
-                for (i, &h) in hrow.iter().enumerate() {
-                    let t = usize::from(h > -300.0);
-                    n += t;
-                    su_row += t * i;
-                }
-                body_sum += if lr_is_u {
-                    su_row as f64
-                } else {
-                    (n * j) as f64
+        .map_init(
+            || (smoother.scratch(), Vec::new()),
+            |(scratch, buf), k| {
+                let (nu, nv) = (plane.nu(), plane.nv());
+                let m = plane.gather(&closed.data, k);
+                let gathered;
+                let hu: &[f32] = match &smoothed_box {
+                    Some(v) => {
+                        gathered = plane.gather(&v.data, k);
+                        &gathered
+                    }
+                    None => {
+                        buf.resize(nu * nv, 0.0);
+                        smoother.slice(k, scratch, buf);
+                        buf
+                    }
                 };
-                body_n += n;
-            }
-            let body_lr = body_sum / body_n.max(1) as f64;
-            // Low-density holes of the right size near the midline.
-            let candidates = |lab: &[u32], sizes: &[usize], skip: &dyn Fn(usize) -> bool| {
-                let mut sum = vec![0f64; sizes.len()];
-                let mut cen = vec![[0f64; 2]; sizes.len()];
-                for (j, (lrow, hrow)) in lab.chunks_exact(nu).zip(hu.chunks_exact(nu)).enumerate() {
-                    for (i, (&l, &h)) in lrow.iter().zip(hrow).enumerate() {
-                        if l != 0 {
-                            sum[l as usize] += h as f64;
-                            cen[l as usize][0] += i as f64;
-                            cen[l as usize][1] += j as f64;
+                let f = fill::solid_fill_slice(&m, hu, nu, nv, &fp);
+                // The body's left-right centre (tissue above −300 HU, within the
+                // bone's box): the canal lies near the midline, unlike paired
+                // holes such as the obturator foramina.
+                let (mut body_sum, mut body_n) = (0f64, 0usize);
+                for (j, hrow) in hu.chunks_exact(nu).enumerate() {
+                    // Per row: the count above −300 HU and the sum of their u.
+                    let (mut n, mut su_row) = (0usize, 0usize);
+                    for (i, &h) in hrow.iter().enumerate() {
+                        let t = usize::from(h > -300.0);
+                        n += t;
+                        su_row += t * i;
+                    }
+                    body_sum += if lr_is_u {
+                        su_row as f64
+                    } else {
+                        (n * j) as f64
+                    };
+                    body_n += n;
+                }
+                let body_lr = body_sum / body_n.max(1) as f64;
+                // Low-density holes of the right size near the midline.
+                let candidates = |lab: &[u32], sizes: &[usize], skip: &dyn Fn(usize) -> bool| {
+                    let mut sum = vec![0f64; sizes.len()];
+                    let mut cen = vec![[0f64; 2]; sizes.len()];
+                    for (j, (lrow, hrow)) in
+                        lab.chunks_exact(nu).zip(hu.chunks_exact(nu)).enumerate()
+                    {
+                        for (i, (&l, &h)) in lrow.iter().zip(hrow).enumerate() {
+                            if l != 0 {
+                                sum[l as usize] += h as f64;
+                                cen[l as usize][0] += i as f64;
+                                cen[l as usize][1] += j as f64;
+                            }
                         }
                     }
-                }
-                let mut out = Vec::new();
-                for l in 1..sizes.len() {
-                    if skip(l) {
-                        continue;
+                    let mut out = Vec::new();
+                    for l in 1..sizes.len() {
+                        if skip(l) {
+                            continue;
+                        }
+                        let area = sizes[l] as f64 * px_mm2;
+                        let mean = sum[l] / sizes[l] as f64;
+                        let n = sizes[l] as f64;
+                        let centre = [cen[l][0] / n, cen[l][1] / n];
+                        let off_mm = if lr_is_u {
+                            (centre[0] - body_lr) * su
+                        } else {
+                            (centre[1] - body_lr) * sv
+                        };
+                        if area >= p.canal_area_mm2[0]
+                            && area <= p.canal_area_mm2[1]
+                            && mean <= p.canal_max_hu as f64
+                            && off_mm.abs() <= p.canal_midline_mm
+                        {
+                            out.push((sizes[l], centre));
+                        }
                     }
-                    let area = sizes[l] as f64 * px_mm2;
-                    let mean = sum[l] / sizes[l] as f64;
-                    let n = sizes[l] as f64;
-                    let centre = [cen[l][0] / n, cen[l][1] / n];
-                    let off_mm = if lr_is_u {
-                        (centre[0] - body_lr) * su
-                    } else {
-                        (centre[1] - body_lr) * sv
-                    };
-                    if area >= p.canal_area_mm2[0]
-                        && area <= p.canal_area_mm2[1]
-                        && mean <= p.canal_max_hu as f64
-                        && off_mm.abs() <= p.canal_midline_mm
-                    {
-                        out.push((sizes[l], centre));
-                    }
-                }
-                out
-            };
-            let (bone_lab, bone_sizes) = fill::holes_2d(&m, nu, nv);
-            let in_bone = candidates(&bone_lab, &bone_sizes, &|_| false);
-            // Holes filled whole are cancellous bone, not canal.
-            let enclosed = candidates(&f.holes, &f.sizes, &|l| f.whole[l]);
-            let add = f
-                .add
-                .iter()
-                .map(|&q| plane.index(k, q % nu, q / nu))
-                .collect();
-            (add, in_bone, enclosed)
-        })
+                    out
+                };
+                let (bone_lab, bone_sizes) = fill::holes_2d(&m, nu, nv);
+                let in_bone = candidates(&bone_lab, &bone_sizes, &|_| false);
+                // Holes filled whole are cancellous bone, not canal.
+                let enclosed = candidates(&f.holes, &f.sizes, &|l| f.whole[l]);
+                let add = f
+                    .add
+                    .iter()
+                    .map(|&q| plane.index(k, q % nu, q / nu))
+                    .collect();
+                (add, in_bone, enclosed)
+            },
+        )
         .collect();
+    drop(smoother);
     let mut solid = closed;
     let mut added = 0usize;
     for (add, _, _) in &per_slice {
@@ -519,7 +544,6 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         hi2[a] = (shi[a] + pad).min(grid.dims[a]);
     }
     let solid = solid.crop(lo2, hi2);
-    let smoothed = smoothed.crop(lo2, hi2);
     let track: Vec<[f64; 2]> = track[lo2[plane.a]..hi2[plane.a]]
         .iter()
         .map(|c| [c[0] - lo2[plane.u] as f64, c[1] - lo2[plane.v] as f64])
@@ -527,6 +551,10 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     let grid = solid.grid.clone();
     let plane = Plane::new(grid.dims, plane.a);
     let lo: [usize; 3] = std::array::from_fn(|a| lo[a] + lo2[a]);
+    let smoothed = match smoothed_box {
+        Some(v) => v.crop(lo2, hi2),
+        None => smooth::gaussian_box(ct, sigma, lo, std::array::from_fn(|a| lo[a] + grid.dims[a]))?,
+    };
 
     // 5. Surface at mid-level.
     // Passes: the blurred edge is about `boundary_depth_mm` wide; at least one.
