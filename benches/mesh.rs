@@ -170,6 +170,8 @@ fn bench(name: &str, raw: &Mesh, runs: usize) {
 }
 
 fn main() {
+    // As the binary does.
+    spinemesh::alloc::retain_freed_memory();
     let runs: usize = std::env::var("SPINEMESH_BENCH_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())

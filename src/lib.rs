@@ -24,6 +24,7 @@
 // Index loops over the three axes read better than iterator chains here.
 #![allow(clippy::needless_range_loop)]
 
+pub mod alloc;
 pub mod components;
 pub mod crop;
 pub mod edt;

@@ -378,6 +378,7 @@ impl Progress for Reporter {
 }
 
 fn main() -> ExitCode {
+    spinemesh::alloc::retain_freed_memory();
     let cli = Cli::parse();
     let reporter = Reporter::new(cli.quiet);
     let result = match cli.command {
