@@ -58,16 +58,19 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
         .take(plane.slices())
         .map(|(k, c)| {
             let mut out = Vec::new();
+            // Squared radii compared (no square root per voxel).
+            let (spine_r2, other_r2) = (spine_radius_mm.powi(2), other_radius_mm.powi(2));
             for j in 0..plane.nv() {
+                let dv2 = ((j as f64 - c[1]) * sv).powi(2);
                 for i in 0..plane.nu() {
                     let idx = plane.index(k, i, j);
                     if solid.data[idx] == 0 {
                         continue;
                     }
-                    let r = ((i as f64 - c[0]) * su).hypot((j as f64 - c[1]) * sv);
-                    let l = if r <= spine_radius_mm && spine_seeds[k] {
+                    let r2 = ((i as f64 - c[0]) * su).powi(2) + dv2;
+                    let l = if r2 <= spine_r2 && spine_seeds[k] {
                         SPINE
-                    } else if r >= other_radius_mm || !spine_seeds[k] {
+                    } else if r2 >= other_r2 || !spine_seeds[k] {
                         OTHER
                     } else {
                         continue;
