@@ -89,6 +89,11 @@ fn smooth_slice(
 struct RowSet<'a> {
     out: &'a [bool],
     z_pass: &'a [bool],
+    /// The columns (index x) computed, `[start, end)`: all, or a range whose
+    /// wanted part lies at least the x radius inside it and inside the
+    /// volume, so that it is convolved as the interior of the full row is
+    /// (same values).
+    cols: (usize, usize),
 }
 
 /// As [`smooth_slice`], computing only the rows `rows.out` (all when `None`);
@@ -142,50 +147,51 @@ fn smooth_slice_rows_impl(
     let wanted = |set: Option<&[bool]>, y: usize| set.is_none_or(|r| r[y]);
     let z_rows = rows.map(|r| r.z_pass);
     let out_rows = rows.map(|r| r.out);
+    let (x0, x1) = rows.map_or((0, nx), |r| r.cols);
+    let w = x1 - x0;
     let base = z * plane;
     match &k[2] {
         Some(k) => {
             let r = (k.len() / 2) as isize;
             for y in (0..ny).filter(|&y| wanted(z_rows, y)) {
-                let d = &mut dst[y * nx..(y + 1) * nx];
+                let d = &mut dst[y * nx + x0..][..w];
                 d.fill(0.0);
-                for (t, &w) in k.iter().enumerate() {
+                for (t, &wt) in k.iter().enumerate() {
                     let zz = reflect(z as isize + t as isize - r, nz);
-                    let src = &volume.data[zz * plane + y * nx..][..nx];
+                    let src = &volume.data[zz * plane + y * nx + x0..][..w];
                     for (d, &v) in d.iter_mut().zip(src) {
-                        *d += w * v;
+                        *d += wt * v;
                     }
                 }
             }
         }
         None => {
             for y in (0..ny).filter(|&y| wanted(z_rows, y)) {
-                dst[y * nx..(y + 1) * nx]
-                    .copy_from_slice(&volume.data[base + y * nx..base + (y + 1) * nx]);
+                dst[y * nx + x0..][..w].copy_from_slice(&volume.data[base + y * nx + x0..][..w]);
             }
         }
     }
     if let Some(k) = &k[1] {
         let r = (k.len() / 2) as isize;
         for y in (0..ny).filter(|&y| wanted(out_rows, y)) {
-            let out = &mut s.plane[y * nx..(y + 1) * nx];
+            let out = &mut s.plane[y * nx + x0..][..w];
             out.fill(0.0);
-            for (t, &w) in k.iter().enumerate() {
+            for (t, &wt) in k.iter().enumerate() {
                 let yy = reflect(y as isize + t as isize - r, ny);
-                for (d, &v) in out.iter_mut().zip(&dst[yy * nx..(yy + 1) * nx]) {
-                    *d += w * v;
+                for (d, &v) in out.iter_mut().zip(&dst[yy * nx + x0..][..w]) {
+                    *d += wt * v;
                 }
             }
         }
         for y in (0..ny).filter(|&y| wanted(out_rows, y)) {
-            dst[y * nx..(y + 1) * nx].copy_from_slice(&s.plane[y * nx..(y + 1) * nx]);
+            dst[y * nx + x0..][..w].copy_from_slice(&s.plane[y * nx + x0..][..w]);
         }
     }
     if let Some(k) = &k[0] {
         let r = k.len() / 2;
         for (y, row) in dst.chunks_exact_mut(nx).enumerate() {
             if wanted(out_rows, y) {
-                convolve_row(row, k, r, &mut s.line[..nx]);
+                convolve_row(&mut row[x0..x1], k, r, &mut s.line[..w]);
             }
         }
     }
@@ -252,6 +258,8 @@ pub struct BoxSlices<'a> {
     /// Rows (index y) of a slice inside the box, and those their y pass reads.
     out_rows: Vec<bool>,
     z_rows: Vec<bool>,
+    /// Columns (index x) computed.
+    cols: (usize, usize),
 }
 
 /// Per-thread buffers of [`BoxSlices::slice`].
@@ -281,6 +289,14 @@ impl<'a> BoxSlices<'a> {
         // The y pass of the box's rows reads the z pass of rows within ry.
         let out_rows = (0..ny).map(|y| (lo[1]..hi[1]).contains(&y)).collect();
         let z_rows = (0..ny).map(|y| y + ry >= lo[1] && y < hi[1] + ry).collect();
+        // Only the box's columns and those its x pass reads, when that span
+        // stays inside the volume (else the whole rows, mirrored at its edges).
+        let rx = k[0].as_ref().map_or(0, |k| k.len() / 2);
+        let cols = if lo[0] >= rx && hi[0] + rx <= d[0] && lo[0] < hi[0] {
+            (lo[0] - rx, hi[0] + rx)
+        } else {
+            (0, d[0])
+        };
         Ok(BoxSlices {
             volume,
             k,
@@ -288,6 +304,7 @@ impl<'a> BoxSlices<'a> {
             hi,
             out_rows,
             z_rows,
+            cols,
         })
     }
 
@@ -319,6 +336,7 @@ impl<'a> BoxSlices<'a> {
         let rows = RowSet {
             out: &self.out_rows,
             z_pass: &self.z_rows,
+            cols: self.cols,
         };
         smooth_slice_rows(
             self.volume,
@@ -409,6 +427,7 @@ pub fn gaussian_threshold(
             let rows = RowSet {
                 out: out_rows,
                 z_pass: z_rows,
+                cols: (0, nx),
             };
             smooth_slice_rows(volume, &k, z, buf, s, Some(&rows));
             for (y, (m, b)) in dst
@@ -585,7 +604,10 @@ mod tests {
 
     #[test]
     fn box_equals_crop_of_the_full_smoothing() {
-        let grid = Grid::new([13, 11, 9], [0.5, 0.7, 1.5], [0.0; 3]);
+        // x radius 6 voxels: boxes far enough from the x edges compute only
+        // their columns and the 6 on each side (the first two), the others
+        // whole rows.
+        let grid = Grid::new([40, 11, 9], [0.5, 0.7, 1.5], [0.0; 3]);
         let data: Vec<f32> = (0..grid.len())
             .map(|i| ((i * 7919) % 1013) as f32 - 300.0)
             .collect();
@@ -593,9 +615,13 @@ mod tests {
         let sigma = [0.8, 1.1, 1.6];
         let full = gaussian(&v, sigma).unwrap();
         for (lo, hi) in [
+            ([10, 2, 1], [25, 9, 7]),
+            ([6, 0, 0], [34, 11, 9]),
+            ([5, 0, 0], [34, 11, 9]),
             ([2, 1, 3], [11, 7, 5]),
-            ([0, 0, 0], [13, 11, 9]),
+            ([0, 0, 0], [40, 11, 9]),
             ([0, 4, 0], [5, 11, 2]),
+            ([30, 3, 3], [38, 5, 6]),
             ([3, 3, 3], [3, 5, 6]),
         ] {
             let b = gaussian_box(&v, sigma, lo, hi).unwrap();
@@ -604,7 +630,7 @@ mod tests {
             assert_eq!(b.grid.origin, c.grid.origin);
             assert_eq!(b.data, c.data, "box {lo:?}–{hi:?}");
         }
-        assert!(gaussian_box(&v, sigma, [0, 0, 0], [14, 11, 9]).is_err());
+        assert!(gaussian_box(&v, sigma, [0, 0, 0], [41, 11, 9]).is_err());
     }
 
     #[test]
