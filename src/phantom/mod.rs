@@ -84,6 +84,8 @@
 
 use crate::{Error, Grid, Mask, Result, Volume};
 use rayon::prelude::*;
+
+mod streaks;
 use serde::{Deserialize, Serialize};
 
 /// Label of voxels that belong to nothing in particular (soft tissue, air).
@@ -183,9 +185,13 @@ pub struct PhantomParams {
     /// Instrumented L4–L5: a titanium pedicle screw (6.5 mm, through the
     /// pedicle into the body) on each side of L4 and L5, its head behind the
     /// arch, and a 5.5 mm rod joining the heads on each side. Metal reads
-    /// as the scanner's maximum (3071 HU) and replaces what it covers;
-    /// no streak artefacts are simulated.
+    /// as the scanner's maximum (3071 HU) and replaces what it covers.
     pub pedicle_screws: bool,
+    /// Metal streak artefacts (beam hardening, see `streaks.rs`): the dark
+    /// band between two screws 40 mm apart reads this many HU below the
+    /// anatomy (titanium pedicle screws: 100–500 HU); 0 for none.
+    #[serde(default)]
+    pub metal_streaks_hu: f64,
     /// Seed of the noise, the density fields and the anatomical variation.
     pub seed: u64,
 }
@@ -220,6 +226,7 @@ impl PhantomParams {
             calcifications: true,
             blood_hu: HU_BLOOD,
             pedicle_screws: false,
+            metal_streaks_hu: 0.0,
             seed: 1,
         }
     }
@@ -319,6 +326,12 @@ impl PhantomParams {
             return bad(format!(
                 "phantom blood {} HU must be within [{HU_MIN}, {HU_MAX}] HU",
                 self.blood_hu
+            ));
+        }
+        if !(self.metal_streaks_hu >= 0.0 && self.metal_streaks_hu <= 2000.0) {
+            return bad(format!(
+                "phantom metal streaks {} HU must be between 0 and 2000",
+                self.metal_streaks_hu
             ));
         }
         if !(self.lordosis_deg >= 0.0 && self.lordosis_deg <= 80.0) {
@@ -1297,6 +1310,8 @@ struct Anatomy {
     row_margin: f64,
     /// Decide whole tiles from one evaluation where possible.
     tiles: bool,
+    /// Metal streak artefacts, when asked for.
+    streaks: Option<streaks::Streaks>,
 }
 
 impl Anatomy {
@@ -1634,6 +1649,7 @@ impl Anatomy {
             cut,
             row_margin: (cut + GRAD_EPS) / 0.85 + SMOOTH_K + 0.6,
             tiles: true,
+            streaks: (p.metal_streaks_hu > 0.0).then(|| streaks::Streaks::new(p.metal_streaks_hu)),
         }
     }
 
@@ -1986,6 +2002,9 @@ impl Anatomy {
             if m > 0.0 {
                 *v = (1.0 - m) * *v + m * HU_MAX as f32;
             }
+        }
+        if let Some(st) = &self.streaks {
+            st.add(&scratch.metal, nx, ny, [sx, sy], ct);
         }
         if self.noise_sd > 0.0 {
             for j in 0..ny {
@@ -2491,6 +2510,36 @@ mod tests {
             .labels
             .data
             .contains(&LABEL_METAL));
+    }
+
+    #[test]
+    fn metal_streaks_darken_the_bone_between_screws_only_where_metal_is() {
+        let mut p = PhantomParams::demo().realistic();
+        p.pedicle_screws = true;
+        let plain = generate(&p);
+        p.metal_streaks_hu = 300.0;
+        let streaked = generate(&p);
+        // The same anatomy and labels; the CT differs only in slices with metal.
+        assert_eq!(plain.labels.data, streaked.labels.data);
+        let [nx, ny, nz] = plain.ct.grid.dims;
+        let plane = nx * ny;
+        let (mut darkest_bone, mut slices_changed) = (0f32, 0);
+        for z in 0..nz {
+            let range = z * plane..(z + 1) * plane;
+            let has_metal = plain.labels.data[range.clone()].contains(&LABEL_METAL);
+            let changed = plain.ct.data[range.clone()] != streaked.ct.data[range.clone()];
+            assert_eq!(changed, has_metal, "slice {z}");
+            slices_changed += usize::from(changed);
+            for i in range {
+                let l = plain.labels.data[i];
+                if l == 4 || l == 5 {
+                    darkest_bone = darkest_bone.min(streaked.ct.data[i] - plain.ct.data[i]);
+                }
+            }
+        }
+        assert!(slices_changed > 10, "{slices_changed}");
+        // The band between the screws runs through the vertebral bodies.
+        assert!(darkest_bone < -200.0, "{darkest_bone}");
     }
 
     #[test]
