@@ -223,12 +223,18 @@ pub fn process(raw: Mesh, params: &MeshParams, on_stage: &dyn Fn(&str)) -> Resul
                 )
             },
         );
-        report.hausdorff_to_raw = Some(hausdorff::hausdorff_between(&fin, &rs, &opts));
         if let Some(u) = &us {
-            report.hausdorff_decimation = Some(hausdorff::hausdorff_between(&fin, u, &opts));
-        } else if report.decimation.is_some() {
-            // Decimation alone: the raw surface is the undecimated one.
-            report.hausdorff_decimation = report.hausdorff_to_raw;
+            // The undecimated (smoothed) surface has the raw one's triangles:
+            // the final surface's samples serve both.
+            let (dec, raw) = hausdorff::hausdorff_between_pair(&fin, u, &rs, &opts);
+            report.hausdorff_decimation = Some(dec);
+            report.hausdorff_to_raw = Some(raw);
+        } else {
+            report.hausdorff_to_raw = Some(hausdorff::hausdorff_between(&fin, &rs, &opts));
+            if report.decimation.is_some() {
+                // Decimation alone: the raw surface is the undecimated one.
+                report.hausdorff_decimation = report.hausdorff_to_raw;
+            }
         }
         stages.push(("mesh hausdorff", t.elapsed().as_secs_f64()));
     }
