@@ -498,16 +498,36 @@ impl<'a> Surface<'a> {
 /// triangle with spacing at most `spacing` (interior and edge points; the
 /// edge points of a shared edge are produced by both triangles).
 fn for_each_sample(mesh: &Mesh, spacing: f64, f: impl Fn(P, &mut u32) + Sync + Send) {
-    mesh.vertices
-        .par_iter()
-        .for_each_init(|| u32::MAX, |hint, v| f(v.map(|x| x as f64), hint));
-    mesh.triangles.par_iter().for_each_init(
+    for_each_sample_of([mesh], spacing, |[p], hint| f(p, hint));
+}
+
+/// [`for_each_sample`] of `K` meshes with the same triangles (a surface and
+/// its vertices moved) at once: `f` gets the same sample (vertex, or
+/// barycentric point of the same triangle) on each, on a grid fine enough
+/// for the coarsest of them.
+fn for_each_sample_of<const K: usize>(
+    meshes: [&Mesh; K],
+    spacing: f64,
+    f: impl Fn([P; K], &mut u32) + Sync + Send,
+) {
+    let first = meshes[0];
+    let vertex = |m: &Mesh, i: u32| m.vertices[i as usize].map(|x| x as f64);
+    (0..first.vertices.len()).into_par_iter().for_each_init(
+        || u32::MAX,
+        |hint, i| f(meshes.map(|m| vertex(m, i as u32)), hint),
+    );
+    first.triangles.par_iter().for_each_init(
         || u32::MAX,
         |hint, t| {
-            let [a, b, c] = t.map(|i| mesh.vertices[i as usize].map(|x| x as f64));
-            let longest = dot(sub(b, a), sub(b, a))
-                .max(dot(sub(c, b), sub(c, b)))
-                .max(dot(sub(a, c), sub(a, c)))
+            let corners = meshes.map(|m| t.map(|i| vertex(m, i)));
+            let longest = corners
+                .iter()
+                .map(|[a, b, c]| {
+                    dot(sub(*b, *a), sub(*b, *a))
+                        .max(dot(sub(*c, *b), sub(*c, *b)))
+                        .max(dot(sub(*a, *c), sub(*a, *c)))
+                })
+                .fold(0.0, f64::max)
                 .sqrt();
             // Grid step longest/n ≤ 1.5 × spacing: a mesh as fine as the
             // spacing is sampled at its vertices only.
@@ -538,14 +558,14 @@ fn for_each_sample(mesh: &Mesh, spacing: f64, f: impl Fn(P, &mut u32) + Sync + S
                         continue;
                     }
                     let (u, v, w) = (i as f64 * inv, j as f64 * inv, k as f64 * inv);
-                    f(
+                    let points = corners.map(|[a, b, c]| {
                         [
                             u * a[0] + v * b[0] + w * c[0],
                             u * a[1] + v * b[1] + w * c[1],
                             u * a[2] + v * b[2] + w * c[2],
-                        ],
-                        hint,
-                    );
+                        ]
+                    });
+                    f(points, hint);
                 }
             }
         },
@@ -595,10 +615,38 @@ fn one_sided_pair(from: &Mesh, b: &Surface, c: &Surface, spacing: f64) -> (f64, 
     )
 }
 
+/// Largest distances from the samples of `b` and of `c` (the same
+/// triangles, vertices moved) to `to`: made together, each query for `c`'s
+/// sample starting from the triangle `b`'s found.
+fn one_sided_from_pair(b: &Mesh, c: &Mesh, to: &Surface, spacing: f64) -> (f64, f64) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let (max_b, max_c) = (
+        AtomicU64::new(0f64.to_bits()),
+        AtomicU64::new(0f64.to_bits()),
+    );
+    let query = |max: &AtomicU64, p: P, hint: &mut u32| {
+        let cur = f64::from_bits(max.load(Ordering::Relaxed));
+        let d = to.distance(p, cur, hint);
+        if d > cur {
+            max.fetch_max(d.to_bits(), Ordering::Relaxed);
+        }
+    };
+    for_each_sample_of([b, c], spacing, |[pb, pc], hint| {
+        query(&max_b, pb, hint);
+        query(&max_c, pc, &mut hint.clone());
+    });
+    (
+        f64::from_bits(max_b.load(Ordering::Relaxed)),
+        f64::from_bits(max_c.load(Ordering::Relaxed)),
+    )
+}
+
 /// [`hausdorff_between`] of `a` against `b` and against `c`, where `b` and
 /// `c` have the same triangles (a surface before and after its vertices
 /// moved, such as the smoothed and the raw surface): `a`'s samples are made
-/// once for both and each query of `c` starts from what `b`'s found. Both
+/// once for both, `b`'s and `c`'s together (on the grid the coarser of the
+/// two needs, so `b` or `c` may be sampled a little more densely than
+/// alone), and each query for `c` starts from the triangle `b`'s found. Both
 /// use the same sample spacing (by default the mean edge of the finest of
 /// the three). Surfaces with different triangles are measured one by one.
 pub fn hausdorff_between_pair(
@@ -617,12 +665,7 @@ pub fn hausdorff_between_pair(
         .max(1e-3);
     let ((ab, ac), (ba, ca)) = rayon::join(
         || one_sided_pair(a.mesh, b, c, spacing),
-        || {
-            rayon::join(
-                || one_sided(b.mesh, a, spacing),
-                || one_sided(c.mesh, a, spacing),
-            )
-        },
+        || one_sided_from_pair(b.mesh, c.mesh, a, spacing),
     );
     let h = |x: f64, y: f64| Hausdorff {
         a_to_b_mm: x,
