@@ -572,19 +572,35 @@ fn for_each_sample_of<const K: usize>(
     );
 }
 
-/// Largest distance from a sample of `from` to the surface `to`.
-fn one_sided(from: &Mesh, to: &Surface, spacing: f64) -> f64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    // Shared running maximum (f64 bits; non-negative floats order like their bits).
-    let max = AtomicU64::new(0f64.to_bits());
-    for_each_sample(from, spacing, |p, hint| {
-        let cur = f64::from_bits(max.load(Ordering::Relaxed));
+/// The largest distance found so far, shared by the threads (f64 bits:
+/// non-negative floats order like their bits).
+struct RunningMax(std::sync::atomic::AtomicU64);
+
+impl RunningMax {
+    fn new() -> Self {
+        RunningMax(std::sync::atomic::AtomicU64::new(0f64.to_bits()))
+    }
+
+    fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Measures `p` against `to`: exactly when it can raise the maximum.
+    fn query(&self, to: &Surface, p: P, hint: &mut u32) {
+        let cur = self.get();
         let d = to.distance(p, cur, hint);
         if d > cur {
-            max.fetch_max(d.to_bits(), Ordering::Relaxed);
+            self.0
+                .fetch_max(d.to_bits(), std::sync::atomic::Ordering::Relaxed);
         }
-    });
-    f64::from_bits(max.load(Ordering::Relaxed))
+    }
+}
+
+/// Largest distance from a sample of `from` to the surface `to`.
+fn one_sided(from: &Mesh, to: &Surface, spacing: f64) -> f64 {
+    let max = RunningMax::new();
+    for_each_sample(from, spacing, |p, hint| max.query(to, p, hint));
+    max.get()
 }
 
 /// Largest distances from the samples of `from` to `b` and to `c`, two
@@ -593,52 +609,24 @@ fn one_sided(from: &Mesh, to: &Surface, spacing: f64) -> f64 {
 /// from the triangle the query of `b` found (the same triangle, moved a
 /// little, usually settles it).
 fn one_sided_pair(from: &Mesh, b: &Surface, c: &Surface, spacing: f64) -> (f64, f64) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let (max_b, max_c) = (
-        AtomicU64::new(0f64.to_bits()),
-        AtomicU64::new(0f64.to_bits()),
-    );
-    let query = |to: &Surface, max: &AtomicU64, p: P, hint: &mut u32| {
-        let cur = f64::from_bits(max.load(Ordering::Relaxed));
-        let d = to.distance(p, cur, hint);
-        if d > cur {
-            max.fetch_max(d.to_bits(), Ordering::Relaxed);
-        }
-    };
+    let (max_b, max_c) = (RunningMax::new(), RunningMax::new());
     for_each_sample(from, spacing, |p, hint| {
-        query(b, &max_b, p, hint);
-        query(c, &max_c, p, &mut hint.clone());
+        max_b.query(b, p, hint);
+        max_c.query(c, p, &mut hint.clone());
     });
-    (
-        f64::from_bits(max_b.load(Ordering::Relaxed)),
-        f64::from_bits(max_c.load(Ordering::Relaxed)),
-    )
+    (max_b.get(), max_c.get())
 }
 
 /// Largest distances from the samples of `b` and of `c` (the same
 /// triangles, vertices moved) to `to`: made together, each query for `c`'s
 /// sample starting from the triangle `b`'s found.
 fn one_sided_from_pair(b: &Mesh, c: &Mesh, to: &Surface, spacing: f64) -> (f64, f64) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let (max_b, max_c) = (
-        AtomicU64::new(0f64.to_bits()),
-        AtomicU64::new(0f64.to_bits()),
-    );
-    let query = |max: &AtomicU64, p: P, hint: &mut u32| {
-        let cur = f64::from_bits(max.load(Ordering::Relaxed));
-        let d = to.distance(p, cur, hint);
-        if d > cur {
-            max.fetch_max(d.to_bits(), Ordering::Relaxed);
-        }
-    };
+    let (max_b, max_c) = (RunningMax::new(), RunningMax::new());
     for_each_sample_of([b, c], spacing, |[pb, pc], hint| {
-        query(&max_b, pb, hint);
-        query(&max_c, pc, &mut hint.clone());
+        max_b.query(to, pb, hint);
+        max_c.query(to, pc, &mut hint.clone());
     });
-    (
-        f64::from_bits(max_b.load(Ordering::Relaxed)),
-        f64::from_bits(max_c.load(Ordering::Relaxed)),
-    )
+    (max_b.get(), max_c.get())
 }
 
 /// [`hausdorff_between`] of `a` against `b` and against `c`, where `b` and
