@@ -267,6 +267,32 @@ impl<T: Copy + Send + Sync> Volume<T> {
         Volume { grid, data }
     }
 
+    /// [`crop`](Self::crop) in this volume's own buffer: the box's rows are
+    /// moved to its front in order and the rest released, so no new memory
+    /// is mapped (on the machines measured, faulting fresh pages in costs ten
+    /// times rewriting mapped ones).
+    pub fn into_crop(mut self, lo: [usize; 3], hi: [usize; 3]) -> Volume<T> {
+        let dims = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
+        let grid = self
+            .grid
+            .sub_grid([lo[0] as isize, lo[1] as isize, lo[2] as isize], dims);
+        let mut dst = 0;
+        for z in lo[2]..hi[2] {
+            for y in lo[1]..hi[1] {
+                // Never behind the rows already moved: `dst` ≤ `start`.
+                let start = self.grid.index(lo[0], y, z);
+                self.data.copy_within(start..start + dims[0], dst);
+                dst += dims[0];
+            }
+        }
+        self.data.truncate(dst);
+        self.data.shrink_to_fit();
+        Volume {
+            grid,
+            data: self.data,
+        }
+    }
+
     /// Pads each side of axis `a` with `pad[a]` voxels of `value`.
     pub fn pad(&self, pad: [usize; 3], value: T) -> Volume<T> {
         let d = self.grid.dims;
@@ -456,6 +482,17 @@ mod tests {
         let v = Volume::new(g.clone(), data).unwrap();
         let c = v.crop([1, 2, 3], [3, 5, 6]);
         assert_eq!(c.get(0, 0, 0), v.get(1, 2, 3));
+        // In place, the same volume; every box, including empty and whole ones.
+        let d = g.dims;
+        for (lo, hi) in [
+            ([1, 2, 3], [3, 5, 6]),
+            ([0, 0, 0], d),
+            ([0, 1, 0], [d[0], d[1], 1]),
+            ([2, 2, 2], [2, 4, 4]),
+            ([d[0] - 1, d[1] - 1, d[2] - 1], d),
+        ] {
+            assert_eq!(v.clone().into_crop(lo, hi), v.crop(lo, hi), "{lo:?}–{hi:?}");
+        }
         let w = c.grid.index_to_lps([0.0; 3]);
         let w0 = g.index_to_lps([1.0, 2.0, 3.0]);
         for a in 0..3 {

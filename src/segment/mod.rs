@@ -293,7 +293,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     let bone = if lo == [0; 3] && hi == grid.dims {
         bone_full
     } else {
-        bone_full.crop(lo, hi)
+        bone_full.into_crop(lo, hi)
     };
     // The smoothed CT of the box: made slice by slice inside the fill's loop
     // when the slices are index-z slices (the usual axial stack), so no
@@ -546,7 +546,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         lo2[a] = slo[a].saturating_sub(pad);
         hi2[a] = (shi[a] + pad).min(grid.dims[a]);
     }
-    let solid = solid.crop(lo2, hi2);
+    let solid = solid.into_crop(lo2, hi2);
     let track: Vec<[f64; 2]> = track[lo2[plane.a]..hi2[plane.a]]
         .iter()
         .map(|c| [c[0] - lo2[plane.u] as f64, c[1] - lo2[plane.v] as f64])
@@ -555,7 +555,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     let plane = Plane::new(grid.dims, plane.a);
     let lo: [usize; 3] = std::array::from_fn(|a| lo[a] + lo2[a]);
     let smoothed = match smoothed_box {
-        Some(v) => v.crop(lo2, hi2),
+        Some(v) => v.into_crop(lo2, hi2),
         None => smooth::gaussian_box(ct, sigma, lo, std::array::from_fn(|a| lo[a] + grid.dims[a]))?,
     };
 
