@@ -87,7 +87,9 @@ pub fn squared_distance_to_set(mask: &Mask) -> Vec<f32> {
                     *c |= v != 0.0;
                 }
             }
-            let mut column = vec![0f32; ny];
+            // (Taken out of the scratch while the scratch transforms it.)
+            let mut column = std::mem::take(&mut scratch.column);
+            column.resize(ny, 0.0);
             for x in 0..nx {
                 if !scratch.nonzero[x] {
                     continue;
@@ -100,6 +102,7 @@ pub fn squared_distance_to_set(mask: &Mask) -> Vec<f32> {
                     slice[x + nx * y] = c;
                 }
             }
+            scratch.column = column;
         },
     );
     out
@@ -113,6 +116,8 @@ struct Scratch {
     z: Vec<f64>,
     /// Per column of a slice: any non-zero value.
     nonzero: Vec<bool>,
+    /// One column of a slice, gathered for the pass along y.
+    column: Vec<f32>,
 }
 
 impl Scratch {
@@ -123,6 +128,7 @@ impl Scratch {
             v: vec![0; n],
             z: vec![0.0; n + 1],
             nonzero: Vec::new(),
+            column: Vec::new(),
         }
     }
 

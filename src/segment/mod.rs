@@ -251,6 +251,21 @@ fn on_grid(grid: &crate::volume::Grid, inner: &Mask, lo: [usize; 3]) -> Mask {
     full
 }
 
+/// The box `[lo, hi)` of `grid` grown by `mm` and two more voxels along
+/// each axis (what a step reaches, and room for rounding), within the grid.
+fn grown_box(
+    grid: &crate::volume::Grid,
+    lo: [usize; 3],
+    hi: [usize; 3],
+    mm: f64,
+) -> ([usize; 3], [usize; 3]) {
+    let pad = |a: usize| (mm / grid.spacing[a]).ceil() as usize + 2;
+    (
+        std::array::from_fn(|a| lo[a].saturating_sub(pad(a))),
+        std::array::from_fn(|a| (hi[a] + pad(a)).min(grid.dims[a])),
+    )
+}
+
 fn no_spine() -> Error {
     Error::Empty(
         "no bone was found around the spinal canal; is the spine in the field of view?".into(),
@@ -284,12 +299,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         )));
     };
     let reach_mm = smooth::TRUNCATE_SIGMAS * rep.sigma_used_mm + p.closing_mm;
-    let (mut lo, mut hi) = ([0usize; 3], [0usize; 3]);
-    for a in 0..3 {
-        let pad = (reach_mm / grid.spacing[a]).ceil() as usize + 2;
-        lo[a] = blo[a].saturating_sub(pad);
-        hi[a] = (bhi[a] + pad).min(grid.dims[a]);
-    }
+    let (lo, hi) = grown_box(grid, blo, bhi, reach_mm);
     let bone = if lo == [0; 3] && hi == grid.dims {
         bone_full
     } else {
@@ -540,12 +550,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     let Some((slo, shi)) = solid.bounding_box() else {
         return Err(no_spine());
     };
-    let (mut lo2, mut hi2) = ([0usize; 3], [0usize; 3]);
-    for a in 0..3 {
-        let pad = (metal_margin_mm / grid.spacing[a]).ceil() as usize + 2;
-        lo2[a] = slo[a].saturating_sub(pad);
-        hi2[a] = (shi[a] + pad).min(grid.dims[a]);
-    }
+    let (lo2, hi2) = grown_box(grid, slo, shi, metal_margin_mm);
     let solid = solid.into_crop(lo2, hi2);
     let track: Vec<[f64; 2]> = track[lo2[plane.a]..hi2[plane.a]]
         .iter()
@@ -589,12 +594,11 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     // 2σ (where the smoothed rim falls below the bone threshold) plus half
     // a voxel (the partial-volume rim) from the metal; what that leaves
     // apart goes with the fragments.
-    let margin_mm = metal_margin_mm;
-    let removed = metal::remove_metal(&mut solid, ct, lo, p.metal_above_hu, margin_mm)?;
+    let removed = metal::remove_metal(&mut solid, ct, lo, p.metal_above_hu, metal_margin_mm)?;
     if removed.metal_voxels > 0 {
         rep.metal_removed_mm3 = removed.removed as f64 * vox;
         rep.warnings.push(format!(
-            "metal in view ({:.0} mm³ above {} HU): implants and {margin_mm:.1} mm around them \
+            "metal in view ({:.0} mm³ above {} HU): implants and {metal_margin_mm:.1} mm around them \
              are left out of the mask, so screw channels show as holes",
             removed.metal_voxels as f64 * vox,
             p.metal_above_hu
