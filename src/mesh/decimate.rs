@@ -67,21 +67,6 @@ pub struct DecimateReport {
 struct Quadric([f64; 10]);
 
 impl Quadric {
-    fn plane(n: [f64; 3], d: f64, w: f64) -> Self {
-        let [a, b, c] = n;
-        Quadric([
-            w * a * a,
-            w * a * b,
-            w * a * c,
-            w * a * d,
-            w * b * b,
-            w * b * c,
-            w * b * d,
-            w * c * c,
-            w * c * d,
-            w * d * d,
-        ])
-    }
     fn add(&mut self, o: &Quadric) {
         for k in 0..10 {
             self.0[k] += o.0[k];
@@ -260,15 +245,30 @@ impl Rings {
                 let a = source[v];
                 let (s, e) = (offsets[k] as usize - base, offsets[k + 1] as usize - base);
                 // Most rings are untouched by a pass: a valid ring stays one.
-                if a == NONE
-                    && old_ring.len() == e - s
-                    && old_ring.iter().all(|&x| remap[x as usize] == x)
-                {
-                    for (dst, &x) in ids[s..e].iter_mut().zip(old_ring) {
-                        *dst = new_id(x);
+                if a == NONE && old_ring.len() == e - s {
+                    let untouched = match compact {
+                        // Collapsed vertices are exactly those dropped (no
+                        // triangles left): one lookup per neighbour.
+                        Some(c) => {
+                            let mut all = true;
+                            for (dst, &x) in ids[s..e].iter_mut().zip(old_ring) {
+                                *dst = c.map[x as usize];
+                                all &= *dst != NONE;
+                            }
+                            all
+                        }
+                        None => {
+                            let all = old_ring.iter().all(|&x| remap[x as usize] == x);
+                            if all {
+                                ids[s..e].copy_from_slice(old_ring);
+                            }
+                            all
+                        }
+                    };
+                    if untouched {
+                        *okv = true;
+                        continue;
                     }
-                    *okv = true;
-                    continue;
                 }
                 buf.clear();
                 if a == NONE {
@@ -914,38 +914,58 @@ pub(crate) fn decimate_with(
         .collect();
     report.frozen_vertices = frozen.iter().filter(|&&f| f).count();
     // Area-weighted plane quadrics of each manifold vertex's fan (frozen
-    // vertices never move, so they need none).
+    // vertices never move, so they need none). Every plane passes through
+    // the vertex p, so with M = Σ (area / |n|²) n nᵀ over the fan's
+    // triangles (n: a triangle's normal, |n| twice its area) the quadric is
+    // [M, −Mp; −pᵀM, pᵀMp]: only M is summed, and the error at p is 0.
     let quadrics: Vec<Quadric> = (0..nv)
         .into_par_iter()
         .map(|v| {
-            let mut q = Quadric::default();
             if !rings.ok[v] {
-                return q;
+                return Quadric::default();
             }
             let r = rings.of(v as u32);
-            let p0 = pos[v];
+            let p = pos[v];
+            let mut m = [0f64; 6];
             for j in 0..r.len() {
                 let (p1, p2) = (pos[r[j] as usize], pos[r[(j + 1) % r.len()] as usize]);
-                let n = cross(sub(p1, p0), sub(p2, p0));
+                let n = cross(sub(p1, p), sub(p2, p));
                 let len = dot(n, n).sqrt();
                 if len > 0.0 {
-                    let u = n.map(|x| x / len);
-                    q.add(&Quadric::plane(u, -dot(u, p0), 0.5 * len));
+                    let w = 0.5 / len;
+                    let wn = n.map(|x| w * x);
+                    m[0] += wn[0] * n[0];
+                    m[1] += wn[0] * n[1];
+                    m[2] += wn[0] * n[2];
+                    m[3] += wn[1] * n[1];
+                    m[4] += wn[1] * n[2];
+                    m[5] += wn[2] * n[2];
                 }
             }
-            q
+            let mp = [
+                m[0] * p[0] + m[1] * p[1] + m[2] * p[2],
+                m[1] * p[0] + m[3] * p[1] + m[4] * p[2],
+                m[2] * p[0] + m[4] * p[1] + m[5] * p[2],
+            ];
+            Quadric([
+                m[0],
+                m[1],
+                m[2],
+                -mp[0],
+                m[3],
+                m[4],
+                -mp[1],
+                m[5],
+                -mp[2],
+                dot(mp, p),
+            ])
         })
         .collect();
     let valence = (0..nv)
         .into_par_iter()
         .map(|v| rings.offsets[v + 1] - rings.offsets[v])
         .collect();
-    let own = (0..nv)
-        .into_par_iter()
-        .map(|v| quadrics[v].eval_raw(pos[v]))
-        .collect();
-    // Piece volumes: runs of consecutive triangles of one piece, summed in
-    // fixed chunks (the same sums whatever the thread count).
+    let own = vec![0f64; nv];
     let runs: Vec<Vec<(u32, f64)>> = mesh
         .triangles
         .par_chunks(1 << 15)
@@ -1071,22 +1091,41 @@ impl Compaction {
     }
 }
 
-/// Renumbers the per-vertex state and the triangles by `c`.
+/// Renumbers the per-vertex state and the triangles by `c`, in place: the
+/// kept ids are ascending, so moving each kept entry down in order never
+/// overwrites one still to be moved, and no fresh memory is touched.
 fn compact_state(st: &mut State, c: &Compaction) {
-    fn pick<T: Copy + Send + Sync>(src: &[T], keep: &[u32]) -> Vec<T> {
-        keep.par_iter().map(|&v| src[v as usize]).collect()
+    fn pick<T: Copy>(v: &mut Vec<T>, keep: &[u32]) {
+        for (k, &old) in keep.iter().enumerate() {
+            v[k] = v[old as usize];
+        }
+        v.truncate(keep.len());
     }
     let keep = &c.keep;
-    st.pos = pick(&st.pos, keep);
-    st.quadrics = pick(&st.quadrics, keep);
-    st.own = pick(&st.own, keep);
-    st.frozen = pick(&st.frozen, keep);
-    st.valence = pick(&st.valence, keep);
-    st.piece = pick(&st.piece, keep);
     let map = &c.map;
-    st.triangles
-        .par_iter_mut()
-        .for_each(|t| *t = t.map(|v| map[v as usize]));
+    let State {
+        pos,
+        quadrics,
+        own,
+        frozen,
+        triangles,
+        valence,
+        piece,
+        ..
+    } = st;
+    rayon::join(
+        || pick(quadrics, keep),
+        || {
+            pick(pos, keep);
+            pick(own, keep);
+            pick(frozen, keep);
+            pick(valence, keep);
+            pick(piece, keep);
+            triangles
+                .par_iter_mut()
+                .for_each(|t| *t = t.map(|v| map[v as usize]));
+        },
+    );
 }
 
 /// Moves each unfrozen vertex to the minimiser of its quadric when that is

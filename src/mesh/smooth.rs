@@ -13,8 +13,11 @@
 //!
 //! The connectivity never changes: a closed 2-manifold stays one. What is
 //! left of the volume change (Taubin keeps it to a fraction of a percent) is
-//! removed at the end by moving every vertex along its normal by
-//! `ΔV / area`, so the enclosed volume equals the input's to first order.
+//! removed at the end by moving every vertex of a piece along its unit
+//! normal by the same offset `d`. A piece's volume after such a move is a
+//! cubic in `d` (each triangle's volume term is trilinear in its corners),
+//! summed in one pass over the triangles; its root gives back the piece's
+//! volume exactly, up to the f32 rounding of the moved vertices.
 
 use super::decimate::Rings;
 use crate::surface::Mesh;
@@ -248,7 +251,7 @@ impl<'a> Neighbours<'a> {
     }
 }
 
-fn step(nb: &Neighbours<'_>, src: &[[f32; 3]], dst: &mut [[f32; 3]], f: f32) {
+fn step(nb: &Neighbours<'_>, src: &[[f32; 4]], dst: &mut [[f32; 4]], f: f32) {
     dst.par_iter_mut().enumerate().for_each(|(i, out)| {
         let (s, e) = (nb.offsets[i] as usize, nb.offsets[i + 1] as usize);
         let p = src[i];
@@ -256,19 +259,32 @@ fn step(nb: &Neighbours<'_>, src: &[[f32; 3]], dst: &mut [[f32; 3]], f: f32) {
             *out = p;
             return;
         }
-        let mut m = [0f32; 3];
-        for k in s..e {
-            let q = src[nb.ids[k] as usize];
-            let w = nb.weights[k];
-            m[0] += w * q[0];
-            m[1] += w * q[1];
-            m[2] += w * q[2];
+        // Two independent sums (even and odd neighbours): the loop is bound
+        // by the latency of the additions, not by the loads.
+        let mut m = [0f32; 4];
+        let mut m2 = [0f32; 4];
+        let ids = &nb.ids[s..e];
+        let ws = &nb.weights[s..e];
+        let pairs = ids.chunks_exact(2).zip(ws.chunks_exact(2));
+        for (id, w) in pairs {
+            let (q, q2) = (src[id[0] as usize], src[id[1] as usize]);
+            for a in 0..4 {
+                m[a] += w[0] * q[a];
+                m2[a] += w[1] * q2[a];
+            }
         }
-        *out = [
-            p[0] + f * (m[0] - p[0]),
-            p[1] + f * (m[1] - p[1]),
-            p[2] + f * (m[2] - p[2]),
-        ];
+        if ids.len() % 2 == 1 {
+            let (q, w) = (src[ids[ids.len() - 1] as usize], ws[ids.len() - 1]);
+            for a in 0..4 {
+                m[a] += w * q[a];
+            }
+        }
+        for a in 0..4 {
+            m[a] += m2[a];
+        }
+        for a in 0..4 {
+            out[a] = p[a] + f * (m[a] - p[a]);
+        }
     });
 }
 
@@ -317,6 +333,20 @@ fn vertex_normals(mesh: &Mesh, rings: Option<&Rings>) -> Vec<[f64; 3]> {
             }
         }
     }
+    n
+}
+
+/// Unit area-weighted vertex normals (zero where the fan has no area).
+fn unit_vertex_normals(mesh: &Mesh, rings: Option<&Rings>) -> Vec<[f64; 3]> {
+    let mut n = vertex_normals(mesh, rings);
+    n.par_iter_mut().for_each(|v| {
+        let len = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+        *v = if len > 0.0 {
+            [v[0] / len, v[1] / len, v[2] / len]
+        } else {
+            [0.0; 3]
+        };
+    });
     n
 }
 
@@ -390,32 +420,33 @@ pub fn volume_and_area(mesh: &Mesh) -> (f64, f64) {
     (v6 / 6.0, a)
 }
 
-/// Signed volume (mm³) and area (mm²; 0 unless `with_area`) of each
-/// component, in parallel and independent of the thread count.
-fn component_volumes(mesh: &Mesh, comp: &[u32], n: usize, with_area: bool) -> Vec<(f64, f64)> {
-    let c = centre(mesh);
+/// Per-component sums of a per-triangle quantity (the component of its first
+/// vertex), in parallel and the same to the bit whatever the thread count.
+fn component_sums<const N: usize>(
+    mesh: &Mesh,
+    comp: &[u32],
+    n: usize,
+    f: impl Fn(&[u32; 3]) -> [f64; N] + Sync,
+) -> Vec<[f64; N]> {
     // Consecutive triangles mostly belong to one piece, so each chunk sums
-    // into a few (piece, 6 × volume, area) runs, merged in chunk order.
-    let runs: Vec<Vec<(u32, f64, f64)>> = mesh
+    // into a few (piece, sums) runs, merged in chunk order.
+    let runs: Vec<Vec<(u32, [f64; N])>> = mesh
         .triangles
         .par_chunks(SUM_CHUNK)
         .map(|ts| {
             let mut out = Vec::new();
-            let mut cur = (u32::MAX, 0.0, 0.0);
+            let mut cur = (u32::MAX, [0.0; N]);
             for t in ts {
                 let k = comp.get(t[0] as usize).copied().unwrap_or(u32::MAX);
                 if k != cur.0 {
                     if cur.0 != u32::MAX {
                         out.push(cur);
                     }
-                    cur = (k, 0.0, 0.0);
+                    cur = (k, [0.0; N]);
                 }
-                if with_area {
-                    let (v, a) = triangle_volume_area(mesh, t, c);
-                    cur.1 += v;
-                    cur.2 += a;
-                } else {
-                    cur.1 += triangle_volume6(mesh, t, c);
+                let v = f(t);
+                for i in 0..N {
+                    cur.1[i] += v[i];
                 }
             }
             if cur.0 != u32::MAX {
@@ -424,17 +455,93 @@ fn component_volumes(mesh: &Mesh, comp: &[u32], n: usize, with_area: bool) -> Ve
             out
         })
         .collect();
-    let mut out = vec![(0.0, 0.0); n];
-    for &(k, v6, a) in runs.iter().flatten() {
-        if let Some(o) = out.get_mut(k as usize) {
-            o.0 += v6;
-            o.1 += a;
+    let mut out = vec![[0.0; N]; n];
+    for (k, v) in runs.iter().flatten() {
+        if let Some(o) = out.get_mut(*k as usize) {
+            for i in 0..N {
+                o[i] += v[i];
+            }
         }
     }
-    for o in &mut out {
-        o.0 /= 6.0;
-    }
     out
+}
+
+/// Signed volume of each component, mm³.
+fn component_volumes(mesh: &Mesh, comp: &[u32], n: usize) -> Vec<f64> {
+    let c = centre(mesh);
+    component_sums(mesh, comp, n, |t| [triangle_volume6(mesh, t, c)])
+        .into_iter()
+        .map(|[v6]| v6 / 6.0)
+        .collect()
+}
+
+/// Six times each component's volume after every vertex moves by `d` along
+/// its unit normal, as the cubic `c₀ + c₁d + c₂d² + c₃d³` (exact: a
+/// triangle's volume term is trilinear in its three corners).
+fn component_offset_cubics(
+    mesh: &Mesh,
+    comp: &[u32],
+    n: usize,
+    normals: &[[f64; 3]],
+) -> Vec<[f64; 4]> {
+    let c = centre(mesh);
+    component_sums(mesh, comp, n, |t| {
+        let [a, b, d] = t.map(|i| {
+            let p = mesh.vertices[i as usize];
+            [p[0] as f64 - c[0], p[1] as f64 - c[1], p[2] as f64 - c[2]]
+        });
+        let [na, nb, nd] = t.map(|i| normals[i as usize]);
+        let bd = cross3(b, d);
+        let nb_d = cross3(nb, d);
+        let b_nd = cross3(b, nd);
+        let nb_nd = cross3(nb, nd);
+        [
+            dot3(a, bd),
+            dot3(na, bd) + dot3(a, nb_d) + dot3(a, b_nd),
+            dot3(na, nb_d) + dot3(na, b_nd) + dot3(a, nb_nd),
+            dot3(na, nb_nd),
+        ]
+    })
+}
+
+fn cross3(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+fn dot3(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+/// The offset `d` nearest 0 with `cubic(d) = target` (Newton from the
+/// linear estimate; the cubic is monotone near 0 for a closed surface with
+/// outward normals), or 0 when there is none nearby.
+fn solve_offset(cubic: [f64; 4], target: f64) -> f64 {
+    let [c0, c1, c2, c3] = cubic;
+    if c1 <= 0.0 || !c1.is_finite() {
+        return 0.0;
+    }
+    let mut d = (target - c0) / c1;
+    for _ in 0..8 {
+        let f = c0 + d * (c1 + d * (c2 + d * c3)) - target;
+        let df = c1 + d * (2.0 * c2 + 3.0 * d * c3);
+        if df <= 0.0 {
+            return 0.0;
+        }
+        let step = f / df;
+        d -= step;
+        if step.abs() <= 1e-12 * (1.0 + d.abs()) {
+            break;
+        }
+    }
+    if d.is_finite() {
+        d
+    } else {
+        0.0
+    }
 }
 
 /// Moves each vertex along its unit normal by the offset of its component, mm.
@@ -445,10 +552,9 @@ fn offset_along_normals(mesh: &mut Mesh, comp: &[u32], offset: &[f64], normals: 
         .zip(comp.par_iter())
         .for_each(|((p, n), &c)| {
             let d = offset.get(c as usize).copied().unwrap_or(0.0);
-            let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
-            if len > 0.0 && d != 0.0 {
+            if d != 0.0 {
                 for a in 0..3 {
-                    p[a] = (p[a] as f64 + d * n[a] / len) as f32;
+                    p[a] = (p[a] as f64 + d * n[a]) as f32;
                 }
             }
         });
@@ -497,22 +603,45 @@ pub(crate) fn taubin_with(
             (Neighbours::new(mesh), &own_comp.0[..], own_comp.1)
         }
     };
-    let before = component_volumes(mesh, comp, ncomp, false);
-    let volume_before: f64 = before.iter().map(|b| b.0).sum();
+    let before = component_volumes(mesh, comp, ncomp);
+    let volume_before: f64 = before.iter().sum();
     report.volume_before_mm3 = volume_before;
     let original = mesh.vertices.clone();
-    let mut tmp = mesh.vertices.clone();
+    // Padded to four lanes: one aligned load per neighbour, one vector
+    // multiply-add (the lanes compute exactly what three scalars would).
+    let mut cur: Vec<[f32; 4]> = mesh
+        .vertices
+        .par_iter()
+        .map(|p| [p[0], p[1], p[2], 0.0])
+        .collect();
+    let mut tmp = cur.clone();
     for _ in 0..params.iterations {
-        step(&nb, &mesh.vertices, &mut tmp, params.lambda as f32);
-        step(&nb, &tmp, &mut mesh.vertices, mu as f32);
+        step(&nb, &cur, &mut tmp, params.lambda as f32);
+        step(&nb, &tmp, &mut cur, mu as f32);
     }
     drop(tmp);
-    // Components the filter would shrink away keep their raw shape.
-    let mut after = component_volumes(mesh, comp, ncomp, true);
+    mesh.vertices
+        .par_iter_mut()
+        .zip(cur.par_iter())
+        .for_each(|(p, q)| *p = [q[0], q[1], q[2]]);
+    drop(cur);
+    // Six times each component's volume as a cubic in the normal offset;
+    // its constant term is the smoothed volume.
+    let cubics = params.preserve_volume.then(|| {
+        let normals = unit_vertex_normals(mesh, pre.map(|p| p.0));
+        let cubics = component_offset_cubics(mesh, comp, ncomp, &normals);
+        (normals, cubics)
+    });
+    let mut after: Vec<f64> = match &cubics {
+        Some((_, c)) => c.iter().map(|c| c[0] / 6.0).collect(),
+        None => component_volumes(mesh, comp, ncomp),
+    };
+    // Components the filter would shrink away keep their raw shape (and so
+    // their raw volume).
     let revert: Vec<bool> = before
         .iter()
         .zip(&after)
-        .map(|(b, a)| b.0 == 0.0 || ((a.0 - b.0) / b.0).abs() > MAX_COMPONENT_CHANGE)
+        .map(|(&b, &a)| b == 0.0 || ((a - b) / b).abs() > MAX_COMPONENT_CHANGE)
         .collect();
     if revert.iter().any(|&r| r) {
         mesh.vertices
@@ -525,45 +654,38 @@ pub(crate) fn taubin_with(
                 }
             });
         report.components_left_raw = revert.iter().filter(|&&r| r).count();
-        after = component_volumes(mesh, comp, ncomp, true);
-    }
-    if params.preserve_volume {
-        // Restore each component's volume by a normal offset ΔV / area;
-        // the second step removes the (tiny) second-order remainder.
-        let mut total = vec![0f64; ncomp];
-        // The normals of the smoothed surface serve both steps: offsets of
-        // hundredths of a mm do not turn them measurably.
-        let mut normals = None;
-        for round in 0..2 {
-            let offset: Vec<f64> = before
-                .iter()
-                .zip(&after)
-                .zip(&revert)
-                .map(|((b, a), &r)| {
-                    // Within a millionth already: leave it.
-                    if r || a.1 <= 0.0 || (b.0 - a.0).abs() <= 1e-6 * b.0.abs() {
-                        0.0
-                    } else {
-                        (b.0 - a.0) / a.1
-                    }
-                })
-                .collect();
-            if offset.iter().all(|&d| d == 0.0) {
-                break;
+        for ((a, &b), &r) in after.iter_mut().zip(&before).zip(&revert) {
+            if r {
+                *a = b;
             }
-            let normals = normals.get_or_insert_with(|| vertex_normals(mesh, pre.map(|p| p.0)));
-            offset_along_normals(mesh, comp, &offset, normals);
-            for (t, d) in total.iter_mut().zip(&offset) {
-                *t += d;
-            }
-            // The last round's areas are not used.
-            after = component_volumes(mesh, comp, ncomp, round == 0);
         }
-        report.volume_offset_mm = total
+    }
+    if let Some((normals, cubics)) = &cubics {
+        // Restore each component's volume by the normal offset that gives
+        // it back exactly (to rounding), from the cubic.
+        let offset: Vec<f64> = before
+            .iter()
+            .zip(&after)
+            .zip(&revert)
+            .zip(cubics)
+            .map(|(((&b, &a), &r), &cubic)| {
+                // Within a millionth already: leave it.
+                if r || (b - a).abs() <= 1e-6 * b.abs() {
+                    0.0
+                } else {
+                    solve_offset(cubic, 6.0 * b)
+                }
+            })
+            .collect();
+        if offset.iter().any(|&d| d != 0.0) {
+            offset_along_normals(mesh, comp, &offset, normals);
+            after = component_volumes(mesh, comp, ncomp);
+        }
+        report.volume_offset_mm = offset
             .iter()
             .fold(0f64, |m, &d| if d.abs() > m.abs() { d } else { m });
     }
-    report.volume_after_mm3 = after.iter().map(|a| a.0).sum();
+    report.volume_after_mm3 = after.iter().sum();
     report.volume_change_percent = if volume_before != 0.0 {
         100.0 * (report.volume_after_mm3 - volume_before) / volume_before
     } else {
@@ -578,4 +700,98 @@ pub(crate) fn taubin_with(
         })
         .reduce(|| 0.0, f64::max);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::{Grid, Mask};
+
+    /// Two overlapping anisotropic balls and a separate small one, as
+    /// marching cubes surfaces them (three closed pieces with two components).
+    fn blobs() -> Mesh {
+        let mut m = Mask::filled(
+            Grid::new([30, 26, 16], [0.7, 0.6, 1.3], [-10.0, 20.0, 5.0]),
+            0,
+        );
+        for z in 0..16 {
+            for y in 0..26 {
+                for x in 0..30 {
+                    let d = |c: [f64; 3], r: f64| {
+                        let (dx, dy, dz) = (x as f64 - c[0], y as f64 - c[1], z as f64 - c[2]);
+                        dx * dx + dy * dy + 4.0 * dz * dz <= r * r
+                    };
+                    if d([10.0, 12.0, 7.0], 7.0)
+                        || d([15.0, 12.0, 8.0], 6.0)
+                        || d([25.0, 5.0, 8.0], 3.0)
+                    {
+                        m.set(x, y, z, 1);
+                    }
+                }
+            }
+        }
+        crate::surface::mask_surface(&m)
+    }
+
+    #[test]
+    fn offset_cubic_is_the_volume_after_the_offset() {
+        let mesh = blobs();
+        let (comp, n) = super::super::topology::vertex_components(&mesh);
+        assert!(n >= 2);
+        let normals = unit_vertex_normals(&mesh, None);
+        let cubics = component_offset_cubics(&mesh, &comp, n, &normals);
+        let v0 = component_volumes(&mesh, &comp, n);
+        for k in 0..n {
+            assert!((cubics[k][0] / 6.0 - v0[k]).abs() <= 1e-9 * v0[k].abs());
+        }
+        for d in [-0.4, -0.05, 0.02, 0.3] {
+            let mut moved = mesh.clone();
+            offset_along_normals(&mut moved, &comp, &vec![d; n], &normals);
+            let v = component_volumes(&moved, &comp, n);
+            for k in 0..n {
+                let c = cubics[k];
+                let predicted = (c[0] + d * (c[1] + d * (c[2] + d * c[3]))) / 6.0;
+                // Only the f32 rounding of the moved vertices differs.
+                assert!(
+                    (v[k] - predicted).abs() <= 1e-5 * v[k].abs(),
+                    "offset {d}, piece {k}: measured {} predicted {predicted}",
+                    v[k]
+                );
+                // And an outward offset grows the piece.
+                assert_eq!(v[k] > v0[k], d > 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn solve_offset_finds_the_root_nearest_zero() {
+        // 6V(d) = (1 + d)³ (a cube of side 1 + d): volume 2 at d = 2^(1/3) − 1.
+        let c = [1.0, 3.0, 3.0, 1.0];
+        let d = solve_offset(c, 2.0);
+        assert!((d - (2f64.cbrt() - 1.0)).abs() < 1e-12, "{d}");
+        assert!((solve_offset(c, 0.5) - (0.5f64.cbrt() - 1.0)).abs() < 1e-12);
+        // No growth with the offset (inward normals, a broken piece): no move.
+        assert_eq!(solve_offset([1.0, -3.0, 0.0, 0.0], 2.0), 0.0);
+        assert_eq!(solve_offset([1.0, f64::NAN, 0.0, 0.0], 2.0), 0.0);
+    }
+
+    #[test]
+    fn smoothing_restores_each_piece_volume() {
+        let mut mesh = blobs();
+        let (comp, n) = super::super::topology::vertex_components(&mesh);
+        let before = component_volumes(&mesh, &comp, n);
+        let r = taubin(&mut mesh, &SmoothParams::default()).unwrap();
+        assert_eq!(r.components_left_raw, 0);
+        assert!(r.volume_offset_mm != 0.0);
+        let after = component_volumes(&mesh, &comp, n);
+        for k in 0..n {
+            assert!(
+                (after[k] - before[k]).abs() <= 1e-5 * before[k],
+                "piece {k}: {} → {}",
+                before[k],
+                after[k]
+            );
+        }
+        assert!((r.volume_after_mm3 - after.iter().sum::<f64>()).abs() < 1e-9 * r.volume_after_mm3);
+    }
 }
