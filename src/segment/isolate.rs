@@ -12,6 +12,8 @@ use std::collections::VecDeque;
 /// Labels of the watershed.
 pub const SPINE: u8 = 1;
 pub const OTHER: u8 = 2;
+/// Bone not reached yet, during the flood.
+const UNLABELLED: u8 = u8::MAX;
 
 /// Where the two floods start.
 #[derive(Clone, Copy)]
@@ -38,10 +40,14 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
     } = *seeds;
     let grid = &solid.grid;
     let (su, sv) = (grid.spacing[plane.u], grid.spacing[plane.v]);
-    let inside = solid.map(|v| (v == 0) as u8);
-    let d2 = edt::squared_distance_to_set(&inside);
-    drop(inside);
-    let mut label = vec![0u8; solid.data.len()];
+    let d2 = edt::squared_depth(solid);
+    // One byte per voxel for both questions the flood asks of a neighbour
+    // (bone? labelled yet?): half the cache misses of two arrays.
+    let mut label: Vec<u8> = solid
+        .data
+        .par_iter()
+        .map(|&v| if v != 0 { UNLABELLED } else { 0 })
+        .collect();
     // Priority queue by depth (distance to the bone's surface), 0.1 mm buckets,
     // FIFO within a bucket: deterministic.
     const BUCKETS: usize = 1024;
@@ -52,7 +58,7 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
     let mut top = 0usize;
     // Seeds of each slice found in parallel, queued in slice order (the
     // same order as one sequential scan: the flood is deterministic).
-    let seeds: Vec<Vec<(u32, u8)>> = track
+    let seeds: Vec<Vec<(u32, u8, u16)>> = track
         .par_iter()
         .enumerate()
         .take(plane.slices())
@@ -75,17 +81,25 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
                     } else {
                         continue;
                     };
-                    out.push((idx as u32, l));
+                    out.push((idx as u32, l, bucket_of(idx) as u16));
                 }
             }
             out
         })
         .collect();
-    for &(idx, l) in seeds.iter().flatten() {
+    // Buckets sized for their seeds up front (measured: the flood after it
+    // 0.044 → 0.032 s on the paper grid, from fewer reallocations).
+    let mut sizes = [0usize; BUCKETS];
+    for &(_, _, b) in seeds.iter().flatten() {
+        sizes[b as usize] += 1;
+    }
+    for (q, n) in queue.iter_mut().zip(sizes) {
+        q.reserve(n);
+    }
+    for &(idx, l, b) in seeds.iter().flatten() {
         label[idx as usize] = l;
-        let b = bucket_of(idx as usize);
-        queue[b].push_back(idx);
-        top = top.max(b);
+        queue[b as usize].push_back(idx);
+        top = top.max(b as usize);
     }
     drop(seeds);
     let [nx, ny, nz] = grid.dims;
@@ -100,7 +114,7 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
         let l = label[i];
         let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
         let mut visit = |q: usize| {
-            if solid.data[q] != 0 && label[q] == 0 {
+            if label[q] == UNLABELLED {
                 label[q] = l;
                 let b = bucket_of(q);
                 queue[b].push_back(q as u32);
@@ -126,6 +140,12 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
             visit(i + nx * ny);
         }
     }
+    // Bone neither flood reached.
+    label.par_iter_mut().for_each(|l| {
+        if *l == UNLABELLED {
+            *l = 0;
+        }
+    });
     label
 }
 
