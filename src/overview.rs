@@ -618,8 +618,14 @@ fn draw_letters(img: &mut RgbImage, letters: &[u8; 4]) {
 /// Encodes `img` as PNG and writes it atomically (temporary file, then
 /// rename). Returns the bytes written.
 pub fn write_png(path: &Path, img: &RgbImage) -> Result<u64> {
+    stage_png(path, img)?.commit()
+}
+
+/// [`write_png`] up to the last step: the file is complete under a
+/// temporary name and appears at `path` when committed.
+pub fn stage_png(path: &Path, img: &RgbImage) -> Result<atomic::Staged> {
     use image::ImageEncoder;
-    atomic::write_with(path, |w| {
+    atomic::stage_with(path, |w| {
         image::codecs::png::PngEncoder::new(w)
             .write_image(
                 img.as_raw(),

@@ -143,6 +143,19 @@ pub struct Output {
 /// Runs the pipeline on a CT in HU. `on_stage` is called with each step's
 /// name before it starts (for progress display).
 pub fn run(ct: &Volume<f32>, params: &Params, on_stage: &dyn Fn(&str)) -> Result<Output> {
+    run_with(ct, params, on_stage, &|_| {})
+}
+
+/// [`run`], calling `with_mask` with the final mask as soon as it is made,
+/// on another thread while the surface and mesh steps run: for outputs that
+/// need only the mask (an overview, the mask's file). It has returned when
+/// this does.
+pub fn run_with(
+    ct: &Volume<f32>,
+    params: &Params,
+    on_stage: &dyn Fn(&str),
+    with_mask: &(dyn Fn(&Mask) + Sync),
+) -> Result<Output> {
     let conn = params.connectivity()?;
     params.mesh.validate()?;
     let mut stages = Vec::new();
@@ -181,18 +194,24 @@ pub fn run(ct: &Volume<f32>, params: &Params, on_stage: &dyn Fn(&str)) -> Result
         }
     };
 
-    let done = timed("crop");
-    let (cropped, crop) = crop::crop_to_mask(&mask, params.margin_mm)?;
-    done(&mut stages);
+    let processed = rayon::in_place_scope(|scope| {
+        scope.spawn(|_| with_mask(&mask));
 
-    let done = timed("surface");
-    let mesh = surface::marching_cubes(&cropped.pad([1, 1, 1], 0), params.surface_level);
-    done(&mut stages);
+        let done = timed("crop");
+        let (cropped, crop) = crop::crop_to_mask(&mask, params.margin_mm)?;
+        done(&mut stages);
 
-    let processed = crate::mesh::process(mesh, &params.mesh, on_stage)?;
-    for &(name, seconds) in &processed.stages {
-        stages.push(Stage { name, seconds });
-    }
+        let done = timed("surface");
+        let mesh = surface::marching_cubes(&cropped.pad([1, 1, 1], 0), params.surface_level);
+        done(&mut stages);
+
+        let processed = crate::mesh::process(mesh, &params.mesh, on_stage)?;
+        for &(name, seconds) in &processed.stages {
+            stages.push(Stage { name, seconds });
+        }
+        Ok::<_, crate::Error>((processed, crop))
+    });
+    let (processed, crop) = processed?;
 
     Ok(Output {
         mask,

@@ -3,12 +3,13 @@
 //! run happens here, at the edges; every output is written to a temporary
 //! name and renamed, and the input is never written to.
 
-use crate::io::{self, LoadOptions, LoadedCt};
+use crate::io::{self, atomic, LoadOptions, LoadedCt};
 use crate::overview::{self, OverviewParams};
 use crate::pipeline::{self, Params};
 use crate::report::{self, MaskReport, MeshReport, Outputs, Report, Segmentation, Tool};
 use crate::{evaluate, phantom, Error, Result};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// Receives progress: stage names and slice counts while loading.
@@ -143,34 +144,52 @@ pub fn reconstruct_volume(
 ) -> Result<Report> {
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io("cannot create", out_dir, e))?;
     let LoadedCt { volume, info } = ct;
-    let out = pipeline::run(&volume, params, &|s| progress.stage(s))?;
-    let overview = params.overview.then(|| {
-        progress.stage("overview");
-        let t = Instant::now();
-        let img = overview::render_overview(&volume, &out.mask, &OverviewParams::default());
-        (img, t.elapsed().as_secs_f64())
-    });
-    drop(volume);
-
-    progress.stage("write");
-    let t = Instant::now();
     let mesh_file = params.mesh.file_name();
     let mesh_path = out_dir.join(&mesh_file);
     let mask_path = out_dir.join(MASK_FILE);
     let report_path = out_dir.join(REPORT_FILE);
+    // The overview and the mask's file need only the mask: they are drawn,
+    // encoded and written under temporary names while the surface and mesh
+    // steps run, and put in place only once those have succeeded (a failed
+    // run leaves the folder as it was). Their stage times overlap the mesh
+    // steps'.
+    type Side = (Option<(atomic::Staged, f64)>, atomic::Staged, f64);
+    let side: Mutex<Option<Result<Side>>> = Mutex::new(None);
+    let out = pipeline::run_with(&volume, params, &|s| progress.stage(s), &|mask| {
+        let made = (|| -> Result<Side> {
+            let overview = if params.overview {
+                let t = Instant::now();
+                let img = overview::render_overview(&volume, mask, &OverviewParams::default());
+                let staged = overview::stage_png(&out_dir.join(OVERVIEW_FILE), &img)?;
+                Some((staged, t.elapsed().as_secs_f64()))
+            } else {
+                None
+            };
+            let t = Instant::now();
+            let mask_file = io::nifti::stage_mask(&mask_path, mask)?;
+            Ok((overview, mask_file, t.elapsed().as_secs_f64()))
+        })();
+        *side.lock().unwrap_or_else(|e| e.into_inner()) = Some(made);
+    })?;
+    drop(volume);
+    let (overview, mask_file, mask_seconds) = side
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .ok_or_else(|| Error::Empty("the pipeline produced no mask to write".into()))??;
+
+    progress.stage("write");
+    let t = Instant::now();
     let (format, frame) = (params.mesh.format, params.mesh.frame);
     let mesh_bytes = io::mesh::save_mesh(&out.mesh, &mesh_path, format, frame)?;
-    io::nifti::write_mask(&mask_path, &out.mask)?;
-    let write_seconds = t.elapsed().as_secs_f64();
-    // The overview's stage time is its drawing and its PNG file.
-    let overview_seconds = match &overview {
-        Some((img, render_seconds)) => {
-            let t = Instant::now();
-            overview::write_png(&out_dir.join(OVERVIEW_FILE), img)?;
-            Some(render_seconds + t.elapsed().as_secs_f64())
+    mask_file.commit()?;
+    let overview_seconds = match overview {
+        Some((png, seconds)) => {
+            png.commit()?;
+            Some(seconds)
         }
         None => None,
     };
+    let write_seconds = mask_seconds + t.elapsed().as_secs_f64();
 
     let mut stages = vec![pipeline::Stage {
         name: "read",

@@ -18,6 +18,45 @@ pub fn write_with(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<u64> {
+    stage_with(path, fill)?.commit()
+}
+
+/// A complete file under a temporary name next to its destination: renamed
+/// into place by [`Staged::commit`], removed if dropped uncommitted. Lets a
+/// run prepare an output while other work goes on and publish it only if
+/// all of that succeeds.
+#[must_use = "a staged file is removed unless committed"]
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    len: u64,
+    committed: bool,
+}
+
+impl Staged {
+    /// Renames the file into place; returns its length in bytes.
+    pub fn commit(mut self) -> Result<u64> {
+        std::fs::rename(&self.tmp, &self.path)
+            .map_err(|e| Error::io("cannot write", &self.path, e))?;
+        self.committed = true;
+        Ok(self.len)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes the content of `path` to its temporary name, flushed to disk
+/// (see [`Staged`]).
+pub fn stage_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<Staged> {
     let tmp = temp_path(path);
     let result = (|| -> std::io::Result<u64> {
         let file = std::fs::File::create(&tmp)?;
@@ -25,13 +64,15 @@ pub fn write_with(
         fill(&mut w)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        let len = file.metadata()?.len();
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        Ok(len)
+        Ok(file.metadata()?.len())
     })();
     match result {
-        Ok(len) => Ok(len),
+        Ok(len) => Ok(Staged {
+            tmp,
+            path: path.to_path_buf(),
+            len,
+            committed: false,
+        }),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             Err(Error::io("cannot write", path, e))
@@ -69,6 +110,22 @@ mod tests {
         });
         assert!(r.is_err());
         assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_staged_file_appears_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.bin");
+        std::fs::write(&p, b"old").unwrap();
+        let s = stage_with(&p, |w| w.write_all(b"new")).unwrap();
+        // Staged: the old file is untouched.
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        assert_eq!(s.commit().unwrap(), 3);
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
+        // Dropped uncommitted: no trace, the file keeps its content.
+        drop(stage_with(&p, |w| w.write_all(b"newer")).unwrap());
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -607,6 +607,12 @@ fn write_file(
 /// boundary with a sync flush, the last one finished), and the pieces are
 /// written in order as one ordinary gzip member with the CRC of the whole.
 pub fn write_mask(path: &Path, mask: &Mask) -> Result<u64> {
+    stage_mask(path, mask)?.commit()
+}
+
+/// [`write_mask`] up to the last step: the file is complete under a
+/// temporary name and appears at `path` when committed.
+pub fn stage_mask(path: &Path, mask: &Mask) -> Result<atomic::Staged> {
     if mask.data.len() != mask.grid.len() {
         return Err(Error::Input(
             "cannot write the mask: its data length does not match its grid".into(),
@@ -614,9 +620,10 @@ pub fn write_mask(path: &Path, mask: &Mask) -> Result<u64> {
     }
     let header = build_header(&mask.grid, 2, 8, (0.0, 1.0))?;
     if is_gz(path) {
-        return atomic::write_with(path, |w| write_gz_parallel(w, &header, &mask.data));
+        return atomic::stage_with(path, |w| write_gz_parallel(w, &header, &mask.data));
     }
-    write_file(path, &header, |w| {
+    atomic::stage_with(path, |w| {
+        w.write_all(&header)?;
         let mut buf = vec![0u8; 1 << 16];
         for chunk in mask.data.chunks(1 << 16) {
             for (o, &v) in buf.iter_mut().zip(chunk) {
