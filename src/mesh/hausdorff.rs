@@ -185,10 +185,17 @@ pub fn mean_edge(mesh: &Mesh) -> f64 {
     sum / count as f64
 }
 
-/// A surface prepared for distance queries: its triangles binned in a
-/// uniform grid, each with a bounding sphere for a cheap first test.
+/// A surface prepared for distance queries: its mesh and the mesh's
+/// [`Index`].
 pub struct Surface<'a> {
     mesh: &'a Mesh,
+    index: Index,
+}
+
+/// What distance queries need of a mesh, owning no reference to it (so it
+/// can be made while the mesh is in use elsewhere): its triangles binned in
+/// a uniform grid, each with a bounding sphere for a cheap first test.
+pub struct Index {
     lo: P,
     h: f64,
     dims: [usize; 3],
@@ -201,9 +208,32 @@ pub struct Surface<'a> {
     mean_edge: f64,
 }
 
+impl std::ops::Deref for Surface<'_> {
+    type Target = Index;
+    fn deref(&self) -> &Index {
+        &self.index
+    }
+}
+
 impl<'a> Surface<'a> {
     /// Bins the triangles of `mesh` (indices must be valid).
     pub fn new(mesh: &'a Mesh) -> Self {
+        Surface {
+            mesh,
+            index: Index::new(mesh),
+        }
+    }
+
+    /// `mesh` with its index made earlier; `None` if the index is not of a
+    /// mesh with these triangles.
+    pub(crate) fn with_index(mesh: &'a Mesh, index: Index) -> Option<Self> {
+        (index.tris.len() == mesh.triangles.len()).then_some(Surface { mesh, index })
+    }
+}
+
+impl Index {
+    /// Bins the triangles of `mesh` (indices must be valid).
+    pub fn new(mesh: &Mesh) -> Self {
         let (lo, hi) = mesh.bounds().unwrap_or(([0.0; 3], [0.0; 3]));
         let extent = sub(hi, lo);
         let mean_edge = mean_edge(mesh);
@@ -281,8 +311,7 @@ impl<'a> Surface<'a> {
                 }
             }
         }
-        Surface {
-            mesh,
+        Index {
             lo,
             h,
             dims,
@@ -293,7 +322,9 @@ impl<'a> Surface<'a> {
             mean_edge,
         }
     }
+}
 
+impl Surface<'_> {
     #[inline]
     fn dist2(&self, t: u32, p: P) -> f64 {
         self.tris[t as usize].dist2(p)

@@ -23,6 +23,7 @@ pub use topology::{check, MeshCheck};
 
 use crate::surface::Mesh;
 use crate::{Error, Result};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 /// The FE preset's triangle target.
@@ -175,58 +176,90 @@ pub fn process(raw: Mesh, params: &MeshParams, on_stage: &dyn Fn(&str)) -> Resul
     let mut mesh = if keep_raw { raw.clone() } else { raw };
     let raw = if keep_raw { Some(mesh.clone()) } else { None };
 
-    // Rings and pieces, computed once for smoothing and decimation (which
-    // never changes the connectivity it starts from).
-    let mut shared = None;
-    if let Some(sp) = &params.smooth {
-        on_stage("mesh smooth");
-        let t = Instant::now();
-        let rings = decimate::Rings::new(mesh.vertices.len(), &mesh.triangles);
-        let (comp, n) = topology::vertex_components(&mesh);
-        report.smoothing = Some(smooth::taubin_with(
-            &mut mesh,
-            sp,
-            Some((&rings, &comp, n)),
-        )?);
-        shared = Some((rings, comp, n));
-        stages.push(("mesh smooth", t.elapsed().as_secs_f64()));
-    }
-    let mut undecimated = None;
-    if let Some(n) = params.target_triangles {
-        if n < mesh.triangles.len() {
-            on_stage("mesh decimate");
+    // The surfaces measured against are binned for the Hausdorff distance
+    // while the next steps run: the raw one during smoothing and decimation,
+    // the smoothed (undecimated) one during decimation. The binning has
+    // serial parts, and these steps leave some of the two cores idle.
+    let measure_undecimated = params.hausdorff
+        && params.smooth.is_some()
+        && params
+            .target_triangles
+            .is_some_and(|n| n < mesh.triangles.len());
+    let (raw_index, smoothed_index) = (OnceLock::new(), OnceLock::new());
+    let decimated = rayon::in_place_scope(|scope| -> Result<Option<Mesh>> {
+        if let Some(raw) = &raw {
+            scope.spawn(|_| {
+                let _ = raw_index.set(hausdorff::Index::new(raw));
+            });
+        }
+        // Rings and pieces, computed once for smoothing and decimation
+        // (which never changes the connectivity it starts from).
+        let mut shared = None;
+        if let Some(sp) = &params.smooth {
+            on_stage("mesh smooth");
             let t = Instant::now();
-            let (d, r) = decimate::decimate_with(&mesh, n, shared.take())?;
-            report.decimation = Some(r);
-            let before = std::mem::replace(&mut mesh, d);
-            if params.hausdorff && params.smooth.is_some() {
-                undecimated = Some(before);
-            }
-            stages.push(("mesh decimate", t.elapsed().as_secs_f64()));
+            let rings = decimate::Rings::new(mesh.vertices.len(), &mesh.triangles);
+            let (comp, n) = topology::vertex_components(&mesh);
+            report.smoothing = Some(smooth::taubin_with(
+                &mut mesh,
+                sp,
+                Some((&rings, &comp, n)),
+            )?);
+            shared = Some((rings, comp, n));
+            stages.push(("mesh smooth", t.elapsed().as_secs_f64()));
+        }
+        let Some(n) = params
+            .target_triangles
+            .filter(|&n| n < mesh.triangles.len())
+        else {
+            return Ok(None);
+        };
+        let smoothed = &mesh;
+        if measure_undecimated {
+            scope.spawn(|_| {
+                let _ = smoothed_index.set(hausdorff::Index::new(smoothed));
+            });
+        }
+        on_stage("mesh decimate");
+        let t = Instant::now();
+        let (d, r) = decimate::decimate_with(smoothed, n, shared.take())?;
+        report.decimation = Some(r);
+        stages.push(("mesh decimate", t.elapsed().as_secs_f64()));
+        Ok(Some(d))
+    })?;
+    let mut undecimated = None;
+    if let Some(d) = decimated {
+        let before = std::mem::replace(&mut mesh, d);
+        if measure_undecimated {
+            undecimated = Some(before);
         }
     }
     on_stage("mesh check");
     let t = Instant::now();
-    report.check = check(&mesh);
+    // The final surface is binned (for the measurements) with the check.
+    let (chk, fin_index) = rayon::join(
+        || check(&mesh),
+        || raw.is_some().then(|| hausdorff::Index::new(&mesh)),
+    );
+    report.check = chk;
     stages.push(("mesh check", t.elapsed().as_secs_f64()));
-    if let Some(raw) = &raw {
+    if let (Some(raw), Some(fin_index)) = (&raw, fin_index) {
         on_stage("mesh hausdorff");
         let t = Instant::now();
         let opts = HausdorffOptions::default();
-        // The final surface is binned once and measured against both.
-        let (fin, (rs, us)) = rayon::join(
-            || hausdorff::Surface::new(&mesh),
-            || {
-                rayon::join(
-                    || hausdorff::Surface::new(raw),
-                    || undecimated.as_ref().map(hausdorff::Surface::new),
-                )
-            },
-        );
-        if let Some(u) = &us {
+        // (Binned here after all if the index made earlier is missing.)
+        fn surface(m: &Mesh, index: Option<hausdorff::Index>) -> hausdorff::Surface<'_> {
+            index
+                .and_then(|i| hausdorff::Surface::with_index(m, i))
+                .unwrap_or_else(|| hausdorff::Surface::new(m))
+        }
+        let fin = surface(&mesh, Some(fin_index));
+        let rs = surface(raw, raw_index.into_inner());
+        if let Some(u) = &undecimated {
             // The undecimated (smoothed) surface has the raw one's triangles:
             // the final surface's samples serve both.
-            let (dec, raw) = hausdorff::hausdorff_between_pair(&fin, u, &rs, &opts);
+            let us = surface(u, smoothed_index.into_inner());
+            let (dec, raw) = hausdorff::hausdorff_between_pair(&fin, &us, &rs, &opts);
             report.hausdorff_decimation = Some(dec);
             report.hausdorff_to_raw = Some(raw);
         } else {
