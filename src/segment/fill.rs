@@ -326,6 +326,21 @@ pub struct SliceFill {
     pub sizes: Vec<usize>,
     /// Per hole: filled whole (cancellous median, or smaller than any canal).
     pub whole: Vec<bool>,
+    /// Rows `[first, last)` holding bone or added pixels: every hole, of the
+    /// bone and after the enclosure step, and every addition lies in them.
+    pub rows: (usize, usize),
+}
+
+/// Rows `[first, last)` of an `nu`-wide slice holding a set pixel.
+fn row_span(m: &[u8], nu: usize) -> (usize, usize) {
+    let set = |r: &[u8]| r.iter().any(|&x| x != 0);
+    match m.chunks_exact(nu).position(set) {
+        None => (0, 0),
+        Some(first) => {
+            let from_end = m.chunks_exact(nu).rev().position(set).unwrap_or(0);
+            (first, m.len() / nu - from_end)
+        }
+    }
 }
 
 /// The pixels of one slice to add to `bone` (in-plane indices), from the
@@ -345,11 +360,15 @@ pub fn solid_fill_slice(
     let mut solid = bone.to_vec();
     add_enclosed(&mut solid, hu, nu, nv, p, true);
     let (lab, sizes) = holes_2d(&solid, nu, nv);
+    // Holes are enclosed by the set pixels, and nothing is added outside
+    // their rows: the per-pixel passes below look only there.
+    let rows = row_span(&solid, nu);
+    let span = rows.0 * nu..rows.1 * nu;
     let px_mm2 = p.su * p.sv;
     let mut values: Vec<Vec<f32>> = vec![Vec::new(); sizes.len()];
-    for (q, &l) in lab.iter().enumerate() {
+    for (q, &l) in lab[span.clone()].iter().enumerate() {
         if l != 0 && sizes[l as usize] as f64 * px_mm2 <= p.fill_max_area_mm2 {
-            values[l as usize].push(hu[q]);
+            values[l as usize].push(hu[span.start + q]);
         }
     }
     let whole: Vec<bool> = values
@@ -367,30 +386,43 @@ pub fn solid_fill_slice(
             *m >= p.fill_low_hu
         })
         .collect();
-    for (q, &l) in lab.iter().enumerate() {
-        let l = l as usize;
+    for (q, &l) in lab[span.clone()].iter().enumerate() {
+        let (l, q) = (l as usize, span.start + q);
         if l != 0 && !values[l].is_empty() && (whole[l] || hu[q] >= p.fill_low_hu) {
             solid[q] = 1;
         }
     }
-    let add = solid
+    let add = solid[span.clone()]
         .iter()
-        .zip(bone)
+        .zip(&bone[span.clone()])
         .enumerate()
         .filter(|(_, (&s, &b))| s != 0 && b == 0)
-        .map(|(q, _)| q)
+        .map(|(q, _)| span.start + q)
         .collect();
     SliceFill {
         add,
         holes: lab,
         sizes,
         whole,
+        rows,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_span_is_the_rows_holding_set_pixels() {
+        let mut m = vec![0u8; 4 * 6];
+        assert_eq!(row_span(&m, 4), (0, 0));
+        m[4 + 3] = 1;
+        assert_eq!(row_span(&m, 4), (1, 2));
+        m[4 * 4] = 1;
+        assert_eq!(row_span(&m, 4), (1, 5));
+        m[4 * 5 + 2] = 1;
+        assert_eq!(row_span(&m, 4), (1, 6));
+    }
 
     #[test]
     fn holes_are_enclosed_background_only() {

@@ -386,12 +386,15 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
                 }
                 let body_lr = body_sum / body_n.max(1) as f64;
                 // Low-density holes of the right size near the midline.
+                // (Holes lie within the rows the fill reports.)
+                let span = f.rows.0 * nu..f.rows.1 * nu;
                 let candidates = |lab: &[u32], sizes: &[usize], skip: &dyn Fn(usize) -> bool| {
                     let mut sum = vec![0f64; sizes.len()];
                     let mut cen = vec![[0f64; 2]; sizes.len()];
-                    for (j, (lrow, hrow)) in
-                        lab.chunks_exact(nu).zip(hu.chunks_exact(nu)).enumerate()
-                    {
+                    let rows = lab[span.clone()]
+                        .chunks_exact(nu)
+                        .zip(hu[span.clone()].chunks_exact(nu));
+                    for (j, (lrow, hrow)) in (f.rows.0..).zip(rows) {
                         for (i, (&l, &h)) in lrow.iter().zip(hrow).enumerate() {
                             if l != 0 {
                                 sum[l as usize] += h as f64;
