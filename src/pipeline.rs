@@ -143,18 +143,20 @@ pub struct Output {
 /// Runs the pipeline on a CT in HU. `on_stage` is called with each step's
 /// name before it starts (for progress display).
 pub fn run(ct: &Volume<f32>, params: &Params, on_stage: &dyn Fn(&str)) -> Result<Output> {
-    run_with(ct, params, on_stage, &|_| {})
+    run_with(ct, params, on_stage, &|_| {}, &|_| {})
 }
 
 /// [`run`], calling `with_mask` with the final mask as soon as it is made,
-/// on another thread while the surface and mesh steps run: for outputs that
-/// need only the mask (an overview, the mask's file). It has returned when
-/// this does.
+/// on another thread while the surface and mesh steps run, and `with_mesh`
+/// with the final mesh as soon as it is made, while the mesh is checked and
+/// measured: for outputs (an overview, the files) made alongside. Both have
+/// returned when this does.
 pub fn run_with(
     ct: &Volume<f32>,
     params: &Params,
     on_stage: &dyn Fn(&str),
     with_mask: &(dyn Fn(&Mask) + Sync),
+    with_mesh: &(dyn Fn(&Mesh) + Sync),
 ) -> Result<Output> {
     let conn = params.connectivity()?;
     params.mesh.validate()?;
@@ -205,7 +207,7 @@ pub fn run_with(
         let mesh = surface::marching_cubes(&cropped.pad([1, 1, 1], 0), params.surface_level);
         done(&mut stages);
 
-        let processed = crate::mesh::process(mesh, &params.mesh, on_stage)?;
+        let processed = crate::mesh::process_with(mesh, &params.mesh, on_stage, with_mesh)?;
         for &(name, seconds) in &processed.stages {
             stages.push(Stage { name, seconds });
         }

@@ -148,15 +148,19 @@ pub fn reconstruct_volume(
     let mesh_path = out_dir.join(&mesh_file);
     let mask_path = out_dir.join(MASK_FILE);
     let report_path = out_dir.join(REPORT_FILE);
-    // The overview and the mask's file need only the mask: they are drawn,
-    // encoded and written under temporary names while the surface and mesh
-    // steps run, and put in place only once those have succeeded (a failed
-    // run leaves the folder as it was). Their stage times overlap the mesh
-    // steps'.
-    type Side = (Option<(atomic::Staged, f64)>, atomic::Staged, f64);
-    let side: Mutex<Option<Result<Side>>> = Mutex::new(None);
-    let out = pipeline::run_with(&volume, params, &|s| progress.stage(s), &|mask| {
-        let made = (|| -> Result<Side> {
+    // The overview and the files are made alongside the steps that follow
+    // what they show: the overview and the mask's file while the surface and
+    // mesh steps run, the mesh's file while the mesh is checked and
+    // measured. They are written under temporary names and put in place
+    // only once the whole run has succeeded (a failed run leaves the folder
+    // as it was). Their stage times overlap those of the steps they ran
+    // alongside.
+    let (format, frame) = (params.mesh.format, params.mesh.frame);
+    type MaskSide = (Option<(atomic::Staged, f64)>, atomic::Staged, f64);
+    let mask_side: Mutex<Option<Result<MaskSide>>> = Mutex::new(None);
+    let mesh_side: Mutex<Option<Result<(atomic::Staged, f64)>>> = Mutex::new(None);
+    let with_mask = |mask: &crate::Mask| {
+        let made = (|| -> Result<MaskSide> {
             let overview = if params.overview {
                 let t = Instant::now();
                 let img = overview::render_overview(&volume, mask, &OverviewParams::default());
@@ -169,18 +173,35 @@ pub fn reconstruct_volume(
             let mask_file = io::nifti::stage_mask(&mask_path, mask)?;
             Ok((overview, mask_file, t.elapsed().as_secs_f64()))
         })();
-        *side.lock().unwrap_or_else(|e| e.into_inner()) = Some(made);
-    })?;
+        *mask_side.lock().unwrap_or_else(|e| e.into_inner()) = Some(made);
+    };
+    let with_mesh = |mesh: &crate::surface::Mesh| {
+        let t = Instant::now();
+        let made = io::mesh::stage_mesh(mesh, &mesh_path, format, frame)
+            .map(|staged| (staged, t.elapsed().as_secs_f64()));
+        *mesh_side.lock().unwrap_or_else(|e| e.into_inner()) = Some(made);
+    };
+    let out = pipeline::run_with(
+        &volume,
+        params,
+        &|s| progress.stage(s),
+        &with_mask,
+        &with_mesh,
+    )?;
     drop(volume);
-    let (overview, mask_file, mask_seconds) = side
+    let missing = |what: &str| Error::Empty(format!("the pipeline produced no {what} to write"));
+    let (overview, mask_file, mask_seconds) = mask_side
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
-        .ok_or_else(|| Error::Empty("the pipeline produced no mask to write".into()))??;
+        .ok_or_else(|| missing("mask"))??;
+    let (mesh_file_staged, mesh_seconds) = mesh_side
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .ok_or_else(|| missing("mesh"))??;
 
     progress.stage("write");
     let t = Instant::now();
-    let (format, frame) = (params.mesh.format, params.mesh.frame);
-    let mesh_bytes = io::mesh::save_mesh(&out.mesh, &mesh_path, format, frame)?;
+    let mesh_bytes = mesh_file_staged.commit()?;
     mask_file.commit()?;
     let overview_seconds = match overview {
         Some((png, seconds)) => {
@@ -189,7 +210,7 @@ pub fn reconstruct_volume(
         }
         None => None,
     };
-    let write_seconds = mask_seconds + t.elapsed().as_secs_f64();
+    let write_seconds = mask_seconds + mesh_seconds + t.elapsed().as_secs_f64();
 
     let mut stages = vec![pipeline::Stage {
         name: "read",

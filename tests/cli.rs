@@ -244,3 +244,34 @@ fn demo_command_prints_its_summary_and_writes_everything() {
         .count();
     assert_eq!(r["input"]["files_read"].as_u64().unwrap() as usize, dicoms);
 }
+
+#[test]
+fn a_run_that_fails_at_the_end_leaves_the_folder_as_it_was() {
+    // The mesh's file cannot be put in place (a folder has its name): the
+    // mask and the overview, made alongside, must not appear either, and no
+    // temporary file may be left.
+    let dir = tempfile::tempdir().unwrap();
+    let ct = dir.path().join("ct.nii.gz");
+    let phantom = spinemesh::phantom::generate(&spinemesh::phantom::PhantomParams::demo());
+    spinemesh::io::nifti::write_volume_i16(&ct, &phantom.ct).unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(out.join("spine.stl")).unwrap();
+    std::fs::write(out.join("mask.nii.gz"), b"an older mask").unwrap();
+    let o = spinemesh(&[], &ct, &out);
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("spine.stl"),
+        "{stderr}"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["mask.nii.gz", "spine.stl"], "left: {names:?}");
+    assert_eq!(
+        std::fs::read(out.join("mask.nii.gz")).unwrap(),
+        b"an older mask"
+    );
+}

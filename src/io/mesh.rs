@@ -275,7 +275,18 @@ pub fn write_mesh(
 /// Writes `mesh` (LPS mm) atomically as `format` in `frame`; returns the
 /// file size in bytes.
 pub fn save_mesh(mesh: &Mesh, path: &Path, format: MeshFormat, frame: Frame) -> Result<u64> {
-    crate::io::atomic::write_with(path, |w| write_mesh(mesh, format, frame, w))
+    stage_mesh(mesh, path, format, frame)?.commit()
+}
+
+/// [`save_mesh`] up to the last step: the file is complete under a
+/// temporary name and appears at `path` when committed.
+pub fn stage_mesh(
+    mesh: &Mesh,
+    path: &Path,
+    format: MeshFormat,
+    frame: Frame,
+) -> Result<crate::io::atomic::Staged> {
+    crate::io::atomic::stage_with(path, |w| write_mesh(mesh, format, frame, w))
 }
 
 /// Writes a binary STL in LPS atomically; returns its size in bytes.

@@ -161,6 +161,18 @@ pub struct Processed {
 /// Smooths, decimates, checks and measures `raw` as `params` say.
 /// `on_stage` is called with each step's name before it starts.
 pub fn process(raw: Mesh, params: &MeshParams, on_stage: &dyn Fn(&str)) -> Result<Processed> {
+    process_with(raw, params, on_stage, &|_| {})
+}
+
+/// [`process`], calling `with_final` with the final mesh as soon as it is
+/// made, on another thread while the check and the measurements run (to
+/// write it, say). It has returned when this does.
+pub fn process_with(
+    raw: Mesh,
+    params: &MeshParams,
+    on_stage: &dyn Fn(&str),
+    with_final: &(dyn Fn(&Mesh) + Sync),
+) -> Result<Processed> {
     params.validate()?;
     let mut stages = Vec::new();
     let mut report = ProcessReport {
@@ -234,43 +246,46 @@ pub fn process(raw: Mesh, params: &MeshParams, on_stage: &dyn Fn(&str)) -> Resul
             undecimated = Some(before);
         }
     }
-    on_stage("mesh check");
-    let t = Instant::now();
-    // The final surface is binned (for the measurements) with the check.
-    let (chk, fin_index) = rayon::join(
-        || check(&mesh),
-        || raw.is_some().then(|| hausdorff::Index::new(&mesh)),
-    );
-    report.check = chk;
-    stages.push(("mesh check", t.elapsed().as_secs_f64()));
-    if let (Some(raw), Some(fin_index)) = (&raw, fin_index) {
-        on_stage("mesh hausdorff");
+    rayon::in_place_scope(|scope| {
+        scope.spawn(|_| with_final(&mesh));
+        on_stage("mesh check");
         let t = Instant::now();
-        let opts = HausdorffOptions::default();
-        // (Binned here after all if the index made earlier is missing.)
-        fn surface(m: &Mesh, index: Option<hausdorff::Index>) -> hausdorff::Surface<'_> {
-            index
-                .and_then(|i| hausdorff::Surface::with_index(m, i))
-                .unwrap_or_else(|| hausdorff::Surface::new(m))
-        }
-        let fin = surface(&mesh, Some(fin_index));
-        let rs = surface(raw, raw_index.into_inner());
-        if let Some(u) = &undecimated {
-            // The undecimated (smoothed) surface has the raw one's triangles:
-            // the final surface's samples serve both.
-            let us = surface(u, smoothed_index.into_inner());
-            let (dec, raw) = hausdorff::hausdorff_between_pair(&fin, &us, &rs, &opts);
-            report.hausdorff_decimation = Some(dec);
-            report.hausdorff_to_raw = Some(raw);
-        } else {
-            report.hausdorff_to_raw = Some(hausdorff::hausdorff_between(&fin, &rs, &opts));
-            if report.decimation.is_some() {
-                // Decimation alone: the raw surface is the undecimated one.
-                report.hausdorff_decimation = report.hausdorff_to_raw;
+        // The final surface is binned (for the measurements) with the check.
+        let (chk, fin_index) = rayon::join(
+            || check(&mesh),
+            || raw.is_some().then(|| hausdorff::Index::new(&mesh)),
+        );
+        report.check = chk;
+        stages.push(("mesh check", t.elapsed().as_secs_f64()));
+        if let (Some(raw), Some(fin_index)) = (&raw, fin_index) {
+            on_stage("mesh hausdorff");
+            let t = Instant::now();
+            let opts = HausdorffOptions::default();
+            // (Binned here after all if the index made earlier is missing.)
+            fn surface(m: &Mesh, index: Option<hausdorff::Index>) -> hausdorff::Surface<'_> {
+                index
+                    .and_then(|i| hausdorff::Surface::with_index(m, i))
+                    .unwrap_or_else(|| hausdorff::Surface::new(m))
             }
+            let fin = surface(&mesh, Some(fin_index));
+            let rs = surface(raw, raw_index.into_inner());
+            if let Some(u) = &undecimated {
+                // The undecimated (smoothed) surface has the raw one's triangles:
+                // the final surface's samples serve both.
+                let us = surface(u, smoothed_index.into_inner());
+                let (dec, raw) = hausdorff::hausdorff_between_pair(&fin, &us, &rs, &opts);
+                report.hausdorff_decimation = Some(dec);
+                report.hausdorff_to_raw = Some(raw);
+            } else {
+                report.hausdorff_to_raw = Some(hausdorff::hausdorff_between(&fin, &rs, &opts));
+                if report.decimation.is_some() {
+                    // Decimation alone: the raw surface is the undecimated one.
+                    report.hausdorff_decimation = report.hausdorff_to_raw;
+                }
+            }
+            stages.push(("mesh hausdorff", t.elapsed().as_secs_f64()));
         }
-        stages.push(("mesh hausdorff", t.elapsed().as_secs_f64()));
-    }
+    });
     Ok(Processed {
         mesh,
         report,

@@ -35,7 +35,8 @@ pub struct SmoothParams {
     /// Pass-band frequency k_pb = 1/λ + 1/μ (0 < k_pb < 1, usually 0.05–0.1);
     /// μ is derived from it.
     pub pass_band: f64,
-    /// Restore the enclosed volume at the end (normal offset by ΔV / area).
+    /// Restore each piece's enclosed volume at the end (a normal offset, the
+    /// root of the volume's cubic in it).
     pub preserve_volume: bool,
 }
 
