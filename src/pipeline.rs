@@ -112,7 +112,9 @@ impl Params {
     }
 }
 
-/// Time spent in one step.
+/// Time spent in one step. Steps made alongside others (the overview and
+/// the files, the Hausdorff binning) overlap them: the stages can add up to
+/// more than the run took.
 #[derive(Clone, Debug, Serialize)]
 pub struct Stage {
     pub name: &'static str,
