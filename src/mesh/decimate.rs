@@ -835,15 +835,36 @@ fn run_pass(
         return (0, remap, source);
     }
     let before = st.triangles.len();
-    st.triangles = st
-        .triangles
-        .par_iter()
-        .filter_map(|t| {
-            let t = t.map(|x| remap[x as usize]);
-            (t[0] != t[1] && t[1] != t[2] && t[0] != t[2]).then_some(t)
+    remap_and_drop_degenerate(&mut st.triangles, &remap);
+    (before - st.triangles.len(), remap, source)
+}
+
+/// Renames the corners of `tris` by `remap` and drops the triangles that
+/// lose a corner, in place and in order: each block is compacted in
+/// parallel, then the blocks are moved together (one serial move of what
+/// is kept, no fresh array).
+fn remap_and_drop_degenerate(tris: &mut Vec<[u32; 3]>, remap: &[u32]) {
+    const BLOCK: usize = 1 << 15;
+    let kept: Vec<usize> = tris
+        .par_chunks_mut(BLOCK)
+        .map(|block| {
+            let mut w = 0;
+            for r in 0..block.len() {
+                let t = block[r].map(|x| remap[x as usize]);
+                if t[0] != t[1] && t[1] != t[2] && t[0] != t[2] {
+                    block[w] = t;
+                    w += 1;
+                }
+            }
+            w
         })
         .collect();
-    (before - st.triangles.len(), remap, source)
+    let mut end = 0;
+    for (b, &n) in kept.iter().enumerate() {
+        tris.copy_within(b * BLOCK..b * BLOCK + n, end);
+        end += n;
+    }
+    tris.truncate(end);
 }
 
 /// Decimates `mesh` to about `target` triangles (see module docs). The
@@ -1079,14 +1100,45 @@ impl Compaction {
         if used * 4 > nv * 3 {
             return None;
         }
-        let mut map = vec![NONE; nv];
-        let mut keep = Vec::with_capacity(used);
-        for (v, m) in map.iter_mut().enumerate() {
-            if st.valence[v] > 0 {
-                *m = keep.len() as u32;
-                keep.push(v as u32);
-            }
+        // Blocks in parallel: each numbers its kept vertices from the count
+        // of those before it.
+        const BLOCK: usize = 1 << 16;
+        let counts: Vec<u32> = st
+            .valence
+            .par_chunks(BLOCK)
+            .map(|c| c.iter().filter(|&&n| n > 0).count() as u32)
+            .collect();
+        let mut first = Vec::with_capacity(counts.len());
+        let mut sum = 0u32;
+        for c in counts {
+            first.push(sum);
+            sum += c;
         }
+        let mut map = vec![NONE; nv];
+        let mut keep = vec![0u32; used];
+        let mut keep_parts: Vec<&mut [u32]> = Vec::with_capacity(first.len());
+        let mut rest: &mut [u32] = &mut keep;
+        for (b, &f) in first.iter().enumerate() {
+            let next = first.get(b + 1).copied().unwrap_or(used as u32);
+            let (part, tail) = rest.split_at_mut((next - f) as usize);
+            keep_parts.push(part);
+            rest = tail;
+        }
+        map.par_chunks_mut(BLOCK)
+            .zip(st.valence.par_chunks(BLOCK))
+            .zip(keep_parts)
+            .zip(first)
+            .enumerate()
+            .for_each(|(b, (((m, val), part), f))| {
+                let mut k = 0;
+                for (i, (m, &n)) in m.iter_mut().zip(val).enumerate() {
+                    if n > 0 {
+                        *m = f + k as u32;
+                        part[k] = (b * BLOCK + i) as u32;
+                        k += 1;
+                    }
+                }
+            });
         Some(Compaction { map, keep })
     }
 }
@@ -1171,6 +1223,39 @@ fn place_optimally(st: &mut State, rings: &Rings) {
         });
         if ok {
             st.pos[v] = p;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remap_and_drop_degenerate_equals_a_serial_filter() {
+        // Over several blocks, with blocks that lose none, some or all.
+        let mut s = 7u64;
+        let mut next = |n: u32| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 33) % n as u64) as u32
+        };
+        let nv = 5000;
+        for n in [0, 10, 40_000, 100_000] {
+            let tris: Vec<[u32; 3]> = (0..n).map(|_| [next(nv), next(nv), next(nv)]).collect();
+            // About a third of the vertices collapse onto another.
+            let remap: Vec<u32> = (0..nv)
+                .map(|v| if next(3) == 0 { next(nv) } else { v })
+                .collect();
+            let want: Vec<[u32; 3]> = tris
+                .iter()
+                .map(|t| t.map(|x| remap[x as usize]))
+                .filter(|t| t[0] != t[1] && t[1] != t[2] && t[0] != t[2])
+                .collect();
+            let mut got = tris.clone();
+            remap_and_drop_degenerate(&mut got, &remap);
+            assert_eq!(got, want, "{n} triangles");
         }
     }
 }
