@@ -823,14 +823,34 @@ fn run_pass(
             let pv = st.piece_volume[piece as usize].get_mut();
             *pv = (f64::from_bits(*pv) + dv).to_bits();
         }
-        for (&(a, b), &(q, own)) in r.collapses.iter().zip(&r.merged) {
-            st.quadrics[b as usize] = q;
-            st.own[b as usize] = own;
-            st.valence[a as usize] = 0;
-            source[b as usize] = a;
-            collapsed += 1;
-        }
+        collapsed += r.collapses.len();
     }
+    // The collapses' writes, by ranges of vertex ids in parallel (each range
+    // reads every collapse and applies those in it; a vertex is collapsed,
+    // or a target, at most once per pass).
+    let span = nv.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    st.quadrics
+        .par_chunks_mut(span)
+        .zip(st.own.par_chunks_mut(span))
+        .zip(source.par_chunks_mut(span))
+        .zip(st.valence.par_chunks_mut(span))
+        .enumerate()
+        .for_each(|(i, (((quadrics, own), source), valence))| {
+            let range = i * span..i * span + quadrics.len();
+            for r in &results {
+                for (&(a, b), &(q, e)) in r.collapses.iter().zip(&r.merged) {
+                    let (a, b) = (a as usize, b as usize);
+                    if range.contains(&b) {
+                        quadrics[b - range.start] = q;
+                        own[b - range.start] = e;
+                        source[b - range.start] = a as u32;
+                    }
+                    if range.contains(&a) {
+                        valence[a - range.start] = 0;
+                    }
+                }
+            }
+        });
     if collapsed == 0 {
         return (0, remap, source);
     }
