@@ -19,7 +19,7 @@
 //! summed in one pass over the triangles; its root gives back the piece's
 //! volume exactly, up to the f32 rounding of the moved vertices.
 
-use super::decimate::Rings;
+use super::decimate::{cross, dot, Rings};
 use crate::surface::Mesh;
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -492,29 +492,17 @@ fn component_offset_cubics(
             [p[0] as f64 - c[0], p[1] as f64 - c[1], p[2] as f64 - c[2]]
         });
         let [na, nb, nd] = t.map(|i| normals[i as usize]);
-        let bd = cross3(b, d);
-        let nb_d = cross3(nb, d);
-        let b_nd = cross3(b, nd);
-        let nb_nd = cross3(nb, nd);
+        let bd = cross(b, d);
+        let nb_d = cross(nb, d);
+        let b_nd = cross(b, nd);
+        let nb_nd = cross(nb, nd);
         [
-            dot3(a, bd),
-            dot3(na, bd) + dot3(a, nb_d) + dot3(a, b_nd),
-            dot3(na, nb_d) + dot3(na, b_nd) + dot3(a, nb_nd),
-            dot3(na, nb_nd),
+            dot(a, bd),
+            dot(na, bd) + dot(a, nb_d) + dot(a, b_nd),
+            dot(na, nb_d) + dot(na, b_nd) + dot(a, nb_nd),
+            dot(na, nb_nd),
         ]
     })
-}
-
-fn cross3(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-
-fn dot3(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
 /// The offset `d` nearest 0 with `cubic(d) = target` (Newton from the
