@@ -1006,7 +1006,10 @@ pub(crate) fn decimate_with(
         .into_par_iter()
         .map(|v| rings.offsets[v + 1] - rings.offsets[v])
         .collect();
+    // (Each vertex's error at its own position: 0, see above.)
     let own = vec![0f64; nv];
+    // Piece volumes: runs of consecutive triangles of one piece, summed in
+    // fixed chunks (the same sums whatever the thread count).
     let runs: Vec<Vec<(u32, f64)>> = mesh
         .triangles
         .par_chunks(1 << 15)
