@@ -157,21 +157,33 @@ pub fn closing(mask: &Mask, radius_mm: f64) -> Result<Mask> {
 /// [`closing`] of a mask the caller no longer needs: the closing's voxels
 /// are added to it in place (the closing contains the mask), which saves a
 /// full-size copy.
-pub fn closing_into(mut mask: Mask, radius_mm: f64) -> Result<Mask> {
+pub fn closing_into(mask: Mask, radius_mm: f64) -> Result<Mask> {
+    Ok(closing_into_counted(mask, radius_mm)?.0)
+}
+
+/// [`closing_into`], with the number of set voxels before and after the
+/// closing: counted on the way (from the bit-packed copy and the voxels
+/// added), not by passes of their own over the mask.
+pub fn closing_into_counted(mut mask: Mask, radius_mm: f64) -> Result<(Mask, usize, usize)> {
     check_radius(radius_mm)?;
     let se = ellipsoid(radius_mm, mask.grid.spacing);
     let Some((lo, hi)) = mask.bounding_box() else {
-        return Ok(mask);
+        return Ok((mask, 0, 0));
     };
     if se.len() <= 1 {
-        return Ok(mask);
+        let n = mask.count();
+        return Ok((mask, n, n));
     }
     let r = reach(&se);
-    match Runs::of(&se) {
+    let (before, added) = match Runs::of(&se) {
         Some(runs) if r[0] < 64 => closing_packed(&mut mask, &runs, lo, hi, r),
-        _ => closing_bytes(&mut mask, &se, lo, hi, r),
-    }
-    Ok(mask)
+        _ => {
+            let before = mask.count();
+            closing_bytes(&mut mask, &se, lo, hi, r);
+            (before, mask.count() - before)
+        }
+    };
+    Ok((mask, before, before + added))
 }
 
 /// The byte-per-voxel closing (any structuring element), in place.
@@ -362,7 +374,14 @@ fn apply_packed(src: &Packed, runs: &Runs, op: Op) -> Packed {
 /// at least twice the reach `r` (as [`closing_bytes`]). Along x the box
 /// starts on a multiple of 64 voxels (possibly before the volume), so whole
 /// words pack from 64 bytes at a time.
-fn closing_packed(mask: &mut Mask, runs: &Runs, lo: [usize; 3], hi: [usize; 3], r: [usize; 3]) {
+/// Returns the set voxels before and the voxels added.
+fn closing_packed(
+    mask: &mut Mask,
+    runs: &Runs,
+    lo: [usize; 3],
+    hi: [usize; 3],
+    r: [usize; 3],
+) -> (usize, usize) {
     let [nx, ny, _] = mask.grid.dims;
     // Box origin (may lie outside the volume) and size.
     let mut o: [isize; 3] = std::array::from_fn(|a| lo[a] as isize - 2 * r[a] as isize);
@@ -407,14 +426,22 @@ fn closing_packed(mask: &mut Mask, runs: &Runs, lo: [usize; 3], hi: [usize; 3], 
                 }
             }
         });
+    // (Every set voxel lies in the packed box, and only there.)
+    let before: usize = packed
+        .data
+        .par_chunks(1 << 16)
+        .map(|c| c.iter().map(|w| w.count_ones() as usize).sum::<usize>())
+        .sum();
     let closed = apply_packed(&apply_packed(&packed, runs, Op::Dilate), runs, Op::Erode);
     drop(packed);
     // The closing's voxels inside the volume set to 1 (the closing contains
     // the mask, so only voxels are added).
-    mask.data
+    let added = mask
+        .data
         .par_chunks_mut(nx * ny)
         .enumerate()
-        .for_each(|(z, dst)| {
+        .map(|(z, dst)| {
+            let mut added = 0;
             for y in 0..ny {
                 let Some(row) = closed.row(y as isize - o[1], z as isize - o[2]) else {
                     continue;
@@ -427,12 +454,18 @@ fn closing_packed(mask: &mut Mask, runs: &Runs, lo: [usize; 3], hi: [usize; 3], 
                         bits &= bits - 1;
                         let x = o[0] + 64 * i as isize + b;
                         if x >= 0 && (x as usize) < nx {
-                            out_row[x as usize] |= u8::from(out_row[x as usize] == 0);
+                            let v = &mut out_row[x as usize];
+                            let new = u8::from(*v == 0);
+                            added += new as usize;
+                            *v |= new;
                         }
                     }
                 }
             }
-        });
+            added
+        })
+        .sum();
+    (before, added)
 }
 
 /// Bit `b` set where byte `b` of the 64 is non-zero.
@@ -517,6 +550,30 @@ mod tests {
             let se = ellipsoid(1.4, m.grid.spacing);
             assert_eq!(dilate(&m, 1.4).unwrap(), brute(&m, &se, true));
             assert_eq!(erode(&m, 1.4).unwrap(), brute(&m, &se, false));
+        }
+    }
+
+    #[test]
+    fn counted_closing_counts_what_it_closes() {
+        // Packed path (small reach), byte path (a reach of 64+ voxels along
+        // x), an element of one voxel, an empty mask; values other than 1.
+        for (k, (dims, spacing, radius)) in [
+            ([70, 9, 7], [0.5, 0.7, 1.3], 1.4),
+            ([140, 5, 3], [0.02, 3.0, 3.0], 1.3),
+            ([9, 9, 9], [1.0, 1.0, 1.0], 0.3),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for density in [0, 3, 40] {
+                let mut m = random_mask(dims, spacing, k as u64 + density, density);
+                m.data.iter_mut().step_by(7).for_each(|v| *v *= 200);
+                let want_before = m.count();
+                let want = closing(&m, radius).unwrap();
+                let (got, before, after) = closing_into_counted(m, radius).unwrap();
+                assert_eq!(got, want, "case {k}, {density} %");
+                assert_eq!((before, after), (want_before, want.count()), "case {k}");
+            }
         }
     }
 

@@ -251,7 +251,12 @@ where
         params.threshold_hu[0],
         params.threshold_hu[1],
     )?;
-    let threshold_voxels = bone.count();
+    done(stages);
+
+    // (The voxel counts, before and after, come out of the closing.)
+    let done = timed("closing");
+    let (closed, threshold_voxels, closing_voxels) =
+        morphology::closing_into_counted(bone, params.closing_mm)?;
     done(stages);
     if threshold_voxels == 0 {
         return Err(Error::Empty(format!(
@@ -259,11 +264,6 @@ where
             params.threshold_hu[0], params.threshold_hu[1]
         )));
     }
-
-    let done = timed("closing");
-    let closed = morphology::closing_into(bone, params.closing_mm)?;
-    let closing_voxels = closed.count();
-    done(stages);
 
     let done = timed("components");
     let (mask, components) =

@@ -314,10 +314,8 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     } else {
         Some(smooth::gaussian_box(ct, sigma, lo, hi)?)
     };
-    let bone_n = bone.count();
+    let (closed, bone_n, closed_n) = morphology::closing_into_counted(bone, p.closing_mm)?;
     rep.bone_mm3 = bone_n as f64 * vox;
-    let closed = morphology::closing_into(bone, p.closing_mm)?;
-    let closed_n = closed.count();
     rep.closing_added_mm3 = (closed_n - bone_n) as f64 * vox;
     let grid = closed.grid.clone();
     let grid = &grid;
