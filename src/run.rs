@@ -9,7 +9,7 @@ use crate::pipeline::{self, Params};
 use crate::report::{self, MaskReport, MeshReport, Outputs, Report, Segmentation, Tool};
 use crate::{evaluate, phantom, Error, Result};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 /// Receives progress: stage names and slice counts while loading.
@@ -157,8 +157,8 @@ pub fn reconstruct_volume(
     // alongside.
     let (format, frame) = (params.mesh.format, params.mesh.frame);
     type MaskSide = (Option<(atomic::Staged, f64)>, atomic::Staged, f64);
-    let mask_side: Mutex<Option<Result<MaskSide>>> = Mutex::new(None);
-    let mesh_side: Mutex<Option<Result<(atomic::Staged, f64)>>> = Mutex::new(None);
+    let mask_side: OnceLock<Result<MaskSide>> = OnceLock::new();
+    let mesh_side: OnceLock<Result<(atomic::Staged, f64)>> = OnceLock::new();
     let with_mask = |mask: &crate::Mask| {
         let made = (|| -> Result<MaskSide> {
             let overview = if params.overview {
@@ -173,13 +173,13 @@ pub fn reconstruct_volume(
             let mask_file = io::nifti::stage_mask(&mask_path, mask)?;
             Ok((overview, mask_file, t.elapsed().as_secs_f64()))
         })();
-        *mask_side.lock().unwrap_or_else(|e| e.into_inner()) = Some(made);
+        let _ = mask_side.set(made);
     };
     let with_mesh = |mesh: &crate::surface::Mesh| {
         let t = Instant::now();
         let made = io::mesh::stage_mesh(mesh, &mesh_path, format, frame)
             .map(|staged| (staged, t.elapsed().as_secs_f64()));
-        *mesh_side.lock().unwrap_or_else(|e| e.into_inner()) = Some(made);
+        let _ = mesh_side.set(made);
     };
     let out = pipeline::run_with(
         &volume,
@@ -190,14 +190,10 @@ pub fn reconstruct_volume(
     )?;
     drop(volume);
     let missing = |what: &str| Error::Empty(format!("the pipeline produced no {what} to write"));
-    let (overview, mask_file, mask_seconds) = mask_side
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .ok_or_else(|| missing("mask"))??;
-    let (mesh_file_staged, mesh_seconds) = mesh_side
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .ok_or_else(|| missing("mesh"))??;
+    let (overview, mask_file, mask_seconds) =
+        mask_side.into_inner().ok_or_else(|| missing("mask"))??;
+    let (mesh_file_staged, mesh_seconds) =
+        mesh_side.into_inner().ok_or_else(|| missing("mesh"))??;
 
     progress.stage("write");
     let t = Instant::now();

@@ -119,7 +119,7 @@ impl Quadric {
     }
 }
 
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+pub(super) fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
 pub(super) fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
@@ -318,7 +318,7 @@ impl Rings {
     }
 
     #[inline]
-    fn of(&self, v: u32) -> &[u32] {
+    pub(crate) fn of(&self, v: u32) -> &[u32] {
         &self.ids[self.offsets[v as usize] as usize..self.offsets[v as usize + 1] as usize]
     }
 }

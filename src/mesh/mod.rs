@@ -179,10 +179,9 @@ pub fn process_with(
         raw_triangles: raw.triangles.len(),
         ..Default::default()
     };
-    let changes = params.smooth.is_some()
-        || params
-            .target_triangles
-            .is_some_and(|n| n < raw.triangles.len());
+    // Decimation's target, when there is anything to decimate.
+    let target = params.target_triangles.filter(|&n| n < raw.triangles.len());
+    let changes = params.smooth.is_some() || target.is_some();
     // The raw surface is only kept when something will be measured against it.
     let keep_raw = changes && params.hausdorff;
     let mut mesh = if keep_raw { raw.clone() } else { raw };
@@ -192,11 +191,7 @@ pub fn process_with(
     // while the next steps run: the raw one during smoothing and decimation,
     // the smoothed (undecimated) one during decimation. The binning has
     // serial parts, and these steps leave some of the two cores idle.
-    let measure_undecimated = params.hausdorff
-        && params.smooth.is_some()
-        && params
-            .target_triangles
-            .is_some_and(|n| n < mesh.triangles.len());
+    let measure_undecimated = params.hausdorff && params.smooth.is_some() && target.is_some();
     let (raw_index, smoothed_index) = (OnceLock::new(), OnceLock::new());
     let decimated = rayon::in_place_scope(|scope| -> Result<Option<Mesh>> {
         if let Some(raw) = &raw {
@@ -220,10 +215,7 @@ pub fn process_with(
             shared = Some((rings, comp, n));
             stages.push(("mesh smooth", t.elapsed().as_secs_f64()));
         }
-        let Some(n) = params
-            .target_triangles
-            .filter(|&n| n < mesh.triangles.len())
-        else {
+        let Some(n) = target else {
             return Ok(None);
         };
         let smoothed = &mesh;

@@ -19,7 +19,7 @@
 //! summed in one pass over the triangles; its root gives back the piece's
 //! volume exactly, up to the f32 rounding of the moved vertices.
 
-use super::decimate::{cross, dot, Rings};
+use super::decimate::{cross, dot, sub, Rings};
 use crate::surface::Mesh;
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -289,61 +289,52 @@ fn step(nb: &Neighbours<'_>, src: &[[f32; 4]], dst: &mut [[f32; 4]], f: f32) {
     });
 }
 
-/// Area-weighted vertex normals (not normalised: length = 2 × adjacent area).
-fn vertex_normals(mesh: &Mesh, rings: Option<&Rings>) -> Vec<[f64; 3]> {
-    // From the fans, in parallel, when every vertex has one.
-    if let Some(r) = rings.filter(|r| r.ok.len() == mesh.vertices.len()) {
-        let all = (0..mesh.vertices.len())
-            .into_par_iter()
-            .all(|v| r.ok[v] || r.offsets[v + 1] == r.offsets[v]);
-        if all {
-            return (0..mesh.vertices.len())
-                .into_par_iter()
-                .map(|v| {
-                    let ring = &r.ids[r.offsets[v] as usize..r.offsets[v + 1] as usize];
-                    let p = mesh.vertices[v].map(|x| x as f64);
-                    let mut n = [0f64; 3];
-                    for j in 0..ring.len() {
-                        let a = mesh.vertices[ring[j] as usize].map(|x| x as f64);
-                        let b =
-                            mesh.vertices[ring[(j + 1) % ring.len()] as usize].map(|x| x as f64);
-                        let u = [a[0] - p[0], a[1] - p[1], a[2] - p[2]];
-                        let w = [b[0] - p[0], b[1] - p[1], b[2] - p[2]];
-                        n[0] += u[1] * w[2] - u[2] * w[1];
-                        n[1] += u[2] * w[0] - u[0] * w[2];
-                        n[2] += u[0] * w[1] - u[1] * w[0];
-                    }
-                    n
-                })
-                .collect();
-        }
-    }
-    let mut n = vec![[0f64; 3]; mesh.vertices.len()];
-    for t in &mesh.triangles {
-        let [a, b, c] = t.map(|i| mesh.vertices[i as usize].map(|x| x as f64));
-        let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
-        let w = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
-        let f = [
-            u[1] * w[2] - u[2] * w[1],
-            u[2] * w[0] - u[0] * w[2],
-            u[0] * w[1] - u[1] * w[0],
-        ];
-        for &i in t {
-            for a in 0..3 {
-                n[i as usize][a] += f[a];
-            }
-        }
-    }
-    n
-}
-
 /// Unit area-weighted vertex normals (zero where the fan has no area).
 fn unit_vertex_normals(mesh: &Mesh, rings: Option<&Rings>) -> Vec<[f64; 3]> {
-    let mut n = vertex_normals(mesh, rings);
+    let at = |i: u32| mesh.vertices[i as usize].map(|x| x as f64);
+    // From the fans, in parallel, when every vertex has one.
+    let fans = rings
+        .filter(|r| r.ok.len() == mesh.vertices.len())
+        .filter(|r| {
+            (0..mesh.vertices.len())
+                .into_par_iter()
+                .all(|v| r.ok[v] || r.offsets[v + 1] == r.offsets[v])
+        });
+    let mut n: Vec<[f64; 3]> = match fans {
+        Some(r) => (0..mesh.vertices.len())
+            .into_par_iter()
+            .map(|v| {
+                let ring = r.of(v as u32);
+                let p = at(v as u32);
+                let mut n = [0f64; 3];
+                for j in 0..ring.len() {
+                    let (a, b) = (at(ring[j]), at(ring[(j + 1) % ring.len()]));
+                    let f = cross(sub(a, p), sub(b, p));
+                    for k in 0..3 {
+                        n[k] += f[k];
+                    }
+                }
+                n
+            })
+            .collect(),
+        None => {
+            let mut n = vec![[0f64; 3]; mesh.vertices.len()];
+            for t in &mesh.triangles {
+                let [a, b, c] = t.map(at);
+                let f = cross(sub(b, a), sub(c, a));
+                for &i in t {
+                    for k in 0..3 {
+                        n[i as usize][k] += f[k];
+                    }
+                }
+            }
+            n
+        }
+    };
     n.par_iter_mut().for_each(|v| {
-        let len = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+        let len = dot(*v, *v).sqrt();
         *v = if len > 0.0 {
-            [v[0] / len, v[1] / len, v[2] / len]
+            v.map(|x| x / len)
         } else {
             [0.0; 3]
         };
@@ -365,42 +356,29 @@ fn centre(mesh: &Mesh) -> [f64; 3] {
     }
 }
 
+/// The corners of triangle `t`, relative to `c`.
+#[inline]
+fn corners(mesh: &Mesh, t: &[u32; 3], c: [f64; 3]) -> [[f64; 3]; 3] {
+    t.map(|i| {
+        let p = mesh.vertices[i as usize];
+        [p[0] as f64 - c[0], p[1] as f64 - c[1], p[2] as f64 - c[2]]
+    })
+}
+
 /// Six times the signed volume (of the tetrahedron with `c`) and the area of
 /// one triangle (sums divide by 6 once).
 #[inline]
 fn triangle_volume_area(mesh: &Mesh, t: &[u32; 3], c: [f64; 3]) -> (f64, f64) {
-    let [a, b, d] = t.map(|i| {
-        let p = mesh.vertices[i as usize];
-        [p[0] as f64 - c[0], p[1] as f64 - c[1], p[2] as f64 - c[2]]
-    });
-    let n = [
-        b[1] * d[2] - b[2] * d[1],
-        b[2] * d[0] - b[0] * d[2],
-        b[0] * d[1] - b[1] * d[0],
-    ];
-    let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
-    let w = [d[0] - a[0], d[1] - a[1], d[2] - a[2]];
-    let m = [
-        u[1] * w[2] - u[2] * w[1],
-        u[2] * w[0] - u[0] * w[2],
-        u[0] * w[1] - u[1] * w[0],
-    ];
-    (
-        a[0] * n[0] + a[1] * n[1] + a[2] * n[2],
-        0.5 * (m[0] * m[0] + m[1] * m[1] + m[2] * m[2]).sqrt(),
-    )
+    let [a, b, d] = corners(mesh, t, c);
+    let m = cross(sub(b, a), sub(d, a));
+    (dot(a, cross(b, d)), 0.5 * dot(m, m).sqrt())
 }
 
 /// Six times the signed volume of the tetrahedron of one triangle with `c`.
 #[inline]
 fn triangle_volume6(mesh: &Mesh, t: &[u32; 3], c: [f64; 3]) -> f64 {
-    let [a, b, d] = t.map(|i| {
-        let p = mesh.vertices[i as usize];
-        [p[0] as f64 - c[0], p[1] as f64 - c[1], p[2] as f64 - c[2]]
-    });
-    a[0] * (b[1] * d[2] - b[2] * d[1])
-        + a[1] * (b[2] * d[0] - b[0] * d[2])
-        + a[2] * (b[0] * d[1] - b[1] * d[0])
+    let [a, b, d] = corners(mesh, t, c);
+    dot(a, cross(b, d))
 }
 
 /// Enclosed volume (mm³) and area (mm²), in parallel; the same to the bit
@@ -487,10 +465,7 @@ fn component_offset_cubics(
 ) -> Vec<[f64; 4]> {
     let c = centre(mesh);
     component_sums(mesh, comp, n, |t| {
-        let [a, b, d] = t.map(|i| {
-            let p = mesh.vertices[i as usize];
-            [p[0] as f64 - c[0], p[1] as f64 - c[1], p[2] as f64 - c[2]]
-        });
+        let [a, b, d] = corners(mesh, t, c);
         let [na, nb, nd] = t.map(|i| normals[i as usize]);
         let bd = cross(b, d);
         let nb_d = cross(nb, d);
