@@ -32,7 +32,7 @@
 use crate::surface::Mesh;
 use crate::{Error, Result};
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// What decimation did.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -62,43 +62,63 @@ pub struct DecimateReport {
     pub max_quadric_error_mm: f64,
 }
 
-/// Symmetric 4×4 quadric: a², ab, ac, ad, b², bc, bd, c², cd, d².
+/// A vertex's quadric error, centred on the vertex `p` it belongs to:
+/// `Q(x) = dᵀAd + 2gᵀd + e` with `d = x − p`. Centred, the terms stay the
+/// size of the error itself (not of the coordinates squared), so f32 holds
+/// them: 40 bytes a vertex instead of 80, on the arrays every pass walks.
+/// `e` is the error at the vertex itself.
 #[derive(Clone, Copy, Default)]
-struct Quadric([f64; 10]);
+struct Quadric {
+    /// A: xx, xy, xz, yy, yz, zz.
+    a: [f32; 6],
+    g: [f32; 3],
+    e: f32,
+}
 
 impl Quadric {
-    fn add(&mut self, o: &Quadric) {
-        for k in 0..10 {
-            self.0[k] += o.0[k];
+    /// The error at offset `d` from the vertex, clamped at 0.
+    fn eval(&self, d: [f64; 3]) -> f64 {
+        self.eval_raw(d).max(0.0)
+    }
+    /// The error at offset `d` from the vertex, without clamping rounding
+    /// errors at 0 (computed in f64).
+    #[inline]
+    fn eval_raw(&self, d: [f64; 3]) -> f64 {
+        let a = self.a.map(f64::from);
+        let g = self.g.map(f64::from);
+        let [x, y, z] = d;
+        x * (a[0] * x + 2.0 * (a[1] * y + a[2] * z + g[0]))
+            + y * (a[3] * y + 2.0 * (a[4] * z + g[1]))
+            + z * (a[5] * z + 2.0 * g[2])
+            + f64::from(self.e)
+    }
+    /// This quadric added to `to`'s, centred on `to`'s vertex, which lies
+    /// at offset `delta` from this one's.
+    fn merged_into(&self, to: &Quadric, delta: [f64; 3]) -> Quadric {
+        let a = self.a.map(f64::from);
+        let [x, y, z] = delta;
+        // Recentring: g gains A·delta, e gains the error at the new centre.
+        let ad = [
+            a[0] * x + a[1] * y + a[2] * z,
+            a[1] * x + a[3] * y + a[4] * z,
+            a[2] * x + a[4] * y + a[5] * z,
+        ];
+        Quadric {
+            a: std::array::from_fn(|k| (a[k] + f64::from(to.a[k])) as f32),
+            g: std::array::from_fn(|k| (f64::from(self.g[k]) + ad[k] + f64::from(to.g[k])) as f32),
+            e: (self.eval_raw(delta) + f64::from(to.e)) as f32,
         }
     }
-    fn eval(&self, p: [f64; 3]) -> f64 {
-        self.eval_raw(p).max(0.0)
-    }
-    /// vᵀQv for v = (p, 1), without clamping rounding errors at 0.
-    fn eval_raw(&self, p: [f64; 3]) -> f64 {
-        let q = &self.0;
-        let [x, y, z] = p;
-        q[0] * x * x
-            + 2.0 * q[1] * x * y
-            + 2.0 * q[2] * x * z
-            + 2.0 * q[3] * x
-            + q[4] * y * y
-            + 2.0 * q[5] * y * z
-            + 2.0 * q[6] * y
-            + q[7] * z * z
-            + 2.0 * q[8] * z
-            + q[9]
-    }
-    /// The minimiser, when the 3×3 system is well conditioned.
+    /// The offset from the vertex that minimises the error, when the 3×3
+    /// system is well conditioned.
     fn minimiser(&self) -> Option<[f64; 3]> {
-        let q = &self.0;
-        let m = [[q[0], q[1], q[2]], [q[1], q[4], q[5]], [q[2], q[5], q[7]]];
-        let r = [-q[3], -q[6], -q[8]];
+        let q = self.a.map(f64::from);
+        let m = [[q[0], q[1], q[2]], [q[1], q[3], q[4]], [q[2], q[4], q[5]]];
+        let r = self.g.map(|g| -f64::from(g));
         let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
             - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
             + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
-        let scale = (q[0] + q[4] + q[7]).powi(3);
+        let scale = (q[0] + q[3] + q[5]).powi(3);
         // Also refuses NaN (a comparison with NaN is false).
         let well_posed = scale > 0.0 && det.abs() > 1e-6 * scale;
         if !well_posed {
@@ -114,8 +134,8 @@ impl Quadric {
                 + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]))
                 / det
         };
-        let p = [solve(0), solve(1), solve(2)];
-        p.iter().all(|v| v.is_finite()).then_some(p)
+        let d = [solve(0), solve(1), solve(2)];
+        d.iter().all(|v| v.is_finite()).then_some(d)
     }
 }
 
@@ -153,10 +173,8 @@ const MIN_QUALITY: f64 = 0.05;
 /// Per-vertex state that survives across passes.
 struct State {
     pos: Vec<[f64; 3]>,
+    /// Each vertex's quadric, centred on it.
     quadrics: Vec<Quadric>,
-    /// Each vertex's quadric error at its own position (collapses keep the
-    /// target where it is, so this changes only when its quadric grows).
-    own: Vec<f64>,
     frozen: Vec<bool>,
     triangles: Vec<[u32; 3]>,
     /// Triangles at each vertex.
@@ -580,9 +598,9 @@ fn error_goal(hist: &[u32], edge_goal: usize) -> f32 {
 #[derive(Default)]
 struct SlabResult {
     collapses: Vec<(u32, u32)>,
-    /// For each collapse, the target's quadric with the source's added and
-    /// its error at the target (computed here, in parallel).
-    merged: Vec<(Quadric, f64)>,
+    /// For each collapse, the target's quadric with the source's added
+    /// (computed here, in parallel).
+    merged: Vec<Quadric>,
     /// Volume changes of pieces that lie in several slabs.
     shared_dv: Vec<(u32, f64)>,
     refused_link: usize,
@@ -644,9 +662,9 @@ fn greedy(p: &Pass, slab: u16, cands: &[Cand], goal: usize, error_goal: f32) -> 
         p.valence[x as usize].store(p.valence(x) - 1, Relaxed);
         p.valence[y as usize].store(p.valence(y) - 1, Relaxed);
         r.collapses.push((a, b));
-        let mut q = p.st.quadrics[b as usize];
-        q.add(&p.st.quadrics[a as usize]);
-        r.merged.push((q, q.eval_raw(p.st.pos[b as usize])));
+        let (qa, qb) = (&p.st.quadrics[a as usize], &p.st.quadrics[b as usize]);
+        r.merged
+            .push(qa.merged_into(qb, sub(p.st.pos[b as usize], p.st.pos[a as usize])));
         r.max_err = r.max_err.max(c.cost);
         removed += 2;
     }
@@ -702,55 +720,68 @@ fn run_pass(
             .collect()
     };
     // Band: vertices with a neighbour in another slab, and non-manifold ones.
-    let movable: Vec<bool> = (0..nv)
-        .into_par_iter()
-        .map(|v| {
-            rings.ok[v]
-                && !st.frozen[v]
-                && rings
-                    .of(v as u32)
-                    .iter()
-                    .all(|&x| slab[x as usize] == slab[v])
-        })
-        .collect();
     // Pieces whose movable vertices all lie in one slab have their volume
     // updated by that slab as it goes; pieces across cuts (large ones) are
     // checked against their volume at the pass start and updated after the
     // pass, so no decision depends on how the slabs interleave.
-    // Candidates of each slab (below): edges between two movable vertices,
-    // each edge once (from its lower vertex), in its cheaper direction.
-    let mut home = vec![HOME_UNSET; st.piece_volume.len()];
-    let mut slab_vertices: Vec<Vec<u32>> = vec![Vec::new(); k];
-    for v in 0..nv {
-        if movable[v] {
-            let sv = slab[v];
-            slab_vertices[sv as usize].push(v as u32);
-            let h = &mut home[st.piece[v] as usize];
-            if *h == HOME_UNSET {
-                *h = sv;
-            } else if *h != sv {
-                *h = HOME_MANY;
+    // Each range of vertices lists its movable ones by slab, in order; a
+    // slab's candidates (below) read its lists range after range.
+    let home: Vec<AtomicU16> = (0..st.piece_volume.len())
+        .map(|_| AtomicU16::new(HOME_UNSET))
+        .collect();
+    let mut movable = vec![false; nv];
+    let span = nv.div_ceil(64).max(1);
+    let slab_lists: Vec<Vec<Vec<u32>>> = movable
+        .par_chunks_mut(span)
+        .enumerate()
+        .map(|(i, movable)| {
+            let mut lists = vec![Vec::new(); k];
+            // The last piece and slab recorded: a run of one piece in one
+            // slab touches the shared array once.
+            let mut last = (u32::MAX, 0u16);
+            for (j, m) in movable.iter_mut().enumerate() {
+                let v = i * span + j;
+                let sv = slab[v];
+                *m = rings.ok[v]
+                    && !st.frozen[v]
+                    && rings.of(v as u32).iter().all(|&x| slab[x as usize] == sv);
+                if !*m {
+                    continue;
+                }
+                lists[sv as usize].push(v as u32);
+                let piece = st.piece[v];
+                if last != (piece, sv) {
+                    last = (piece, sv);
+                    let _ = home[piece as usize].fetch_update(Relaxed, Relaxed, |h| match h {
+                        HOME_UNSET => Some(sv),
+                        h if h == sv || h == HOME_MANY => None,
+                        _ => Some(HOME_MANY),
+                    });
+                }
             }
-        }
-    }
+            lists
+        })
+        .collect();
+    let home: Vec<u16> = home.into_iter().map(|h| h.into_inner()).collect();
     let st_ref = &*st;
-    let own = &st_ref.own;
-    let cands: Vec<(Vec<Cand>, Vec<u32>)> = slab_vertices
-        .par_iter()
-        .map(|verts| {
-            let mut c = Vec::with_capacity(verts.len() * 3);
-            for &a in verts {
+    // Candidates of each slab: edges between two movable vertices, each
+    // edge once (from its lower vertex), in its cheaper direction.
+    let cands: Vec<(Vec<Cand>, Vec<u32>)> = (0..k)
+        .into_par_iter()
+        .map(|slab| {
+            let n: usize = slab_lists.iter().map(|l| l[slab].len()).sum();
+            let mut c = Vec::with_capacity(n * 3);
+            for &a in slab_lists.iter().flat_map(|l| &l[slab]) {
                 for &b in rings.of(a) {
                     if b <= a || !movable[b as usize] {
                         continue;
                     }
-                    // (Qa + Qb)(p) = Qa(p) + Qb(p), with each vertex's own
-                    // error at its position computed once per pass.
-                    let (a_, b_) = (a as usize, b as usize);
-                    let eab =
-                        (st_ref.quadrics[a_].eval_raw(st_ref.pos[b_]) + own[b_]).max(0.0) as f32;
-                    let eba =
-                        (st_ref.quadrics[b_].eval_raw(st_ref.pos[a_]) + own[a_]).max(0.0) as f32;
+                    // (Qa + Qb)(p) = Qa(p) + Qb(p), each vertex's own error
+                    // at its position being its quadric's `e`.
+                    let (qa, qb) = (&st_ref.quadrics[a as usize], &st_ref.quadrics[b as usize]);
+                    let d = sub(st_ref.pos[b as usize], st_ref.pos[a as usize]);
+                    let eab = (qa.eval_raw(d) + f64::from(qb.e)).max(0.0) as f32;
+                    let eba = (qb.eval_raw(d.map(|x| -x)) + f64::from(qa.e)).max(0.0) as f32;
                     c.push(if eab <= eba {
                         Cand {
                             from: a,
@@ -776,7 +807,7 @@ fn run_pass(
         }
     }
     let cands: Vec<Vec<Cand>> = cands.into_iter().map(|c| c.0).collect();
-    drop(slab_vertices);
+    drop(slab_lists);
     let total: usize = cands.iter().map(|c| c.len()).sum();
     if total == 0 {
         return (0, Vec::new(), Vec::new());
@@ -831,18 +862,16 @@ fn run_pass(
     let span = nv.div_ceil(rayon::current_num_threads().max(1)).max(1);
     st.quadrics
         .par_chunks_mut(span)
-        .zip(st.own.par_chunks_mut(span))
         .zip(source.par_chunks_mut(span))
         .zip(st.valence.par_chunks_mut(span))
         .enumerate()
-        .for_each(|(i, (((quadrics, own), source), valence))| {
+        .for_each(|(i, ((quadrics, source), valence))| {
             let range = i * span..i * span + quadrics.len();
             for r in &results {
-                for (&(a, b), &(q, e)) in r.collapses.iter().zip(&r.merged) {
+                for (&(a, b), &q) in r.collapses.iter().zip(&r.merged) {
                     let (a, b) = (a as usize, b as usize);
                     if range.contains(&b) {
                         quadrics[b - range.start] = q;
-                        own[b - range.start] = e;
                         source[b - range.start] = a as u32;
                     }
                     if range.contains(&a) {
@@ -956,9 +985,9 @@ pub(crate) fn decimate_with(
     report.frozen_vertices = frozen.iter().filter(|&&f| f).count();
     // Area-weighted plane quadrics of each manifold vertex's fan (frozen
     // vertices never move, so they need none). Every plane passes through
-    // the vertex p, so with M = Σ (area / |n|²) n nᵀ over the fan's
-    // triangles (n: a triangle's normal, |n| twice its area) the quadric is
-    // [M, −Mp; −pᵀM, pᵀMp]: only M is summed, and the error at p is 0.
+    // the vertex, so centred on it the quadric is A = Σ (area / |n|²) n nᵀ
+    // over the fan's triangles (n: a triangle's normal, |n| twice its
+    // area), g = 0 and e = 0 (no error at the vertex itself).
     let quadrics: Vec<Quadric> = (0..nv)
         .into_par_iter()
         .map(|v| {
@@ -983,31 +1012,16 @@ pub(crate) fn decimate_with(
                     m[5] += wn[2] * n[2];
                 }
             }
-            let mp = [
-                m[0] * p[0] + m[1] * p[1] + m[2] * p[2],
-                m[1] * p[0] + m[3] * p[1] + m[4] * p[2],
-                m[2] * p[0] + m[4] * p[1] + m[5] * p[2],
-            ];
-            Quadric([
-                m[0],
-                m[1],
-                m[2],
-                -mp[0],
-                m[3],
-                m[4],
-                -mp[1],
-                m[5],
-                -mp[2],
-                dot(mp, p),
-            ])
+            Quadric {
+                a: m.map(|x| x as f32),
+                ..Quadric::default()
+            }
         })
         .collect();
     let valence = (0..nv)
         .into_par_iter()
         .map(|v| rings.offsets[v + 1] - rings.offsets[v])
         .collect();
-    // (Each vertex's error at its own position: 0, see above.)
-    let own = vec![0f64; nv];
     // Piece volumes: runs of consecutive triangles of one piece, summed in
     // fixed chunks (the same sums whatever the thread count).
     let runs: Vec<Vec<(u32, f64)>> = mesh
@@ -1033,7 +1047,6 @@ pub(crate) fn decimate_with(
     let mut st = State {
         pos,
         quadrics,
-        own,
         frozen,
         triangles: mesh.triangles.clone(),
         valence,
@@ -1181,7 +1194,6 @@ fn compact_state(st: &mut State, c: &Compaction) {
     let State {
         pos,
         quadrics,
-        own,
         frozen,
         triangles,
         valence,
@@ -1192,7 +1204,6 @@ fn compact_state(st: &mut State, c: &Compaction) {
         || pick(quadrics, keep),
         || {
             pick(pos, keep);
-            pick(own, keep);
             pick(frozen, keep);
             pick(valence, keep);
             pick(piece, keep);
@@ -1214,7 +1225,8 @@ fn place_optimally(st: &mut State, rings: &Rings) {
             if !rings.ok[v] || st.frozen[v] {
                 return None;
             }
-            let p = st.quadrics[v].minimiser()?;
+            let q = &st.quadrics[v];
+            let mv = q.minimiser()?;
             let old = st.pos[v];
             let shortest = rings
                 .of(v as u32)
@@ -1224,11 +1236,10 @@ fn place_optimally(st: &mut State, rings: &Rings) {
                     dot(d, d)
                 })
                 .fold(f64::MAX, f64::min);
-            let mv = sub(p, old);
-            if dot(mv, mv) > 0.25 * shortest || st.quadrics[v].eval(p) >= st.quadrics[v].eval(old) {
+            if dot(mv, mv) > 0.25 * shortest || q.eval(mv) >= q.eval([0.0; 3]) {
                 return None;
             }
-            Some(p)
+            Some([old[0] + mv[0], old[1] + mv[1], old[2] + mv[2]])
         })
         .collect();
     // Accepted one by one, each tested against its ring as it is now.
@@ -1253,6 +1264,51 @@ fn place_optimally(st: &mut State, rings: &Rings) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_merged_quadric_is_the_sum_recentred() {
+        // Two fans' quadrics, merged at the target, evaluated anywhere,
+        // equal the sum of the two (to f32 rounding of the terms).
+        let fan = |n: [f64; 3]| {
+            let m = [
+                n[0] * n[0],
+                n[0] * n[1],
+                n[0] * n[2],
+                n[1] * n[1],
+                n[1] * n[2],
+                n[2] * n[2],
+            ];
+            Quadric {
+                a: m.map(|x| x as f32),
+                ..Quadric::default()
+            }
+        };
+        let (pa, pb) = ([1.0, 2.0, -0.5], [1.3, 1.8, -0.2]);
+        let qa = fan([0.6, 0.0, 0.8]);
+        let qb = fan([0.0, 1.0, 0.0]);
+        let merged = qa.merged_into(&qb, sub(pb, pa));
+        for x in [
+            [1.0, 2.0, -0.5],
+            [1.3, 1.8, -0.2],
+            [0.0, 0.0, 0.0],
+            [2.0, -1.0, 3.0],
+        ] {
+            let want = qa.eval_raw(sub(x, pa)) + qb.eval_raw(sub(x, pb));
+            let got = merged.eval_raw(sub(x, pb));
+            assert!(
+                (got - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                "{got} vs {want}"
+            );
+        }
+        // Its error at the target is the source's there.
+        assert!((f64::from(merged.e) - qa.eval_raw(sub(pb, pa))).abs() < 1e-7);
+        // Three planes meet in one point: the minimiser, at error 0.
+        let q3 = fan([0.0, 0.0, 1.0]).merged_into(&merged, [0.0; 3]);
+        let d = q3.minimiser().expect("well posed");
+        assert!(q3.eval(d) < 1e-9 && q3.eval(d) < q3.eval([0.0; 3]));
+        // Planes through one line leave it undetermined.
+        assert!(qa.merged_into(&qa, [0.0; 3]).minimiser().is_none());
+    }
 
     #[test]
     fn remap_and_drop_degenerate_equals_a_serial_filter() {
