@@ -165,6 +165,13 @@ fn quality(a: [f64; 3], b: [f64; 3], c: [f64; 3]) -> f64 {
     }
 }
 
+/// `quality(a, b, c) < MIN_QUALITY`, given `n = (b − a) × (c − a)`, without
+/// a square root: 2√3·|n| < MIN_QUALITY·s ⇔ 12|n|² < MIN_QUALITY²·s².
+fn below_min_quality(n: [f64; 3], a: [f64; 3], b: [f64; 3], c: [f64; 3]) -> bool {
+    let s = dot(sub(b, a), sub(b, a)) + dot(sub(c, b), sub(c, b)) + dot(sub(a, c), sub(a, c));
+    s.is_nan() || s <= 0.0 || 12.0 * dot(n, n) < MIN_QUALITY * MIN_QUALITY * s * s
+}
+
 /// Largest angle a triangle's normal may turn in one collapse: cos ≈ 0.25 (~75°).
 const FLIP_COS: f64 = 0.25;
 /// Needle threshold on [`quality`].
@@ -518,11 +525,12 @@ fn can_collapse(p: &Pass, a: u32, b: u32, s: &mut Scratch) -> Result<([u32; 2], 
         let (px, py) = (pos[x as usize], pos[y as usize]);
         let n0 = cross(sub(px, pa), sub(py, pa));
         let n1 = cross(sub(px, pb), sub(py, pb));
-        if dot(n0, n1) <= FLIP_COS * (dot(n0, n0) * dot(n1, n1)).sqrt() {
+        // n0·n1 ≤ FLIP_COS |n0||n1|, squared (no square roots on this path).
+        let c = dot(n0, n1);
+        if c <= 0.0 || c * c <= FLIP_COS * FLIP_COS * (dot(n0, n0) * dot(n1, n1)) {
             return Err(Refusal::Flip);
         }
-        let q1 = quality(pb, px, py);
-        if q1 < MIN_QUALITY && q1 < quality(pa, px, py) {
+        if below_min_quality(n1, pb, px, py) && quality(pb, px, py) < quality(pa, px, py) {
             return Err(Refusal::Flip);
         }
     }
