@@ -266,6 +266,9 @@ pub struct BoxSlices<'a> {
 pub struct BoxScratch {
     s: Scratch,
     buf: Vec<f32>,
+    /// The rows of one call (see [`BoxSlices::slice_rows`]).
+    out_rows: Vec<bool>,
+    z_rows: Vec<bool>,
 }
 
 impl<'a> BoxSlices<'a> {
@@ -323,19 +326,38 @@ impl<'a> BoxSlices<'a> {
         BoxScratch {
             s: Scratch::new(nx, ny),
             buf: vec![0f32; nx * ny],
+            out_rows: vec![false; ny],
+            z_rows: vec![false; ny],
         }
     }
 
     /// Slice `dz` of the box (index z = `lo[2] + dz`) into `dst`, x fastest
     /// (`dst.len()` = the box's width × height).
     pub fn slice(&self, dz: usize, s: &mut BoxScratch, dst: &mut [f32]) {
+        self.slice_rows(dz, (0, self.hi[1] - self.lo[1]), s, dst);
+    }
+
+    /// As [`BoxSlices::slice`], computing only the box's rows
+    /// `[rows.0, rows.1)` (its index y less `lo[1]`); the other rows of
+    /// `dst` are left as they were. The values are those of the whole slice.
+    pub fn slice_rows(&self, dz: usize, rows: (usize, usize), s: &mut BoxScratch, dst: &mut [f32]) {
         let (lo, hi) = (self.lo, self.hi);
         let nx = self.volume.grid.dims[0];
         let width = hi[0] - lo[0];
         debug_assert_eq!(dst.len(), width * (hi[1] - lo[1]));
-        let rows = RowSet {
-            out: &self.out_rows,
-            z_pass: &self.z_rows,
+        let (y0, y1) = (lo[1] + rows.0, (lo[1] + rows.1).min(hi[1]));
+        if width == 0 || y0 >= y1 {
+            return;
+        }
+        // The y pass of rows [y0, y1) reads the z pass of rows within ry.
+        let ry = self.k[1].as_ref().map_or(0, |k| k.len() / 2);
+        for (y, (o, z)) in s.out_rows.iter_mut().zip(s.z_rows.iter_mut()).enumerate() {
+            *o = self.out_rows[y] && (y0..y1).contains(&y);
+            *z = self.z_rows[y] && y + ry >= y0 && y < y1 + ry;
+        }
+        let set = RowSet {
+            out: &s.out_rows,
+            z_pass: &s.z_rows,
             cols: self.cols,
         };
         smooth_slice_rows(
@@ -344,14 +366,12 @@ impl<'a> BoxSlices<'a> {
             lo[2] + dz,
             &mut s.buf,
             &mut s.s,
-            Some(&rows),
+            Some(&set),
         );
-        if width == 0 {
-            return;
-        }
-        for (by, row) in dst.chunks_exact_mut(width).enumerate() {
-            let y = lo[1] + by;
-            row.copy_from_slice(&s.buf[y * nx + lo[0]..y * nx + hi[0]]);
+        for y in y0..y1 {
+            let by = y - lo[1];
+            dst[by * width..(by + 1) * width]
+                .copy_from_slice(&s.buf[y * nx + lo[0]..y * nx + hi[0]]);
         }
     }
 }
@@ -631,6 +651,28 @@ mod tests {
             assert_eq!(b.data, c.data, "box {lo:?}–{hi:?}");
         }
         assert!(gaussian_box(&v, sigma, [0, 0, 0], [41, 11, 9]).is_err());
+        // Some rows of a box's slice: those rows as the whole slice has
+        // them, the others left alone.
+        let (lo, hi) = ([6, 1, 2], [34, 10, 8]);
+        let b = gaussian_box(&v, sigma, lo, hi).unwrap();
+        let slices = BoxSlices::new(&v, sigma, lo, hi).unwrap();
+        let mut scratch = slices.scratch();
+        let (w, h) = (hi[0] - lo[0], hi[1] - lo[1]);
+        for dz in 0..hi[2] - lo[2] {
+            let whole = &b.data[dz * w * h..(dz + 1) * w * h];
+            for rows in [(0, h), (0, 1), (2, 5), (8, 9), (4, 4), (3, 20)] {
+                let mut dst = vec![f32::NAN; w * h];
+                slices.slice_rows(dz, rows, &mut scratch, &mut dst);
+                for y in 0..h {
+                    let (got, want) = (&dst[y * w..(y + 1) * w], &whole[y * w..(y + 1) * w]);
+                    if (rows.0..rows.1).contains(&y) {
+                        assert_eq!(got, want, "slice {dz}, rows {rows:?}, row {y}");
+                    } else {
+                        assert!(got.iter().all(|x| x.is_nan()), "row {y} outside {rows:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

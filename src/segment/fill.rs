@@ -343,6 +343,17 @@ fn row_span(m: &[u8], nu: usize) -> (usize, usize) {
     }
 }
 
+/// The rows `[first, last)` of `hu` that [`solid_fill_slice`] reads for
+/// `bone`: those holding bone (with `p.need` ≥ 4 an enclosed pixel has bone
+/// above and below it in its rays), else all.
+pub fn needed_rows(bone: &[u8], nu: usize, nv: usize, p: &FillParams) -> (usize, usize) {
+    if p.need >= 4 {
+        row_span(bone, nu)
+    } else {
+        (0, nv)
+    }
+}
+
 /// The pixels of one slice to add to `bone` (in-plane indices), from the
 /// smoothed HU `hu` of the same slice, and the holes that were not filled
 /// whole (where the spinal canal is: the enclosure step has closed the gaps

@@ -341,6 +341,17 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     // of the bone itself (a closed bony ring: the strongest evidence) and
     // among the holes left after the enclosure step (which also closes the
     // gaps of the ring).
+    // The CT's index of the box's in-plane pixel (i, j) on slice k, and its
+    // step along u.
+    let ct_steps = [1, ct.grid.dims[0], ct.grid.dims[0] * ct.grid.dims[1]];
+    let ct_step_u = ct_steps[plane.u];
+    let ct_at = |k: usize, i: usize, j: usize| {
+        let mut c = lo;
+        c[plane.a] += k;
+        c[plane.u] += i;
+        c[plane.v] += j;
+        c[0] * ct_steps[0] + c[1] * ct_steps[1] + c[2] * ct_steps[2]
+    };
     type Candidates = Vec<(usize, [f64; 2])>;
     type SliceFindings = (Vec<usize>, Candidates, Candidates);
     let per_slice: Vec<SliceFindings> = (0..plane.slices())
@@ -357,23 +368,34 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
                         &gathered
                     }
                     None => {
+                        // The fill reads only the rows holding bone.
                         buf.resize(nu * nv, 0.0);
-                        smoother.slice(k, scratch, buf);
+                        smoother.slice_rows(k, fill::needed_rows(&m, nu, nv, &fp), scratch, buf);
                         buf
                     }
                 };
                 let f = fill::solid_fill_slice(&m, hu, nu, nv, &fp);
-                // The body's left-right centre (tissue above −300 HU, within the
-                // bone's box): the canal lies near the midline, unlike paired
-                // holes such as the obturator foramina.
+                // The body's left-right centre (tissue above −300 HU in the
+                // CT, within the bone's box): the canal lies near the
+                // midline, unlike paired holes such as the obturator foramina.
                 let (mut body_sum, mut body_n) = (0f64, 0usize);
-                for (j, hrow) in hu.chunks_exact(nu).enumerate() {
+                for j in 0..nv {
                     // Per row: the count above −300 HU and the sum of their u.
                     let (mut n, mut su_row) = (0usize, 0usize);
-                    for (i, &h) in hrow.iter().enumerate() {
+                    let mut count = |i: usize, h: f32| {
                         let t = usize::from(h > -300.0);
                         n += t;
                         su_row += t * i;
+                    };
+                    let start = ct_at(k, 0, j);
+                    if ct_step_u == 1 {
+                        for (i, &h) in ct.data[start..start + nu].iter().enumerate() {
+                            count(i, h);
+                        }
+                    } else {
+                        for i in 0..nu {
+                            count(i, ct.data[start + i * ct_step_u]);
+                        }
                     }
                     body_sum += if lr_is_u {
                         su_row as f64
