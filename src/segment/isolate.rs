@@ -149,6 +149,98 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
     label
 }
 
+/// [`watershed_labels`] on a grid coarsened 2 × 2 in-plane, and how each
+/// fine voxel finds its coarse label.
+struct Coarse {
+    label: Vec<u8>,
+    dims: [usize; 3],
+    /// Per fine index along each axis, the coarse one.
+    to_coarse: [Vec<usize>; 3],
+}
+
+impl Coarse {
+    /// `None` when the in-plane voxels are at least `coarse_below_mm`.
+    fn of(solid: &Mask, plane: &Plane, seeds: &Seeds, coarse_below_mm: f64) -> Option<Self> {
+        let g = &solid.grid;
+        let (u, v) = (plane.u, plane.v);
+        if g.spacing[u].max(g.spacing[v]) >= coarse_below_mm {
+            return None;
+        }
+        let mut dims = g.dims;
+        dims[u] = dims[u].div_ceil(2);
+        dims[v] = dims[v].div_ceil(2);
+        let mut spacing = g.spacing;
+        spacing[u] *= 2.0;
+        spacing[v] *= 2.0;
+        let cgrid = crate::volume::Grid {
+            dims,
+            spacing,
+            origin: g.origin,
+            direction: g.direction,
+        };
+        let to_coarse: [Vec<usize>; 3] = std::array::from_fn(|a| {
+            let halve = a == u || a == v;
+            (0..g.dims[a])
+                .map(|i| if halve { i / 2 } else { i })
+                .collect()
+        });
+        let [nx, ny, nz] = g.dims;
+        let cplane_len = dims[0] * dims[1];
+        let mut coarse = Mask::filled(cgrid, 0);
+        // Each coarse slice gathers its one or two fine slices (in parallel).
+        coarse
+            .data
+            .par_chunks_mut(cplane_len.max(1))
+            .enumerate()
+            .for_each(|(cz, cslice)| {
+                // Slices along z are halved unless z is the slice axis.
+                let zs = if plane.a == 2 {
+                    cz..cz + 1
+                } else {
+                    2 * cz..(2 * cz + 2).min(nz)
+                };
+                for z in zs {
+                    for y in 0..ny {
+                        let crow = &mut cslice[dims[0] * to_coarse[1][y]..][..dims[0]];
+                        let frow = &solid.data[(z * ny + y) * nx..][..nx];
+                        for (x, &b) in frow.iter().enumerate() {
+                            if b != 0 {
+                                crow[to_coarse[0][x]] = 1;
+                            }
+                        }
+                    }
+                }
+            });
+        // Coarse voxel (i, j) covers fine (2i, 2i+1): its centre is at fine 2i + 0.5.
+        let ctrack: Vec<[f64; 2]> = seeds
+            .track
+            .iter()
+            .map(|t| [(t[0] - 0.5) / 2.0, (t[1] - 0.5) / 2.0])
+            .collect();
+        let cplane = Plane::new(dims, plane.a);
+        let label = watershed_labels(
+            &coarse,
+            &cplane,
+            &Seeds {
+                track: &ctrack,
+                ..*seeds
+            },
+        );
+        Some(Coarse {
+            label,
+            dims,
+            to_coarse,
+        })
+    }
+
+    /// The coarse labels of fine row (y, z), indexed by `to_coarse[0][x]`.
+    fn row(&self, y: usize, z: usize) -> &[u8] {
+        let [cx, cy, _] = self.dims;
+        let cz = self.to_coarse[2][z];
+        &self.label[cx * (self.to_coarse[1][y] + cy * cz)..][..cx]
+    }
+}
+
 /// As [`watershed_labels`], computed on a grid coarsened 2 × 2 in-plane
 /// (a coarse voxel is bone when any of its 4 is) when the in-plane voxels are
 /// smaller than `coarse_below_mm`; every bone voxel then takes its coarse
@@ -160,84 +252,21 @@ pub fn watershed_labels_fast(
     seeds: &Seeds,
     coarse_below_mm: f64,
 ) -> Vec<u8> {
-    let g = &solid.grid;
-    let (u, v) = (plane.u, plane.v);
-    if g.spacing[u].max(g.spacing[v]) >= coarse_below_mm {
+    let Some(coarse) = Coarse::of(solid, plane, seeds, coarse_below_mm) else {
         return watershed_labels(solid, plane, seeds);
-    }
-    let mut dims = g.dims;
-    dims[u] = dims[u].div_ceil(2);
-    dims[v] = dims[v].div_ceil(2);
-    let mut spacing = g.spacing;
-    spacing[u] *= 2.0;
-    spacing[v] *= 2.0;
-    let cgrid = crate::volume::Grid {
-        dims,
-        spacing,
-        origin: g.origin,
-        direction: g.direction,
     };
-    // Per fine index along each axis, the coarse one.
-    let to_coarse: [Vec<usize>; 3] = std::array::from_fn(|a| {
-        let halve = a == u || a == v;
-        (0..g.dims[a])
-            .map(|i| if halve { i / 2 } else { i })
-            .collect()
-    });
-    let [nx, ny, nz] = g.dims;
-    let cplane_len = dims[0] * dims[1];
-    let mut coarse = Mask::filled(cgrid, 0);
-    // Each coarse slice gathers its one or two fine slices (in parallel).
-    coarse
-        .data
-        .par_chunks_mut(cplane_len.max(1))
-        .enumerate()
-        .for_each(|(cz, cslice)| {
-            // Slices along z are halved unless z is the slice axis.
-            let zs = if plane.a == 2 {
-                cz..cz + 1
-            } else {
-                2 * cz..(2 * cz + 2).min(nz)
-            };
-            for z in zs {
-                for y in 0..ny {
-                    let crow = &mut cslice[dims[0] * to_coarse[1][y]..][..dims[0]];
-                    let frow = &solid.data[(z * ny + y) * nx..][..nx];
-                    for (x, &b) in frow.iter().enumerate() {
-                        if b != 0 {
-                            crow[to_coarse[0][x]] = 1;
-                        }
-                    }
-                }
-            }
-        });
-    // Coarse voxel (i, j) covers fine (2i, 2i+1): its centre is at fine 2i + 0.5.
-    let ctrack: Vec<[f64; 2]> = seeds
-        .track
-        .iter()
-        .map(|t| [(t[0] - 0.5) / 2.0, (t[1] - 0.5) / 2.0])
-        .collect();
-    let cplane = Plane::new(dims, plane.a);
-    let clab = watershed_labels(
-        &coarse,
-        &cplane,
-        &Seeds {
-            track: &ctrack,
-            ..*seeds
-        },
-    );
+    let [nx, ny, _] = solid.grid.dims;
     let mut out = vec![0u8; solid.data.len()];
     out.par_chunks_mut((nx * ny).max(1))
         .enumerate()
         .for_each(|(z, slice)| {
-            let cslice = &clab[cplane_len * to_coarse[2][z]..][..cplane_len];
             for y in 0..ny {
-                let crow = &cslice[dims[0] * to_coarse[1][y]..][..dims[0]];
+                let crow = coarse.row(y, z);
                 let frow = &solid.data[(z * ny + y) * nx..][..nx];
                 for ((o, &b), &cx) in slice[y * nx..(y + 1) * nx]
                     .iter_mut()
                     .zip(frow)
-                    .zip(&to_coarse[0])
+                    .zip(&coarse.to_coarse[0])
                 {
                     if b != 0 {
                         *o = crow[cx];
@@ -246,6 +275,64 @@ pub fn watershed_labels_fast(
             }
         });
     out
+}
+
+/// Keeps in `solid` only the bone [`watershed_labels_fast`] labels
+/// [`SPINE`], in the same pass that maps the coarse labels (no fine label
+/// array is made). Returns the voxels removed as [`OTHER`] and those
+/// neither flood reached.
+pub fn keep_spine(
+    solid: &mut Mask,
+    plane: &Plane,
+    seeds: &Seeds,
+    coarse_below_mm: f64,
+) -> (usize, usize) {
+    enum Labels {
+        Coarse(Coarse),
+        Fine(Vec<u8>),
+    }
+    let labels = match Coarse::of(solid, plane, seeds, coarse_below_mm) {
+        Some(c) => Labels::Coarse(c),
+        None => Labels::Fine(watershed_labels(solid, plane, seeds)),
+    };
+    /// Clears the row's bone not labelled spine; (other, unreached) cleared.
+    fn clear_row(row: &mut [u8], label: impl Fn(usize) -> u8) -> (usize, usize) {
+        let (mut other, mut unreached) = (0usize, 0usize);
+        for (x, s) in row.iter_mut().enumerate() {
+            if *s != 0 {
+                let l = label(x);
+                if l != SPINE {
+                    other += usize::from(l == OTHER);
+                    unreached += usize::from(l != OTHER);
+                    *s = 0;
+                }
+            }
+        }
+        (other, unreached)
+    }
+    let [nx, ny, _] = solid.grid.dims;
+    solid
+        .data
+        .par_chunks_mut((nx * ny).max(1))
+        .enumerate()
+        .map(|(z, slice)| {
+            let mut sum = (0, 0);
+            for (y, row) in slice.chunks_exact_mut(nx).enumerate() {
+                let (o, u) = match &labels {
+                    Labels::Coarse(c) => {
+                        let crow = c.row(y, z);
+                        clear_row(row, |x| crow[c.to_coarse[0][x]])
+                    }
+                    Labels::Fine(f) => {
+                        let at = (z * ny + y) * nx;
+                        clear_row(row, |x| f[at + x])
+                    }
+                };
+                sum = (sum.0 + o, sum.1 + u);
+            }
+            sum
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
 #[cfg(test)]
@@ -326,5 +413,33 @@ mod tests {
         assert_eq!(at(18), SPINE);
         assert_eq!(at(26), OTHER);
         assert_eq!(at(43), OTHER);
+
+        // keep_spine clears exactly what the labels say is not spine, on
+        // the fine and the coarse path, and counts it. An island no seed
+        // reaches (beyond the spine radius, inside the other one) counts
+        // as unreached.
+        m.set(12, 20, 2, 1);
+        for (coarse_below, label) in [
+            (0.5, watershed_labels(&m, &plane, &seeds(&track))),
+            (1.5, watershed_labels_fast(&m, &plane, &seeds(&track), 1.5)),
+        ] {
+            let mut kept = m.clone();
+            let (other, unreached) = keep_spine(&mut kept, &plane, &seeds(&track), coarse_below);
+            let want: Vec<u8> = m
+                .data
+                .iter()
+                .zip(&label)
+                .map(|(&b, &l)| u8::from(b != 0 && l == SPINE))
+                .collect();
+            assert_eq!(kept.data, want);
+            let count = |f: &dyn Fn(u8) -> bool| label.iter().filter(|&&l| f(l)).count();
+            assert_eq!(other, count(&|l| l == OTHER));
+            let bone = m.data.iter().filter(|&&b| b != 0).count();
+            assert_eq!(unreached, bone - count(&|l| l == SPINE || l == OTHER));
+            assert!(
+                unreached > 0 && other > 0,
+                "{coarse_below}: {other} {unreached}"
+            );
+        }
     }
 }

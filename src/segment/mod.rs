@@ -537,26 +537,8 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         spine_radius_mm: p.spine_radius_mm,
         other_radius_mm: p.other_radius_mm,
     };
-    let label = isolate::watershed_labels_fast(&solid, &plane, &seeds, 0.8);
     // Bone not labelled spine leaves the mask (counted: other, unreached).
-    let chunk = 1 << 16;
-    let (other, unreached) = solid
-        .data
-        .par_chunks_mut(chunk)
-        .zip(label.par_chunks(chunk))
-        .map(|(sc, lc)| {
-            let (mut other, mut unreached) = (0usize, 0usize);
-            for (s, &l) in sc.iter_mut().zip(lc) {
-                if *s != 0 && l != isolate::SPINE {
-                    other += usize::from(l == isolate::OTHER);
-                    unreached += usize::from(l != isolate::OTHER);
-                    *s = 0;
-                }
-            }
-            (other, unreached)
-        })
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    drop(label);
+    let (other, unreached) = isolate::keep_spine(&mut solid, &plane, &seeds, 0.8);
     rep.isolation_removed_mm3 = other as f64 * vox;
     rep.unconnected_removed_mm3 = unreached as f64 * vox;
 
