@@ -66,13 +66,18 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
             let mut out = Vec::new();
             // Squared radii compared (no square root per voxel).
             let (spine_r2, other_r2) = (spine_radius_mm.powi(2), other_radius_mm.powi(2));
+            // Along a row the index steps by a constant (1 for x rows).
+            let step = if plane.nu() > 1 {
+                plane.index(k, 1, 0) - plane.index(k, 0, 0)
+            } else {
+                1
+            };
             for j in 0..plane.nv() {
                 let dv2 = ((j as f64 - c[1]) * sv).powi(2);
-                for i in 0..plane.nu() {
-                    let idx = plane.index(k, i, j);
-                    if solid.data[idx] == 0 {
-                        continue;
-                    }
+                let start = plane.index(k, 0, j);
+                let bone = (0..plane.nu()).filter(|&i| solid.data[start + i * step] != 0);
+                for i in bone {
+                    let idx = start + i * step;
                     let r2 = ((i as f64 - c[0]) * su).powi(2) + dv2;
                     let l = if r2 <= spine_r2 && spine_seeds[k] {
                         SPINE
