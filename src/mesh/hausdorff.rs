@@ -887,4 +887,58 @@ mod tests {
         let h = hausdorff(&a, &far, &HausdorffOptions::default());
         assert!(h.hausdorff_mm > 95.0 && h.hausdorff_mm.is_finite(), "{h:?}");
     }
+
+    #[test]
+    fn each_cell_lists_the_triangles_reaching_it_in_order() {
+        // Triangles of all sizes scattered in a box: every cell lists the
+        // triangles whose corners' cell range covers it, in ascending order.
+        let mut seed = 11u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let mut mesh = Mesh {
+            vertices: Vec::new(),
+            triangles: Vec::new(),
+        };
+        for t in 0..3000u32 {
+            let c = [40.0 * next(), 30.0 * next(), 50.0 * next()];
+            let r = if t % 50 == 0 { 15.0 } else { 1.5 };
+            for _ in 0..3 {
+                mesh.vertices
+                    .push(std::array::from_fn(|a| c[a] + r * (next() - 0.5)));
+            }
+            mesh.triangles.push([3 * t, 3 * t + 1, 3 * t + 2]);
+        }
+        let index = Index::new(&mesh);
+        let [nx, ny, _] = index.dims;
+        let mut want: Vec<Vec<u32>> = vec![Vec::new(); index.offsets.len() - 1];
+        for (ti, t) in mesh.triangles.iter().enumerate() {
+            let cells: Vec<[usize; 3]> = t
+                .iter()
+                .map(|&i| {
+                    std::array::from_fn(|a| {
+                        let x = (mesh.vertices[i as usize][a] as f64 - index.lo[a]) / index.h;
+                        (floor_i(x).max(0) as usize).min(index.dims[a] - 1)
+                    })
+                })
+                .collect();
+            let lo: [usize; 3] = std::array::from_fn(|a| cells.iter().map(|c| c[a]).min().unwrap());
+            let hi: [usize; 3] = std::array::from_fn(|a| cells.iter().map(|c| c[a]).max().unwrap());
+            for z in lo[2]..=hi[2] {
+                for y in lo[1]..=hi[1] {
+                    for x in lo[0]..=hi[0] {
+                        want[x + nx * (y + ny * z)].push(ti as u32);
+                    }
+                }
+            }
+        }
+        for (c, w) in want.iter().enumerate() {
+            let got = &index.ids[index.offsets[c] as usize..index.offsets[c + 1] as usize];
+            assert_eq!(got, &w[..], "cell {c}");
+        }
+        assert!(index.dims.iter().all(|&d| d > 8), "{:?}", index.dims);
+    }
 }
