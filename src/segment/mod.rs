@@ -337,10 +337,6 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         need: p.fill_need_directions,
         small_hole_mm2: p.canal_area_mm2[0],
     };
-    // Per slice: the pixels to add, and the canal candidates among the holes
-    // of the bone itself (a closed bony ring: the strongest evidence) and
-    // among the holes left after the enclosure step (which also closes the
-    // gaps of the ring).
     // The CT's index of the box's in-plane pixel (i, j) on slice k, and its
     // step along u.
     let ct_steps = [1, ct.grid.dims[0], ct.grid.dims[0] * ct.grid.dims[1]];
@@ -352,6 +348,10 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         c[plane.v] += j;
         c[0] * ct_steps[0] + c[1] * ct_steps[1] + c[2] * ct_steps[2]
     };
+    // Per slice: the pixels to add, and the canal candidates among the holes
+    // of the bone itself (a closed bony ring: the strongest evidence) and
+    // among the holes left after the enclosure step (which also closes the
+    // gaps of the ring).
     type Candidates = Vec<(usize, [f64; 2])>;
     type SliceFindings = (Vec<usize>, Candidates, Candidates);
     let per_slice: Vec<SliceFindings> = (0..plane.slices())
