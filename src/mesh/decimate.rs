@@ -172,6 +172,20 @@ fn below_min_quality(n: [f64; 3], a: [f64; 3], b: [f64; 3], c: [f64; 3]) -> bool
     s.is_nan() || s <= 0.0 || 12.0 * dot(n, n) < MIN_QUALITY * MIN_QUALITY * s * s
 }
 
+/// Whether triangle (`from`, x, y) may become (`to`, x, y): its normal turns
+/// by less than ~75° and it does not become a needle it was not already.
+/// The normals compared squared (no square roots on this hot path).
+fn keeps_shape(from: [f64; 3], to: [f64; 3], px: [f64; 3], py: [f64; 3]) -> bool {
+    let n0 = cross(sub(px, from), sub(py, from));
+    let n1 = cross(sub(px, to), sub(py, to));
+    // n0·n1 > FLIP_COS |n0||n1|.
+    let c = dot(n0, n1);
+    if c <= 0.0 || c * c <= FLIP_COS * FLIP_COS * (dot(n0, n0) * dot(n1, n1)) {
+        return false;
+    }
+    !(below_min_quality(n1, to, px, py) && quality(to, px, py) < quality(from, px, py))
+}
+
 /// Largest angle a triangle's normal may turn in one collapse: cos ≈ 0.25 (~75°).
 const FLIP_COS: f64 = 0.25;
 /// Needle threshold on [`quality`].
@@ -522,15 +536,7 @@ fn can_collapse(p: &Pass, a: u32, b: u32, s: &mut Scratch) -> Result<([u32; 2], 
         if x == b || y == b {
             continue;
         }
-        let (px, py) = (pos[x as usize], pos[y as usize]);
-        let n0 = cross(sub(px, pa), sub(py, pa));
-        let n1 = cross(sub(px, pb), sub(py, pb));
-        // n0·n1 ≤ FLIP_COS |n0||n1|, squared (no square roots on this path).
-        let c = dot(n0, n1);
-        if c <= 0.0 || c * c <= FLIP_COS * FLIP_COS * (dot(n0, n0) * dot(n1, n1)) {
-            return Err(Refusal::Flip);
-        }
-        if below_min_quality(n1, pb, px, py) && quality(pb, px, py) < quality(pa, px, py) {
+        if !keeps_shape(pa, pb, pos[x as usize], pos[y as usize]) {
             return Err(Refusal::Flip);
         }
     }
@@ -1257,11 +1263,7 @@ fn place_optimally(st: &mut State, rings: &Rings) {
         let r = rings.of(v as u32);
         let ok = (0..r.len()).all(|j| {
             let (px, py) = (st.pos[r[j] as usize], st.pos[r[(j + 1) % r.len()] as usize]);
-            let n0 = cross(sub(px, old), sub(py, old));
-            let n1 = cross(sub(px, p), sub(py, p));
-            let q1 = quality(p, px, py);
-            dot(n0, n1) > FLIP_COS * (dot(n0, n0) * dot(n1, n1)).sqrt()
-                && (q1 >= MIN_QUALITY || q1 >= quality(old, px, py))
+            keeps_shape(old, p, px, py)
         });
         if ok {
             st.pos[v] = p;

@@ -184,8 +184,9 @@ pub fn process_with(
     let changes = params.smooth.is_some() || target.is_some();
     // The raw surface is only kept when something will be measured against it.
     let keep_raw = changes && params.hausdorff;
-    let mut mesh = if keep_raw { raw.clone() } else { raw };
-    let raw = if keep_raw { Some(mesh.clone()) } else { None };
+    let kept = keep_raw.then(|| raw.clone());
+    let mut mesh = raw;
+    let raw = kept;
 
     // The surfaces measured against are binned for the Hausdorff distance
     // while the next steps run: the raw one during smoothing and decimation,
