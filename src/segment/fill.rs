@@ -332,7 +332,7 @@ pub struct SliceFill {
 }
 
 /// Rows `[first, last)` of an `nu`-wide slice holding a set pixel.
-fn row_span(m: &[u8], nu: usize) -> (usize, usize) {
+pub(crate) fn row_span(m: &[u8], nu: usize) -> (usize, usize) {
     let set = |r: &[u8]| r.iter().any(|&x| x != 0);
     match m.chunks_exact(nu).position(set) {
         None => (0, 0),

@@ -14,6 +14,11 @@ pub const SPINE: u8 = 1;
 pub const OTHER: u8 = 2;
 /// Bone not reached yet, during the flood.
 const UNLABELLED: u8 = u8::MAX;
+/// Value of a bone voxel in the mask given to the watershed that the floods
+/// enter last (whatever its depth): bone whose smoothed CT is below the
+/// strong-bone level, such as the partial-volume bridge that thick slices
+/// leave across a joint. Any other non-zero value is bone flooded by depth.
+pub const WEAK: u8 = 2;
 
 /// Where the two floods start.
 #[derive(Clone, Copy)]
@@ -27,16 +32,21 @@ pub struct Seeds<'a> {
     pub spine_radius_mm: f64,
     /// … other seeds beyond this one, mm.
     pub other_radius_mm: f64,
+    /// Flood [`WEAK`] bone last (otherwise it is bone like any other).
+    pub weak_last: bool,
 }
 
 /// Labels every bone voxel of `solid` [`SPINE`], [`OTHER`] or 0 (reached by
-/// neither marker), the floods starting from `seeds`.
+/// neither marker), the floods starting from `seeds`. Deeper bone is flooded
+/// first; [`WEAK`] voxels last, so where weak bone bridges two bones the
+/// floods meet in it.
 pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
     let Seeds {
         track,
         spine_slices: spine_seeds,
         spine_radius_mm,
         other_radius_mm,
+        weak_last,
     } = *seeds;
     let grid = &solid.grid;
     let (su, sv) = (grid.spacing[plane.u], grid.spacing[plane.v]);
@@ -52,8 +62,13 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
     // FIFO within a bucket: deterministic.
     const BUCKETS: usize = 1024;
     let step_mm = 0.1;
-    let bucket_of =
-        |i: usize| -> usize { ((d2[i].sqrt() as f64 / step_mm) as usize).min(BUCKETS - 1) };
+    let bucket_of = |i: usize| -> usize {
+        if weak_last && solid.data[i] == WEAK {
+            0
+        } else {
+            ((d2[i].sqrt() as f64 / step_mm) as usize).min(BUCKETS - 1)
+        }
+    };
     let mut queue: Vec<VecDeque<u32>> = (0..BUCKETS).map(|_| VecDeque::new()).collect();
     let mut top = 0usize;
     // Seeds of each slice found in parallel, queued in slice order (the
@@ -156,7 +171,7 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
 
 /// [`watershed_labels`] on a grid coarsened 2 × 2 in-plane, and how each
 /// fine voxel finds its coarse label.
-struct Coarse {
+pub struct Coarse {
     label: Vec<u8>,
     dims: [usize; 3],
     /// Per fine index along each axis, the coarse one.
@@ -193,29 +208,44 @@ impl Coarse {
         let cplane_len = dims[0] * dims[1];
         let mut coarse = Mask::filled(cgrid, 0);
         // Each coarse slice gathers its one or two fine slices (in parallel).
+        // A coarse voxel is bone when any of its fine ones is, and weak when
+        // most of its bone is.
         coarse
             .data
             .par_chunks_mut(cplane_len.max(1))
             .enumerate()
-            .for_each(|(cz, cslice)| {
-                // Slices along z are halved unless z is the slice axis.
-                let zs = if plane.a == 2 {
-                    cz..cz + 1
-                } else {
-                    2 * cz..(2 * cz + 2).min(nz)
-                };
-                for z in zs {
-                    for y in 0..ny {
-                        let crow = &mut cslice[dims[0] * to_coarse[1][y]..][..dims[0]];
-                        let frow = &solid.data[(z * ny + y) * nx..][..nx];
-                        for (x, &b) in frow.iter().enumerate() {
-                            if b != 0 {
-                                crow[to_coarse[0][x]] = 1;
+            .for_each_init(
+                || vec![0i8; cplane_len],
+                |balance, (cz, cslice)| {
+                    balance.fill(0);
+                    // Slices along z are halved unless z is the slice axis.
+                    let zs = if plane.a == 2 {
+                        cz..cz + 1
+                    } else {
+                        2 * cz..(2 * cz + 2).min(nz)
+                    };
+                    for z in zs {
+                        for y in 0..ny {
+                            let at = dims[0] * to_coarse[1][y];
+                            let crow = &mut cslice[at..][..dims[0]];
+                            let brow = &mut balance[at..][..dims[0]];
+                            let frow = &solid.data[(z * ny + y) * nx..][..nx];
+                            for (x, &b) in frow.iter().enumerate() {
+                                if b != 0 {
+                                    let c = to_coarse[0][x];
+                                    crow[c] = 1;
+                                    brow[c] += if b == WEAK { 1 } else { -1 };
+                                }
                             }
                         }
                     }
-                }
-            });
+                    for (c, &w) in cslice.iter_mut().zip(balance.iter()) {
+                        if w > 0 {
+                            *c = WEAK;
+                        }
+                    }
+                },
+            );
         // Coarse voxel (i, j) covers fine (2i, 2i+1): its centre is at fine 2i + 0.5.
         let ctrack: Vec<[f64; 2]> = seeds
             .track
@@ -282,62 +312,125 @@ pub fn watershed_labels_fast(
     out
 }
 
+/// The watershed's labels, on the fine grid or a coarse one.
+pub enum Labels {
+    Coarse(Coarse),
+    Fine(Vec<u8>),
+}
+
+impl Labels {
+    /// [`watershed_labels_fast`]'s labels, kept coarse when computed so.
+    pub fn compute(solid: &Mask, plane: &Plane, seeds: &Seeds, coarse_below_mm: f64) -> Self {
+        match Coarse::of(solid, plane, seeds, coarse_below_mm) {
+            Some(c) => Labels::Coarse(c),
+            None => Labels::Fine(watershed_labels(solid, plane, seeds)),
+        }
+    }
+
+    /// Volume labelled spine farther than `reach_mm` left or right of the
+    /// canal (along in-plane axis u when `lr_is_u`, else v), mm³: vertebrae
+    /// do not reach that far, a bone kept beyond a joint does.
+    pub fn spine_beyond_mm3(
+        &self,
+        grid: &crate::volume::Grid,
+        plane: &Plane,
+        seeds: &Seeds,
+        lr_is_u: bool,
+        reach_mm: f64,
+    ) -> f64 {
+        let (label, dims, halve) = match self {
+            Labels::Coarse(c) => (&c.label, c.dims, 2.0),
+            Labels::Fine(f) => (f, grid.dims, 1.0),
+        };
+        let cplane = Plane::new(dims, plane.a);
+        let (su, sv) = (grid.spacing[plane.u] * halve, grid.spacing[plane.v] * halve);
+        let n: usize = (0..cplane.slices())
+            .into_par_iter()
+            .map(|k| {
+                // Track in fine voxels; coarse voxel i covers fine 2i, 2i + 1.
+                let t = seeds.track[k.min(seeds.track.len().saturating_sub(1))];
+                let (cu, cv) = (
+                    (t[0] - (halve - 1.0) * 0.5) / halve,
+                    (t[1] - (halve - 1.0) * 0.5) / halve,
+                );
+                let mut n = 0usize;
+                for j in 0..cplane.nv() {
+                    for i in 0..cplane.nu() {
+                        let off = if lr_is_u {
+                            (i as f64 - cu) * su
+                        } else {
+                            (j as f64 - cv) * sv
+                        };
+                        if off.abs() > reach_mm && label[cplane.index(k, i, j)] == SPINE {
+                            n += 1;
+                        }
+                    }
+                }
+                n
+            })
+            .sum();
+        n as f64 * grid.voxel_volume_mm3() * halve * halve
+    }
+
+    /// Keeps in `solid` only the bone labelled [`SPINE`] (set to 1, no
+    /// [`WEAK`] mark left), mapping coarse labels on the way (no fine label
+    /// array is made). Returns the voxels removed as [`OTHER`] and those
+    /// neither flood reached.
+    pub fn keep_spine(&self, solid: &mut Mask) -> (usize, usize) {
+        /// Clears the row's bone not labelled spine and sets the rest to 1;
+        /// (other, unreached) cleared.
+        fn clear_row(row: &mut [u8], label: impl Fn(usize) -> u8) -> (usize, usize) {
+            let (mut other, mut unreached) = (0usize, 0usize);
+            for (x, s) in row.iter_mut().enumerate() {
+                if *s != 0 {
+                    let l = label(x);
+                    if l != SPINE {
+                        other += usize::from(l == OTHER);
+                        unreached += usize::from(l != OTHER);
+                        *s = 0;
+                    } else {
+                        *s = 1;
+                    }
+                }
+            }
+            (other, unreached)
+        }
+        let [nx, ny, _] = solid.grid.dims;
+        solid
+            .data
+            .par_chunks_mut((nx * ny).max(1))
+            .enumerate()
+            .map(|(z, slice)| {
+                let mut sum = (0, 0);
+                for (y, row) in slice.chunks_exact_mut(nx).enumerate() {
+                    let (o, u) = match self {
+                        Labels::Coarse(c) => {
+                            let crow = c.row(y, z);
+                            clear_row(row, |x| crow[c.to_coarse[0][x]])
+                        }
+                        Labels::Fine(f) => {
+                            let at = (z * ny + y) * nx;
+                            clear_row(row, |x| f[at + x])
+                        }
+                    };
+                    sum = (sum.0 + o, sum.1 + u);
+                }
+                sum
+            })
+            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+}
+
 /// Keeps in `solid` only the bone [`watershed_labels_fast`] labels
-/// [`SPINE`], in the same pass that maps the coarse labels (no fine label
-/// array is made). Returns the voxels removed as [`OTHER`] and those
-/// neither flood reached.
+/// [`SPINE`] (see [`Labels::keep_spine`]). Returns the voxels removed as
+/// [`OTHER`] and those neither flood reached.
 pub fn keep_spine(
     solid: &mut Mask,
     plane: &Plane,
     seeds: &Seeds,
     coarse_below_mm: f64,
 ) -> (usize, usize) {
-    enum Labels {
-        Coarse(Coarse),
-        Fine(Vec<u8>),
-    }
-    let labels = match Coarse::of(solid, plane, seeds, coarse_below_mm) {
-        Some(c) => Labels::Coarse(c),
-        None => Labels::Fine(watershed_labels(solid, plane, seeds)),
-    };
-    /// Clears the row's bone not labelled spine; (other, unreached) cleared.
-    fn clear_row(row: &mut [u8], label: impl Fn(usize) -> u8) -> (usize, usize) {
-        let (mut other, mut unreached) = (0usize, 0usize);
-        for (x, s) in row.iter_mut().enumerate() {
-            if *s != 0 {
-                let l = label(x);
-                if l != SPINE {
-                    other += usize::from(l == OTHER);
-                    unreached += usize::from(l != OTHER);
-                    *s = 0;
-                }
-            }
-        }
-        (other, unreached)
-    }
-    let [nx, ny, _] = solid.grid.dims;
-    solid
-        .data
-        .par_chunks_mut((nx * ny).max(1))
-        .enumerate()
-        .map(|(z, slice)| {
-            let mut sum = (0, 0);
-            for (y, row) in slice.chunks_exact_mut(nx).enumerate() {
-                let (o, u) = match &labels {
-                    Labels::Coarse(c) => {
-                        let crow = c.row(y, z);
-                        clear_row(row, |x| crow[c.to_coarse[0][x]])
-                    }
-                    Labels::Fine(f) => {
-                        let at = (z * ny + y) * nx;
-                        clear_row(row, |x| f[at + x])
-                    }
-                };
-                sum = (sum.0 + o, sum.1 + u);
-            }
-            sum
-        })
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    Labels::compute(solid, plane, seeds, coarse_below_mm).keep_spine(solid)
 }
 
 #[cfg(test)]
@@ -369,6 +462,7 @@ mod tests {
             spine_slices: &[true; 5],
             spine_radius_mm: 8.0,
             other_radius_mm: 30.0,
+            weak_last: false,
         };
         let lab = watershed_labels(&m, &plane, &seeds(&track));
         let at = |x: usize| lab[grid.index(x, 10, 2)];

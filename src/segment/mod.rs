@@ -100,6 +100,21 @@ pub struct SpineParams {
     pub canal_extend_mm: f64,
     pub spine_radius_mm: f64,
     pub other_radius_mm: f64,
+    /// Bone whose smoothed CT is below this is flooded last by the
+    /// isolation, HU: the partial-volume bridges that thick slices or a
+    /// strong smoothing leave across a joint (sacroiliac, costovertebral)
+    /// and cancellous interiors. The floods then meet in them, not at the
+    /// narrowest neck of a bone beyond the joint.
+    pub strong_bone_hu: f32,
+    /// How far from the canal (in-plane) the spine reaches: the sacral alae
+    /// and the longest transverse processes, mm.
+    pub spine_reach_mm: f64,
+    /// More bone than this labelled spine beyond `spine_reach_mm` makes the
+    /// isolation run again with the weak bone flooded last, mm³.
+    pub spine_beyond_max_mm3: f64,
+    /// Weak bone is flooded last only this far left or right of the canal
+    /// and beyond (half the width of a lumbar body), mm.
+    pub weak_lateral_mm: f64,
     pub min_component_mm3: f64,
     /// Width of the blurred bone edge that the mid-level step may remove, mm
     /// (one pass per in-plane voxel of it, at least one): the scanner's blur
@@ -135,6 +150,10 @@ impl Default for SpineParams {
             canal_extend_mm: 30.0,
             spine_radius_mm: 30.0,
             other_radius_mm: 65.0,
+            strong_bone_hu: 250.0,
+            spine_reach_mm: 55.0,
+            spine_beyond_max_mm3: 2000.0,
+            weak_lateral_mm: 25.0,
             min_component_mm3: 5000.0,
             boundary_depth_mm: 2.5,
             cavity_max_mm3: 20_000.0,
@@ -162,6 +181,10 @@ pub struct SpineReport {
     pub slices: usize,
     /// Bone assigned to other structures (ribs, pelvis, …) by the watershed.
     pub isolation_removed_mm3: f64,
+    /// Whether the isolation was run again with the weak bone flooded last
+    /// (bone was kept beyond where vertebrae reach, see `spine_reach_mm`)
+    /// and that result kept.
+    pub weak_bridges_cut: bool,
     /// Bone reached by neither marker (not connected to the spine).
     pub unconnected_removed_mm3: f64,
     /// Partial-volume voxels outside the mid-level edge (step 5).
@@ -353,7 +376,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     // among the holes left after the enclosure step (which also closes the
     // gaps of the ring).
     type Candidates = Vec<(usize, [f64; 2])>;
-    type SliceFindings = (Vec<usize>, Candidates, Candidates);
+    type SliceFindings = (Vec<usize>, Candidates, Candidates, Vec<u32>);
     let per_slice: Vec<SliceFindings> = (0..plane.slices())
         .into_par_iter()
         .map_init(
@@ -451,19 +474,34 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
                 let in_bone = candidates(&bone_lab, &bone_sizes, &|_| false);
                 // Holes filled whole are cancellous bone, not canal.
                 let enclosed = candidates(&f.holes, &f.sizes, &|l| f.whole[l]);
+                // Weak bone for the isolation (in-plane indices): the smoothed
+                // CT is there on every row holding bone, filled or not.
+                let strong = p.strong_bone_hu;
+                let mut weak: Vec<u32> = f
+                    .add
+                    .iter()
+                    .filter(|&&q| hu[q] < strong)
+                    .map(|&q| q as u32)
+                    .collect();
+                let (r0, r1) = fill::row_span(&m, nu);
+                for q in r0 * nu..r1 * nu {
+                    if m[q] != 0 && hu[q] < strong {
+                        weak.push(q as u32);
+                    }
+                }
                 let add = f
                     .add
                     .iter()
                     .map(|&q| plane.index(k, q % nu, q / nu))
                     .collect();
-                (add, in_bone, enclosed)
+                (add, in_bone, enclosed, weak)
             },
         )
         .collect();
     drop(smoother);
     let mut solid = closed;
     let mut added = 0usize;
-    for (add, _, _) in &per_slice {
+    for (add, _, _, _) in &per_slice {
         for &i in add {
             solid.data[i] = 1;
         }
@@ -496,7 +534,8 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         rep.canal_from = "enclosed holes";
         enclosed
     };
-    drop(per_slice);
+    // Only the weak bone lists are needed further (for the isolation).
+    let weak_lists: Vec<Vec<u32>> = per_slice.into_iter().map(|f| f.3).collect();
     rep.canal_slices_found = found.len();
 
     // A canal followed over less than a vertebra's height could be any
@@ -536,9 +575,53 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         spine_slices: &spine_seeds,
         spine_radius_mm: p.spine_radius_mm,
         other_radius_mm: p.other_radius_mm,
+        weak_last: false,
     };
+    // Bone left to the spine beyond where vertebrae reach (left or right)
+    // is a bone kept across a joint that partial volume or smoothing has
+    // bridged (thick slices, noise; the phantom's ilium at 3 mm slices or
+    // 80 HU of noise). Then the floods run again with the weak bone lateral
+    // to the bodies entered last, so that they meet in the bridge, not at
+    // the narrowest neck of the bone beyond it; the bodies' own cancellous
+    // interior, in front of the canal, keeps its depth. The second result
+    // is kept when it leaves at most half as much bone out there.
+    let beyond =
+        |l: &isolate::Labels| l.spine_beyond_mm3(grid, &plane, &seeds, lr_is_u, p.spine_reach_mm);
+    let by_depth = isolate::Labels::compute(&solid, &plane, &seeds, 0.8);
+    let wide = beyond(&by_depth);
+    let labels = if wide > p.spine_beyond_max_mm3 {
+        for (k, weak) in weak_lists.iter().enumerate() {
+            let t = track[k];
+            for &q in weak {
+                let (i, j) = (q as usize % plane.nu(), q as usize / plane.nu());
+                let off = if lr_is_u {
+                    (i as f64 - t[0]) * su
+                } else {
+                    (j as f64 - t[1]) * sv
+                };
+                if off.abs() >= p.weak_lateral_mm {
+                    solid.data[plane.index(k, i, j)] = isolate::WEAK;
+                }
+            }
+        }
+        let again = isolate::Seeds {
+            weak_last: true,
+            ..seeds
+        };
+        let weak_last = isolate::Labels::compute(&solid, &plane, &again, 0.8);
+        if beyond(&weak_last) <= 0.5 * wide {
+            rep.weak_bridges_cut = true;
+            weak_last
+        } else {
+            by_depth
+        }
+    } else {
+        by_depth
+    };
+    drop(weak_lists);
     // Bone not labelled spine leaves the mask (counted: other, unreached).
-    let (other, unreached) = isolate::keep_spine(&mut solid, &plane, &seeds, 0.8);
+    let (other, unreached) = labels.keep_spine(&mut solid);
+    drop(labels);
     rep.isolation_removed_mm3 = other as f64 * vox;
     rep.unconnected_removed_mm3 = unreached as f64 * vox;
 
