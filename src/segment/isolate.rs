@@ -541,4 +541,64 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn weak_bone_is_flooded_last() {
+        // A "vertebra" (x < 12, near the canal), a thick bridge of weak bone
+        // (x 12..16: a joint that partial volume has filled), a "rib" block
+        // (x 16..28) and, through a one-voxel neck, the rest of the rib
+        // (x ≥ 32, where the other seeds are). By depth the floods meet at
+        // the neck, the thinnest place, and the spine keeps the rib block;
+        // with the weak bone flooded last they meet in the bridge.
+        let grid = Grid::new([44, 21, 9], [1.0, 1.0, 1.0], [0.0; 3]);
+        let mut m = Mask::filled(grid.clone(), 0);
+        for z in 0..9 {
+            for y in 0..21 {
+                for x in 0..44 {
+                    let block =
+                        !(28..32).contains(&x) && (3..18).contains(&y) && (1..8).contains(&z);
+                    let neck = (28..32).contains(&x) && y == 10 && z == 4;
+                    if block || neck {
+                        m.set(x, y, z, if (12..16).contains(&x) { WEAK } else { 1 });
+                    }
+                }
+            }
+        }
+        let plane = Plane::new(grid.dims, 2);
+        let track = vec![[2.0, 10.0]; 9];
+        let seeds = |weak_last| Seeds {
+            track: &track,
+            spine_slices: &[true; 9],
+            spine_radius_mm: 8.0,
+            other_radius_mm: 30.0,
+            weak_last,
+        };
+        let at = |lab: &[u8], x: usize| lab[grid.index(x, 10, 4)];
+        let by_depth = watershed_labels(&m, &plane, &seeds(false));
+        assert_eq!(at(&by_depth, 20), SPINE);
+        assert_eq!(at(&by_depth, 27), SPINE);
+        assert_eq!(at(&by_depth, 40), OTHER);
+        let weak_last = watershed_labels(&m, &plane, &seeds(true));
+        assert_eq!(at(&weak_last, 5), SPINE);
+        assert_eq!(at(&weak_last, 17), OTHER);
+        assert_eq!(at(&weak_last, 27), OTHER);
+        // The bridge is shared between the two.
+        assert_eq!(at(&weak_last, 12), SPINE);
+        assert_eq!(at(&weak_last, 15), OTHER);
+        // The spine kept beyond 13.5 mm left or right of the canal (x ≥ 16),
+        // mm³: by depth the rib block and part of the neck, with the weak
+        // bone last nothing.
+        let beyond =
+            |l: Vec<u8>| Labels::Fine(l).spine_beyond_mm3(&grid, &plane, &seeds(false), true, 13.5);
+        let block = 15.0 * 7.0;
+        let kept = beyond(by_depth);
+        assert!(kept >= 12.0 * block && kept < 12.0 * block + 4.0, "{kept}");
+        assert_eq!(beyond(weak_last), 0.0);
+        // On the coarse grid (a coarse voxel is weak when most of its bone
+        // is) the split falls in the bridge too.
+        let fast = watershed_labels_fast(&m, &plane, &seeds(true), 1.5);
+        assert_eq!(at(&fast, 5), SPINE);
+        assert_eq!(at(&fast, 20), OTHER);
+        assert_eq!(at(&fast, 27), OTHER);
+    }
 }
