@@ -215,7 +215,7 @@ impl Coarse {
             .par_chunks_mut(cplane_len.max(1))
             .enumerate()
             .for_each_init(
-                || vec![0i8; cplane_len],
+                || vec![0i8; if seeds.weak_last { cplane_len } else { 0 }],
                 |balance, (cz, cslice)| {
                     balance.fill(0);
                     // Slices along z are halved unless z is the slice axis.
@@ -228,13 +228,15 @@ impl Coarse {
                         for y in 0..ny {
                             let at = dims[0] * to_coarse[1][y];
                             let crow = &mut cslice[at..][..dims[0]];
-                            let brow = &mut balance[at..][..dims[0]];
+                            let mut brow = balance.get_mut(at..at + dims[0]);
                             let frow = &solid.data[(z * ny + y) * nx..][..nx];
                             for (x, &b) in frow.iter().enumerate() {
                                 if b != 0 {
                                     let c = to_coarse[0][x];
                                     crow[c] = 1;
-                                    brow[c] += if b == WEAK { 1 } else { -1 };
+                                    if let Some(brow) = brow.as_deref_mut() {
+                                        brow[c] += if b == WEAK { 1 } else { -1 };
+                                    }
                                 }
                             }
                         }
@@ -353,20 +355,27 @@ impl Labels {
                     (t[0] - (halve - 1.0) * 0.5) / halve,
                     (t[1] - (halve - 1.0) * 0.5) / halve,
                 );
-                let mut n = 0usize;
-                for j in 0..cplane.nv() {
-                    for i in 0..cplane.nu() {
-                        let off = if lr_is_u {
-                            (i as f64 - cu) * su
-                        } else {
-                            (j as f64 - cv) * sv
-                        };
-                        if off.abs() > reach_mm && label[cplane.index(k, i, j)] == SPINE {
-                            n += 1;
-                        }
-                    }
+                // Only the voxels beyond the reach, on either side, are read.
+                let beyond = |c: f64, lim: f64, n: usize| {
+                    let left = (c - lim).ceil().clamp(0.0, n as f64) as usize;
+                    let right = ((c + lim).floor() + 1.0).clamp(0.0, n as f64) as usize;
+                    (0..left).chain(right.max(left)..n)
+                };
+                let spine = |i, j| usize::from(label[cplane.index(k, i, j)] == SPINE);
+                let (nu, nv) = (cplane.nu(), cplane.nv());
+                if lr_is_u {
+                    (0..nv)
+                        .map(|j| {
+                            beyond(cu, reach_mm / su, nu)
+                                .map(|i| spine(i, j))
+                                .sum::<usize>()
+                        })
+                        .sum::<usize>()
+                } else {
+                    beyond(cv, reach_mm / sv, nv)
+                        .map(|j| (0..nu).map(|i| spine(i, j)).sum::<usize>())
+                        .sum::<usize>()
                 }
-                n
             })
             .sum();
         n as f64 * grid.voxel_volume_mm3() * halve * halve

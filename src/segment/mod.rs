@@ -289,6 +289,54 @@ fn grown_box(
     )
 }
 
+/// Marks [`isolate::WEAK`] the bone of `solid` (the box of `smoother`)
+/// whose smoothed CT is below `strong_hu`, where `at(slice, i, j)` says so.
+/// The smoothed CT comes from `smoothed_box` when given, else slice by
+/// slice from `smoother`, in the rows holding bone.
+fn mark_weak(
+    solid: &mut Mask,
+    plane: &Plane,
+    smoother: &smooth::BoxSlices,
+    smoothed_box: Option<&Volume<f32>>,
+    at: impl Fn(usize, usize, usize) -> bool + Sync,
+    strong_hu: f32,
+) {
+    let (nu, nv) = (plane.nu(), plane.nv());
+    if let Some(hu) = smoothed_box {
+        // Slices not contiguous: the smoothed box is held.
+        for k in 0..plane.slices() {
+            for j in 0..nv {
+                for i in 0..nu {
+                    let q = plane.index(k, i, j);
+                    if solid.data[q] != 0 && hu.data[q] < strong_hu && at(k, i, j) {
+                        solid.data[q] = isolate::WEAK;
+                    }
+                }
+            }
+        }
+        return;
+    }
+    // Index-z slices (the box's smoothed CT is not held then).
+    debug_assert_eq!(plane.a, 2);
+    solid
+        .data
+        .par_chunks_mut((nu * nv).max(1))
+        .enumerate()
+        .for_each_init(
+            || (smoother.scratch(), Vec::new()),
+            |(scratch, hu), (k, m)| {
+                let rows = fill::row_span(m, nu);
+                hu.resize(nu * nv, 0.0);
+                smoother.slice_rows(k, rows, scratch, hu);
+                for q in rows.0 * nu..rows.1 * nu {
+                    if m[q] != 0 && hu[q] < strong_hu && at(k, q % nu, q / nu) {
+                        m[q] = isolate::WEAK;
+                    }
+                }
+            },
+        );
+}
+
 fn no_spine() -> Error {
     Error::Empty(
         "no bone was found around the spinal canal; is the spine in the field of view?".into(),
@@ -376,7 +424,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     // among the holes left after the enclosure step (which also closes the
     // gaps of the ring).
     type Candidates = Vec<(usize, [f64; 2])>;
-    type SliceFindings = (Vec<usize>, Candidates, Candidates, Vec<u32>);
+    type SliceFindings = (Vec<usize>, Candidates, Candidates);
     let per_slice: Vec<SliceFindings> = (0..plane.slices())
         .into_par_iter()
         .map_init(
@@ -474,34 +522,18 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
                 let in_bone = candidates(&bone_lab, &bone_sizes, &|_| false);
                 // Holes filled whole are cancellous bone, not canal.
                 let enclosed = candidates(&f.holes, &f.sizes, &|l| f.whole[l]);
-                // Weak bone for the isolation (in-plane indices): the smoothed
-                // CT is there on every row holding bone, filled or not.
-                let strong = p.strong_bone_hu;
-                let mut weak: Vec<u32> = f
-                    .add
-                    .iter()
-                    .filter(|&&q| hu[q] < strong)
-                    .map(|&q| q as u32)
-                    .collect();
-                let (r0, r1) = fill::row_span(&m, nu);
-                for q in r0 * nu..r1 * nu {
-                    if m[q] != 0 && hu[q] < strong {
-                        weak.push(q as u32);
-                    }
-                }
                 let add = f
                     .add
                     .iter()
                     .map(|&q| plane.index(k, q % nu, q / nu))
                     .collect();
-                (add, in_bone, enclosed, weak)
+                (add, in_bone, enclosed)
             },
         )
         .collect();
-    drop(smoother);
     let mut solid = closed;
     let mut added = 0usize;
-    for (add, _, _, _) in &per_slice {
+    for (add, _, _) in &per_slice {
         for &i in add {
             solid.data[i] = 1;
         }
@@ -534,8 +566,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         rep.canal_from = "enclosed holes";
         enclosed
     };
-    // Only the weak bone lists are needed further (for the isolation).
-    let weak_lists: Vec<Vec<u32>> = per_slice.into_iter().map(|f| f.3).collect();
+    drop(per_slice);
     rep.canal_slices_found = found.len();
 
     // A canal followed over less than a vertebra's height could be any
@@ -590,20 +621,22 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     let by_depth = isolate::Labels::compute(&solid, &plane, &seeds, 0.8);
     let wide = beyond(&by_depth);
     let labels = if wide > p.spine_beyond_max_mm3 {
-        for (k, weak) in weak_lists.iter().enumerate() {
-            let t = track[k];
-            for &q in weak {
-                let (i, j) = (q as usize % plane.nu(), q as usize / plane.nu());
+        mark_weak(
+            &mut solid,
+            &plane,
+            &smoother,
+            smoothed_box.as_ref(),
+            |k, i, j| {
+                let t = track[k];
                 let off = if lr_is_u {
                     (i as f64 - t[0]) * su
                 } else {
                     (j as f64 - t[1]) * sv
                 };
-                if off.abs() >= p.weak_lateral_mm {
-                    solid.data[plane.index(k, i, j)] = isolate::WEAK;
-                }
-            }
-        }
+                off.abs() >= p.weak_lateral_mm
+            },
+            p.strong_bone_hu,
+        );
         let again = isolate::Seeds {
             weak_last: true,
             ..seeds
@@ -618,7 +651,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     } else {
         by_depth
     };
-    drop(weak_lists);
+    drop(smoother);
     // Bone not labelled spine leaves the mask (counted: other, unreached).
     let (other, unreached) = labels.keep_spine(&mut solid);
     drop(labels);
