@@ -26,6 +26,12 @@
 //! 4. **Isolation** ([`isolate`]): marker-controlled watershed on the bone's
 //!    distance transform, spine seeds within `spine_radius_mm` of the canal,
 //!    other seeds beyond `other_radius_mm`; the split falls at the joints.
+//!    When the spine then reaches more than `spine_beyond_max_mm3` beyond
+//!    `spine_reach_mm` left or right of the canal, a joint was bridged by
+//!    partial volume or smoothing (thick slices, noise) and the neck found
+//!    lay beyond it: the floods run again with the weak bone (below
+//!    `strong_bone_hu`, at least `weak_lateral_mm` left or right of the
+//!    canal) entered last, so that they meet in the bridge.
 //!
 //! 5. **Surface at mid-level** ([`boundary`]): surface voxels outside the
 //!    halfway level between bone and surroundings are removed (a threshold
