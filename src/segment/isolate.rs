@@ -34,6 +34,11 @@ pub struct Seeds<'a> {
     pub other_radius_mm: f64,
     /// Flood [`WEAK`] bone last (otherwise it is bone like any other).
     pub weak_last: bool,
+    /// Other seeds also wherever the bone lies farther than this left or
+    /// right of the canal (along in-plane axis u when `lr_is_u`, else v),
+    /// mm; infinite for none.
+    pub other_lateral_mm: f64,
+    pub lr_is_u: bool,
 }
 
 /// Labels every bone voxel of `solid` [`SPINE`], [`OTHER`] or 0 (reached by
@@ -47,6 +52,8 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
         spine_radius_mm,
         other_radius_mm,
         weak_last,
+        other_lateral_mm,
+        lr_is_u,
     } = *seeds;
     let grid = &solid.grid;
     let (su, sv) = (grid.spacing[plane.u], grid.spacing[plane.v]);
@@ -93,10 +100,12 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
                 let bone = (0..plane.nu()).filter(|&i| solid.data[start + i * step] != 0);
                 for i in bone {
                     let idx = start + i * step;
-                    let r2 = ((i as f64 - c[0]) * su).powi(2) + dv2;
+                    let du = (i as f64 - c[0]) * su;
+                    let r2 = du * du + dv2;
+                    let lateral = if lr_is_u { du.abs() } else { dv2.sqrt() };
                     let l = if r2 <= spine_r2 && spine_seeds[k] {
                         SPINE
-                    } else if r2 >= other_r2 || !spine_seeds[k] {
+                    } else if r2 >= other_r2 || !spine_seeds[k] || lateral > other_lateral_mm {
                         OTHER
                     } else {
                         continue;
@@ -472,6 +481,8 @@ mod tests {
             spine_radius_mm: 8.0,
             other_radius_mm: 30.0,
             weak_last: false,
+            other_lateral_mm: f64::INFINITY,
+            lr_is_u: true,
         };
         let lab = watershed_labels(&m, &plane, &seeds(&track));
         let at = |x: usize| lab[grid.index(x, 10, 2)];
@@ -581,10 +592,13 @@ mod tests {
             spine_radius_mm: 8.0,
             other_radius_mm: 30.0,
             weak_last,
+            other_lateral_mm: f64::INFINITY,
+            lr_is_u: true,
         };
         let at = |lab: &[u8], x: usize| lab[grid.index(x, 10, 4)];
         let by_depth = watershed_labels(&m, &plane, &seeds(false));
         assert_eq!(at(&by_depth, 20), SPINE);
+        assert_eq!(at(&by_depth, 23), SPINE);
         assert_eq!(at(&by_depth, 27), SPINE);
         assert_eq!(at(&by_depth, 40), OTHER);
         let weak_last = watershed_labels(&m, &plane, &seeds(true));
@@ -603,6 +617,15 @@ mod tests {
         let kept = beyond(by_depth);
         assert!(kept >= 12.0 * block && kept < 12.0 * block + 4.0, "{kept}");
         assert_eq!(beyond(weak_last), 0.0);
+        // Bone beyond a lateral limit seeds the other flood (by depth alone
+        // the spine kept x = 23, above).
+        let lateral = Seeds {
+            other_lateral_mm: 20.0,
+            ..seeds(false)
+        };
+        let by_lateral = watershed_labels(&m, &plane, &lateral);
+        assert_eq!(at(&by_lateral, 5), SPINE);
+        assert_eq!(at(&by_lateral, 23), OTHER);
         // On the coarse grid (a coarse voxel is weak when most of its bone
         // is) the split falls in the bridge too.
         let fast = watershed_labels_fast(&m, &plane, &seeds(true), 1.5);

@@ -613,15 +613,20 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         spine_radius_mm: p.spine_radius_mm,
         other_radius_mm: p.other_radius_mm,
         weak_last: false,
+        other_lateral_mm: f64::INFINITY,
+        lr_is_u,
     };
     // Bone left to the spine beyond where vertebrae reach (left or right)
     // is a bone kept across a joint that partial volume or smoothing has
     // bridged (thick slices, noise; the phantom's ilium at 3 mm slices or
     // 80 HU of noise). Then the floods run again with the weak bone lateral
     // to the bodies entered last, so that they meet in the bridge, not at
-    // the narrowest neck of the bone beyond it; the bodies' own cancellous
-    // interior, in front of the canal, keeps its depth. The second result
-    // is kept when it leaves at most half as much bone out there.
+    // the narrowest neck of the bone beyond it (the bodies' own cancellous
+    // interior, in front of the canal, keeps its depth), and with the bone
+    // beyond that reach seeding the other flood (at 5 mm slices the thin
+    // iliac fossa is weak too, and the ilium's flood would not reach the
+    // posterior ilium before the spine's). The second result is kept when
+    // it leaves at most half as much bone out there.
     let beyond =
         |l: &isolate::Labels| l.spine_beyond_mm3(grid, &plane, &seeds, lr_is_u, p.spine_reach_mm);
     let by_depth = isolate::Labels::compute(&solid, &plane, &seeds, 0.8);
@@ -645,6 +650,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         );
         let again = isolate::Seeds {
             weak_last: true,
+            other_lateral_mm: p.spine_reach_mm,
             ..seeds
         };
         let weak_last = isolate::Labels::compute(&solid, &plane, &again, 0.8);
