@@ -35,9 +35,9 @@ pub struct Seeds<'a> {
     /// Flood [`WEAK`] bone last (otherwise it is bone like any other).
     pub weak_last: bool,
     /// Other seeds also wherever the bone lies farther than this left or
-    /// right of the canal (along in-plane axis u when `lr_is_u`, else v),
-    /// mm; infinite for none.
+    /// right of the canal, mm; infinite for none.
     pub other_lateral_mm: f64,
+    /// Whether in-plane axis u runs left-right (else v does).
     pub lr_is_u: bool,
 }
 
@@ -95,14 +95,15 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
                 1
             };
             for j in 0..plane.nv() {
-                let dv2 = ((j as f64 - c[1]) * sv).powi(2);
+                let dv = (j as f64 - c[1]) * sv;
+                let dv2 = dv * dv;
                 let start = plane.index(k, 0, j);
                 let bone = (0..plane.nu()).filter(|&i| solid.data[start + i * step] != 0);
                 for i in bone {
                     let idx = start + i * step;
                     let du = (i as f64 - c[0]) * su;
                     let r2 = du * du + dv2;
-                    let lateral = if lr_is_u { du.abs() } else { dv2.sqrt() };
+                    let lateral = (if lr_is_u { du } else { dv }).abs();
                     let l = if r2 <= spine_r2 && spine_seeds[k] {
                         SPINE
                     } else if r2 >= other_r2 || !spine_seeds[k] || lateral > other_lateral_mm {
@@ -339,14 +340,13 @@ impl Labels {
     }
 
     /// Volume labelled spine farther than `reach_mm` left or right of the
-    /// canal (along in-plane axis u when `lr_is_u`, else v), mm³: vertebrae
-    /// do not reach that far, a bone kept beyond a joint does.
+    /// canal (along `seeds.lr_is_u`'s axis), mm³: vertebrae do not reach
+    /// that far, a bone kept beyond a joint does.
     pub fn spine_beyond_mm3(
         &self,
         grid: &crate::volume::Grid,
         plane: &Plane,
         seeds: &Seeds,
-        lr_is_u: bool,
         reach_mm: f64,
     ) -> f64 {
         let (label, dims, halve) = match self {
@@ -372,7 +372,7 @@ impl Labels {
                 };
                 let spine = |i, j| usize::from(label[cplane.index(k, i, j)] == SPINE);
                 let (nu, nv) = (cplane.nu(), cplane.nv());
-                if lr_is_u {
+                if seeds.lr_is_u {
                     (0..nv)
                         .map(|j| {
                             beyond(cu, reach_mm / su, nu)
@@ -612,7 +612,7 @@ mod tests {
         // mm³: by depth the rib block and part of the neck, with the weak
         // bone last nothing.
         let beyond =
-            |l: Vec<u8>| Labels::Fine(l).spine_beyond_mm3(&grid, &plane, &seeds(false), true, 13.5);
+            |l: Vec<u8>| Labels::Fine(l).spine_beyond_mm3(&grid, &plane, &seeds(false), 13.5);
         let block = 15.0 * 7.0;
         let kept = beyond(by_depth);
         assert!(kept >= 12.0 * block && kept < 12.0 * block + 4.0, "{kept}");

@@ -627,8 +627,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     // iliac fossa is weak too, and the ilium's flood would not reach the
     // posterior ilium before the spine's). The second result is kept when
     // it leaves at most half as much bone out there.
-    let beyond =
-        |l: &isolate::Labels| l.spine_beyond_mm3(grid, &plane, &seeds, lr_is_u, p.spine_reach_mm);
+    let beyond = |l: &isolate::Labels| l.spine_beyond_mm3(grid, &plane, &seeds, p.spine_reach_mm);
     let by_depth = isolate::Labels::compute(&solid, &plane, &seeds, 0.8);
     let wide = beyond(&by_depth);
     let labels = if wide > p.spine_beyond_max_mm3 {
