@@ -6,26 +6,30 @@
 //! (should be 0), the spine missed and the volume kept outside it, the σ the
 //! noise led to, and whether the isolation ran again with weak bone last.
 //! Each case renders the same field of view (L1 to the sacrum with ribs and
-//! pelvis, 179 × 166 × 240 mm) on its own grid.
+//! pelvis, 179 × 166 × 240 mm; the last two a spine-centred 110 mm square
+//! one, which cuts the iliac wings and the ribs) on its own grid.
 
 use spinemesh::evaluate::compare;
 use spinemesh::phantom::{generate, PhantomParams, LABEL_PELVIS, LABEL_RIB};
 use spinemesh::pipeline::{self, Params};
 
-/// (in-plane mm, slice mm, noise HU, lowest cancellous HU; the range is 100 HU wide).
-const CASES: [(f64, f64, f64, f64); 12] = [
-    (0.8, 0.5, 20.0, 100.0),
-    (0.8, 1.0, 20.0, 100.0),
-    (0.8, 2.0, 20.0, 100.0),
-    (0.8, 3.0, 20.0, 100.0),
-    (0.8, 5.0, 20.0, 100.0),
-    (0.6, 1.25, 30.0, 100.0),
-    (1.0, 2.5, 40.0, 120.0),
-    (0.8, 2.0, 60.0, 100.0),
-    (0.8, 2.0, 120.0, 100.0),
-    (0.8, 3.0, 50.0, 60.0),
-    (0.8, 2.0, 30.0, 50.0),
-    (0.8, 2.0, 30.0, 20.0),
+/// (in-plane mm, slice mm, noise HU, lowest cancellous HU (the range is
+/// 100 HU wide), in-plane field of view mm).
+const CASES: [(f64, f64, f64, f64, f64); 14] = [
+    (0.8, 0.5, 20.0, 100.0, 179.2),
+    (0.8, 1.0, 20.0, 100.0, 179.2),
+    (0.8, 2.0, 20.0, 100.0, 179.2),
+    (0.8, 3.0, 20.0, 100.0, 179.2),
+    (0.8, 5.0, 20.0, 100.0, 179.2),
+    (0.6, 1.25, 30.0, 100.0, 179.2),
+    (1.0, 2.5, 40.0, 120.0, 179.2),
+    (0.8, 2.0, 60.0, 100.0, 179.2),
+    (0.8, 2.0, 120.0, 100.0, 179.2),
+    (0.8, 3.0, 50.0, 60.0, 179.2),
+    (0.8, 2.0, 30.0, 50.0, 179.2),
+    (0.8, 2.0, 30.0, 20.0, 179.2),
+    (0.8, 2.0, 20.0, 100.0, 110.0),
+    (0.8, 3.0, 20.0, 100.0, 110.0),
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -34,7 +38,8 @@ fn main() -> anyhow::Result<()> {
         None => 1,
     };
     println!(
-        "{:>8} {:>6} {:>6} {:>9} {:>4} {:>7} {:>9} {:>9} {:>9} {:>6} {:>6}",
+        "{:>6} {:>8} {:>6} {:>6} {:>9} {:>4} {:>7} {:>9} {:>9} {:>9} {:>6} {:>6}",
+        "FOV mm",
         "pixel mm",
         "slice",
         "noise",
@@ -47,10 +52,10 @@ fn main() -> anyhow::Result<()> {
         "σ mm",
         "rerun"
     );
-    for &(px, slice, noise, cancellous) in &CASES {
+    for &(px, slice, noise, cancellous, fov) in &CASES {
         for seed in 1..=seeds {
             let mut pp = PhantomParams::demo();
-            let extent = [179.2, 166.4, 240.0];
+            let extent = [fov, fov.min(166.4), 240.0];
             pp.spacing_mm = [px, px, slice];
             pp.dims = std::array::from_fn(|a| (extent[a] / pp.spacing_mm[a]) as usize);
             pp.fov_centre_mm = [0.0, -2.0, 10.0 - 0.5 * (pp.dims[2] - 1) as f64 * slice];
@@ -73,7 +78,7 @@ fn main() -> anyhow::Result<()> {
             let other = ph.mask_of(&[LABEL_RIB, LABEL_PELVIS]);
             let rep = out.spine.as_ref().expect("the spine preset reports");
             println!(
-                "{px:>8} {slice:>6} {noise:>6} {:>9} {seed:>4} {dice:>7.4} {:>6.1} cm³ {:>6.1} cm³ {:>6.1} cm³ {:>6.2} {:>6}",
+                "{fov:>6} {px:>8} {slice:>6} {noise:>6} {:>9} {seed:>4} {dice:>7.4} {:>6.1} cm³ {:>6.1} cm³ {:>6.1} cm³ {:>6.2} {:>6}",
                 format!("{cancellous}–{}", cancellous + 100.0),
                 cm3(count(&out.mask, &other, true)),
                 cm3(count(&truth, &out.mask, false)),

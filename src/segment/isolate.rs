@@ -39,6 +39,13 @@ pub struct Seeds<'a> {
     pub other_lateral_mm: f64,
     /// Whether in-plane axis u runs left-right (else v does).
     pub lr_is_u: bool,
+    /// Which in-plane sides of the mask are the field of view's (u at 0,
+    /// u at the end, v at 0, v at the end): bone cut by them and farther
+    /// than `edge_other_mm` left or right of the canal seeds the other
+    /// flood (a small field of view cuts the ilium, so no other bone lies
+    /// beyond `other_radius_mm`; no vertebra reaches that far sideways).
+    pub fov_edges: [bool; 4],
+    pub edge_other_mm: f64,
 }
 
 /// Labels every bone voxel of `solid` [`SPINE`], [`OTHER`] or 0 (reached by
@@ -54,6 +61,8 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
         weak_last,
         other_lateral_mm,
         lr_is_u,
+        fov_edges,
+        edge_other_mm,
     } = *seeds;
     let grid = &solid.grid;
     let (su, sv) = (grid.spacing[plane.u], grid.spacing[plane.v]);
@@ -104,9 +113,17 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
                     let du = (i as f64 - c[0]) * su;
                     let r2 = du * du + dv2;
                     let lateral = (if lr_is_u { du } else { dv }).abs();
+                    let on_edge = (i == 0 && fov_edges[0])
+                        || (i + 1 == plane.nu() && fov_edges[1])
+                        || (j == 0 && fov_edges[2])
+                        || (j + 1 == plane.nv() && fov_edges[3]);
                     let l = if r2 <= spine_r2 && spine_seeds[k] {
                         SPINE
-                    } else if r2 >= other_r2 || !spine_seeds[k] || lateral > other_lateral_mm {
+                    } else if r2 >= other_r2
+                        || !spine_seeds[k]
+                        || lateral > other_lateral_mm
+                        || (on_edge && lateral > edge_other_mm)
+                    {
                         OTHER
                     } else {
                         continue;
@@ -483,6 +500,8 @@ mod tests {
             weak_last: false,
             other_lateral_mm: f64::INFINITY,
             lr_is_u: true,
+            fov_edges: [false; 4],
+            edge_other_mm: f64::INFINITY,
         };
         let lab = watershed_labels(&m, &plane, &seeds(&track));
         let at = |x: usize| lab[grid.index(x, 10, 2)];
@@ -563,7 +582,7 @@ mod tests {
     }
 
     #[test]
-    fn weak_bone_is_flooded_last() {
+    fn weak_bone_last_and_other_seeds_beyond_the_spine() {
         // A "vertebra" (x < 12, near the canal), a thick bridge of weak bone
         // (x 12..16: a joint that partial volume has filled), a "rib" block
         // (x 16..28) and, through a one-voxel neck, the rest of the rib
@@ -594,6 +613,8 @@ mod tests {
             weak_last,
             other_lateral_mm: f64::INFINITY,
             lr_is_u: true,
+            fov_edges: [false; 4],
+            edge_other_mm: f64::INFINITY,
         };
         let at = |lab: &[u8], x: usize| lab[grid.index(x, 10, 4)];
         let by_depth = watershed_labels(&m, &plane, &seeds(false));
@@ -626,6 +647,27 @@ mod tests {
         let by_lateral = watershed_labels(&m, &plane, &lateral);
         assert_eq!(at(&by_lateral, 5), SPINE);
         assert_eq!(at(&by_lateral, 23), OTHER);
+        // A field of view that cuts the rib before the other radius: no other
+        // seed, all spine; bone cut by its side (x = 43) seeds the other
+        // flood when farther than `edge_other_mm` from the canal.
+        let no_far = Seeds {
+            other_radius_mm: 100.0,
+            ..seeds(false)
+        };
+        assert_eq!(at(&watershed_labels(&m, &plane, &no_far), 40), SPINE);
+        let cut = Seeds {
+            fov_edges: [false, true, false, false],
+            edge_other_mm: 20.0,
+            ..no_far
+        };
+        let by_edge = watershed_labels(&m, &plane, &cut);
+        assert_eq!(at(&by_edge, 40), OTHER);
+        assert_eq!(at(&by_edge, 5), SPINE);
+        let near = Seeds {
+            edge_other_mm: 45.0,
+            ..cut
+        };
+        assert_eq!(at(&watershed_labels(&m, &plane, &near), 40), SPINE);
         // On the coarse grid (a coarse voxel is weak when most of its bone
         // is) the split falls in the bridge too.
         let fast = watershed_labels_fast(&m, &plane, &seeds(true), 1.5);

@@ -25,7 +25,9 @@
 //!    `canal_min_length_mm`.
 //! 4. **Isolation** ([`isolate`]): marker-controlled watershed on the bone's
 //!    distance transform, spine seeds within `spine_radius_mm` of the canal,
-//!    other seeds beyond `other_radius_mm`; the split falls at the joints.
+//!    other seeds beyond `other_radius_mm` and where a side of the field of
+//!    view cuts bone beyond `edge_other_mm` left or right of the canal (a
+//!    small field of view cuts the ilium off); the split falls at the joints.
 //!    When the spine then reaches more than `spine_beyond_max_mm3` beyond
 //!    `spine_reach_mm` left or right of the canal, a joint was bridged by
 //!    partial volume or smoothing (thick slices, noise) and the neck found
@@ -121,6 +123,10 @@ pub struct SpineParams {
     /// Weak bone is flooded last only this far left or right of the canal
     /// and beyond (half the width of a lumbar body), mm.
     pub weak_lateral_mm: f64,
+    /// Bone cut by the field of view's side this far or farther left or
+    /// right of the canal seeds the other flood, mm: in a small field of
+    /// view (120 mm and less) the ilium is cut off before `other_radius_mm`.
+    pub edge_other_mm: f64,
     pub min_component_mm3: f64,
     /// Width of the blurred bone edge that the mid-level step may remove, mm
     /// (one pass per in-plane voxel of it, at least one): the scanner's blur
@@ -160,6 +166,7 @@ impl Default for SpineParams {
             spine_reach_mm: 55.0,
             spine_beyond_max_mm3: 2000.0,
             weak_lateral_mm: 25.0,
+            edge_other_mm: 40.0,
             min_component_mm3: 5000.0,
             boundary_depth_mm: 2.5,
             cavity_max_mm3: 20_000.0,
@@ -615,6 +622,13 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         weak_last: false,
         other_lateral_mm: f64::INFINITY,
         lr_is_u,
+        fov_edges: [
+            lo[plane.u] == 0,
+            hi[plane.u] == ct.grid.dims[plane.u],
+            lo[plane.v] == 0,
+            hi[plane.v] == ct.grid.dims[plane.v],
+        ],
+        edge_other_mm: p.edge_other_mm,
     };
     // Bone left to the spine beyond where vertebrae reach (left or right)
     // is a bone kept across a joint that partial volume or smoothing has
