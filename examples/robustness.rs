@@ -4,7 +4,8 @@
 //! `cargo run --release --example robustness [SEEDS]` prints, per case and
 //! seed, Dice against the phantom's truth, the rib and ilium volume kept
 //! (should be 0), the spine missed and the volume kept outside it, the σ the
-//! noise led to, and whether the isolation ran again with weak bone last.
+//! noise led to, the bone the first flood left to the spine beyond its
+//! lateral reach, and whether the isolation ran again with weak bone last.
 //! Each case renders the same field of view (L1 to the sacrum with ribs and
 //! pelvis, 179 × 166 × 240 mm; the last two a spine-centred 110 mm square
 //! one, which cuts the iliac wings and the ribs) on its own grid.
@@ -38,7 +39,7 @@ fn main() -> anyhow::Result<()> {
         None => 1,
     };
     println!(
-        "{:>6} {:>8} {:>6} {:>6} {:>9} {:>4} {:>7} {:>9} {:>9} {:>9} {:>6} {:>6}",
+        "{:>6} {:>8} {:>6} {:>6} {:>9} {:>4} {:>7} {:>9} {:>9} {:>9} {:>6} {:>9} {:>6}",
         "FOV mm",
         "pixel mm",
         "slice",
@@ -50,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         "missed",
         "extra",
         "σ mm",
+        "beyond",
         "rerun"
     );
     for &(px, slice, noise, cancellous, fov) in &CASES {
@@ -78,12 +80,13 @@ fn main() -> anyhow::Result<()> {
             let other = ph.mask_of(&[LABEL_RIB, LABEL_PELVIS]);
             let rep = out.spine.as_ref().expect("the spine preset reports");
             println!(
-                "{fov:>6} {px:>8} {slice:>6} {noise:>6} {:>9} {seed:>4} {dice:>7.4} {:>6.1} cm³ {:>6.1} cm³ {:>6.1} cm³ {:>6.2} {:>6}",
+                "{fov:>6} {px:>8} {slice:>6} {noise:>6} {:>9} {seed:>4} {dice:>7.4} {:>6.1} cm³ {:>6.1} cm³ {:>6.1} cm³ {:>6.2} {:>5.1} cm³ {:>6}",
                 format!("{cancellous}–{}", cancellous + 100.0),
                 cm3(count(&out.mask, &other, true)),
                 cm3(count(&truth, &out.mask, false)),
                 cm3(count(&out.mask, &truth, false)),
                 rep.sigma_used_mm,
+                rep.beyond_reach_mm3 / 1000.0,
                 rep.weak_bridges_cut
             );
         }

@@ -118,7 +118,10 @@ pub struct SpineParams {
     /// and the longest transverse processes, mm.
     pub spine_reach_mm: f64,
     /// More bone than this labelled spine beyond `spine_reach_mm` makes the
-    /// isolation run again with the weak bone flooded last, mm³.
+    /// isolation run again with the weak bone flooded last, mm³: far above
+    /// the 0–0.8 cm³ measured on the shared cases and the phantoms at
+    /// 0.5–2 mm, far below the 25–52 cm³ of an ilium kept (the phantom at
+    /// 3–5 mm or 80–120 HU); a wide sacrum's alae tips would be a few cm³.
     pub spine_beyond_max_mm3: f64,
     /// Weak bone is flooded last only this far left or right of the canal
     /// and beyond (half the width of a lumbar body), mm.
@@ -164,7 +167,7 @@ impl Default for SpineParams {
             other_radius_mm: 65.0,
             strong_bone_hu: 250.0,
             spine_reach_mm: 55.0,
-            spine_beyond_max_mm3: 2000.0,
+            spine_beyond_max_mm3: 5000.0,
             weak_lateral_mm: 25.0,
             edge_other_mm: 40.0,
             min_component_mm3: 5000.0,
@@ -194,9 +197,12 @@ pub struct SpineReport {
     pub slices: usize,
     /// Bone assigned to other structures (ribs, pelvis, …) by the watershed.
     pub isolation_removed_mm3: f64,
-    /// Whether the isolation was run again with the weak bone flooded last
-    /// (bone was kept beyond where vertebrae reach, see `spine_reach_mm`)
-    /// and that result kept.
+    /// Bone the first flood left to the spine beyond `spine_reach_mm` left
+    /// or right of the canal, mm³.
+    pub beyond_reach_mm3: f64,
+    /// Whether that was more than `spine_beyond_max_mm3`, so that the
+    /// isolation ran again with the weak bone flooded last (its result is
+    /// the one kept).
     pub weak_bridges_cut: bool,
     /// Bone reached by neither marker (not connected to the spine).
     pub unconnected_removed_mm3: f64,
@@ -639,12 +645,12 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
     // interior, in front of the canal, keeps its depth), and with the bone
     // beyond that reach seeding the other flood (at 5 mm slices the thin
     // iliac fossa is weak too, and the ilium's flood would not reach the
-    // posterior ilium before the spine's). The second result is kept when
-    // it leaves at most half as much bone out there.
-    let beyond = |l: &isolate::Labels| l.spine_beyond_mm3(grid, &plane, &seeds, p.spine_reach_mm);
+    // posterior ilium before the spine's). Bone of the spine beyond that
+    // reach (a wide sacrum's alae tips) then goes too: hence a trigger well
+    // above what a sacrum puts there.
     let by_depth = isolate::Labels::compute(&solid, &plane, &seeds, 0.8);
-    let wide = beyond(&by_depth);
-    let labels = if wide > p.spine_beyond_max_mm3 {
+    rep.beyond_reach_mm3 = by_depth.spine_beyond_mm3(grid, &plane, &seeds, p.spine_reach_mm);
+    let labels = if rep.beyond_reach_mm3 > p.spine_beyond_max_mm3 {
         mark_weak(
             &mut solid,
             &plane,
@@ -666,13 +672,9 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
             other_lateral_mm: p.spine_reach_mm,
             ..seeds
         };
-        let weak_last = isolate::Labels::compute(&solid, &plane, &again, 0.8);
-        if beyond(&weak_last) <= 0.5 * wide {
-            rep.weak_bridges_cut = true;
-            weak_last
-        } else {
-            by_depth
-        }
+        rep.weak_bridges_cut = true;
+        drop(by_depth);
+        isolate::Labels::compute(&solid, &plane, &again, 0.8)
     } else {
         by_depth
     };
