@@ -73,6 +73,11 @@ fn spine_preset_on_phantoms_meets_the_targets() {
         assert!(m.dice >= 0.97, "{name}: Dice {}", m.dice);
         assert_eq!(stray, 0, "{name}: rib or pelvis voxels in the mask");
         assert!(rep.canal_slices_found > 20, "{rep:?}");
+        // No bone kept beyond the spine's lateral reach: one flood sufficed.
+        assert!(
+            rep.beyond_reach_mm3 < 1000.0 && !rep.weak_bridges_cut,
+            "{name}: {rep:?}"
+        );
         assert!(
             rep.isolation_removed_mm3 > 10_000.0,
             "ribs and pelvis removed: {rep:?}"

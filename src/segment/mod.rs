@@ -108,11 +108,13 @@ pub struct SpineParams {
     pub canal_extend_mm: f64,
     pub spine_radius_mm: f64,
     pub other_radius_mm: f64,
-    /// Bone whose smoothed CT is below this is flooded last by the
-    /// isolation, HU: the partial-volume bridges that thick slices or a
-    /// strong smoothing leave across a joint (sacroiliac, costovertebral)
-    /// and cancellous interiors. The floods then meet in them, not at the
-    /// narrowest neck of a bone beyond the joint.
+    /// In the isolation's second flood (see `spine_beyond_max_mm3`), bone
+    /// whose smoothed CT is below this, at least `weak_lateral_mm` left or
+    /// right of the canal, is entered last, HU: the partial-volume bridges
+    /// that thick slices or a strong smoothing leave across a joint
+    /// (sacroiliac, costovertebral), and cancellous interiors there. The
+    /// floods then meet in them, not at the narrowest neck of a bone beyond
+    /// the joint.
     pub strong_bone_hu: f32,
     /// How far from the canal (in-plane) the spine reaches: the sacral alae
     /// and the longest transverse processes, mm.
