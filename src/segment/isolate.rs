@@ -48,6 +48,19 @@ pub struct Seeds<'a> {
     pub edge_other_mm: f64,
 }
 
+impl Seeds<'_> {
+    /// How far in-plane voxel (i, j) of slice k lies left or right of the
+    /// canal, mm, for in-plane voxel sizes (su, sv).
+    pub fn lateral_mm(&self, k: usize, i: usize, j: usize, [su, sv]: [f64; 2]) -> f64 {
+        let t = self.track[k];
+        if self.lr_is_u {
+            (i as f64 - t[0]).abs() * su
+        } else {
+            (j as f64 - t[1]).abs() * sv
+        }
+    }
+}
+
 /// Labels every bone voxel of `solid` [`SPINE`], [`OTHER`] or 0 (reached by
 /// neither marker), the floods starting from `seeds`. Deeper bone is flooded
 /// first; [`WEAK`] voxels last, so where weak bone bridges two bones the
@@ -376,7 +389,7 @@ impl Labels {
             .into_par_iter()
             .map(|k| {
                 // Track in fine voxels; coarse voxel i covers fine 2i, 2i + 1.
-                let t = seeds.track[k.min(seeds.track.len().saturating_sub(1))];
+                let t = seeds.track[k];
                 let (cu, cv) = (
                     (t[0] - (halve - 1.0) * 0.5) / halve,
                     (t[1] - (halve - 1.0) * 0.5) / halve,
@@ -454,18 +467,6 @@ impl Labels {
             })
             .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
-}
-
-/// Keeps in `solid` only the bone [`watershed_labels_fast`] labels
-/// [`SPINE`] (see [`Labels::keep_spine`]). Returns the voxels removed as
-/// [`OTHER`] and those neither flood reached.
-pub fn keep_spine(
-    solid: &mut Mask,
-    plane: &Plane,
-    seeds: &Seeds,
-    coarse_below_mm: f64,
-) -> (usize, usize) {
-    Labels::compute(solid, plane, seeds, coarse_below_mm).keep_spine(solid)
 }
 
 #[cfg(test)]
@@ -562,7 +563,8 @@ mod tests {
             (1.5, watershed_labels_fast(&m, &plane, &seeds(&track), 1.5)),
         ] {
             let mut kept = m.clone();
-            let (other, unreached) = keep_spine(&mut kept, &plane, &seeds(&track), coarse_below);
+            let (other, unreached) =
+                Labels::compute(&kept, &plane, &seeds(&track), coarse_below).keep_spine(&mut kept);
             let want: Vec<u8> = m
                 .data
                 .iter()

@@ -658,15 +658,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
             &plane,
             &smoother,
             smoothed_box.as_ref(),
-            |k, i, j| {
-                let t = track[k];
-                let off = if lr_is_u {
-                    (i as f64 - t[0]) * su
-                } else {
-                    (j as f64 - t[1]) * sv
-                };
-                off.abs() >= p.weak_lateral_mm
-            },
+            |k, i, j| seeds.lateral_mm(k, i, j, [su, sv]) >= p.weak_lateral_mm,
             p.strong_bone_hu,
         );
         let again = isolate::Seeds {
