@@ -5,13 +5,18 @@
 //! seed, Dice against the phantom's truth, the rib and ilium volume kept
 //! (should be 0), the spine missed and the volume kept outside it, the σ the
 //! noise led to, the bone the first flood left to the spine beyond its
-//! lateral reach, and whether the isolation ran again with weak bone last.
+//! lateral reach, whether the isolation ran again with weak bone last, the
+//! vertebrae found (`L1…S` when L1–L5 and the sacrum are found and named,
+//! else their names or count) and the lowest Dice of a vertebra against its
+//! truth.
 //! Each case renders the same field of view (L1 to the sacrum with ribs and
 //! pelvis, 179 × 166 × 240 mm; the last two a spine-centred 110 mm square
 //! one, which cuts the iliac wings and the ribs) on its own grid.
 
 use spinemesh::evaluate::compare;
-use spinemesh::phantom::{generate, PhantomParams, LABEL_PELVIS, LABEL_RIB};
+use spinemesh::phantom::{
+    generate, PhantomParams, LABEL_L1, LABEL_PELVIS, LABEL_RIB, LABEL_SACRUM,
+};
 use spinemesh::pipeline::{self, Params};
 
 /// (in-plane mm, slice mm, noise HU, lowest cancellous HU (the range is
@@ -39,7 +44,7 @@ fn main() -> anyhow::Result<()> {
         None => 1,
     };
     println!(
-        "{:>6} {:>8} {:>6} {:>6} {:>9} {:>4} {:>7} {:>9} {:>9} {:>9} {:>6} {:>9} {:>6}",
+        "{:>6} {:>8} {:>6} {:>6} {:>9} {:>4} {:>7} {:>9} {:>9} {:>9} {:>6} {:>9} {:>6} {:>10} {:>8}",
         "FOV mm",
         "pixel mm",
         "slice",
@@ -52,7 +57,9 @@ fn main() -> anyhow::Result<()> {
         "extra",
         "σ mm",
         "beyond",
-        "rerun"
+        "rerun",
+        "vertebrae",
+        "worst"
     );
     for &(px, slice, noise, cancellous, fov) in &CASES {
         for seed in 1..=seeds {
@@ -79,8 +86,36 @@ fn main() -> anyhow::Result<()> {
             };
             let other = ph.mask_of(&[LABEL_RIB, LABEL_PELVIS]);
             let rep = out.spine.as_ref().expect("the spine preset reports");
+            // The vertebrae: named L1–L5 and sacrum (then the worst Dice of
+            // one against its truth), or what was found instead.
+            let (found, worst) = match (rep.vertebrae.as_ref(), out.vertebrae.as_ref()) {
+                (Some(v), Some(labels)) => {
+                    let names: Vec<&str> = v.vertebrae.iter().map(|x| x.name.as_str()).collect();
+                    if names == ["L1", "L2", "L3", "L4", "L5", "sacrum"] {
+                        let worst = (LABEL_L1..LABEL_L1 + 5)
+                            .zip(20u8..25)
+                            .chain([(LABEL_SACRUM, 26)])
+                            .map(|(t, p)| {
+                                let (mut i, mut a, mut b) = (0usize, 0usize, 0usize);
+                                for (&x, &y) in labels.data.iter().zip(&ph.labels.data) {
+                                    i += usize::from(x == p && y == t);
+                                    a += usize::from(x == p);
+                                    b += usize::from(y == t);
+                                }
+                                2.0 * i as f64 / (a + b).max(1) as f64
+                            })
+                            .fold(1.0, f64::min);
+                        ("L1…S".to_string(), format!("{worst:.3}"))
+                    } else if v.numbered_from == "none" {
+                        (format!("{} unnamed", names.len()), "—".into())
+                    } else {
+                        (names.join(","), "—".into())
+                    }
+                }
+                _ => ("—".into(), "—".into()),
+            };
             println!(
-                "{fov:>6} {px:>8} {slice:>6} {noise:>6} {:>9} {seed:>4} {dice:>7.4} {:>6.1} cm³ {:>6.1} cm³ {:>6.1} cm³ {:>6.2} {:>5.1} cm³ {:>6}",
+                "{fov:>6} {px:>8} {slice:>6} {noise:>6} {:>9} {seed:>4} {dice:>7.4} {:>6.1} cm³ {:>6.1} cm³ {:>6.1} cm³ {:>6.2} {:>5.1} cm³ {:>6} {found:>10} {worst:>8}",
                 format!("{cancellous}–{}", cancellous + 100.0),
                 cm3(count(&out.mask, &other, true)),
                 cm3(count(&truth, &out.mask, false)),

@@ -153,6 +153,10 @@ struct PipelineArgs {
     /// mask's projection).
     #[arg(long)]
     no_overview: bool,
+    /// Do not split the spine into numbered vertebrae (vertebrae.nii.gz;
+    /// spine preset).
+    #[arg(long)]
+    no_vertebrae: bool,
 }
 
 impl PipelineArgs {
@@ -175,6 +179,11 @@ impl PipelineArgs {
         }
         p.mesh = self.mesh.apply(p.mesh);
         p.overview = !self.no_overview;
+        if self.no_vertebrae {
+            if let Some(sp) = p.spine.as_mut() {
+                sp.vertebrae = None;
+            }
+        }
         p
     }
 }
@@ -414,7 +423,30 @@ fn reconstruct(a: ReconstructArgs, reporter: &Reporter) -> anyhow::Result<()> {
             a.output.display()
         );
     }
-    for w in &report.input.warnings {
+    let spine = report.segmentation.spine.as_ref();
+    if let Some(v) = spine.and_then(|s| s.vertebrae.as_ref()) {
+        if !a.json && !matches!(reporter.mode, Mode::Quiet) && !v.vertebrae.is_empty() {
+            let names: Vec<&str> = v.vertebrae.iter().map(|x| x.name.as_str()).collect();
+            let first = v.vertebrae.first().map(|x| x.label).unwrap_or(0);
+            let last = v.vertebrae.last().map(|x| x.label).unwrap_or(0);
+            if v.numbered_from == "none" {
+                eprintln!(
+                    "{} vertebrae, unnamed (labels {first}–{last}) → {}",
+                    names.len(),
+                    run::VERTEBRAE_FILE
+                );
+            } else {
+                eprintln!(
+                    "vertebrae {} (numbered from the {}) → {}",
+                    names.join(" "),
+                    v.numbered_from,
+                    run::VERTEBRAE_FILE
+                );
+            }
+        }
+    }
+    let spine_warnings = spine.map(|s| s.warnings.as_slice()).unwrap_or_default();
+    for w in report.input.warnings.iter().chain(spine_warnings) {
         eprintln!("warning: {w}");
     }
     if !matches!(reporter.mode, Mode::Quiet) {

@@ -12,6 +12,7 @@
 
 use crate::components::{self, Connectivity, SelectionReport};
 use crate::crop::{self, CropBox};
+use crate::segment::vertebrae::VertebraReport;
 use crate::surface::{self, Mesh};
 use crate::{morphology, smooth, Error, Mask, Result, Volume};
 use serde::Serialize;
@@ -126,6 +127,8 @@ pub struct Stage {
 pub struct Output {
     /// The final mask on the input's grid.
     pub mask: Mask,
+    /// Vertebra labels on the input's grid (`spine` preset).
+    pub vertebrae: Option<crate::Volume<u8>>,
     /// The crop box of the surface step, in input voxel indices.
     pub crop: CropBox,
     /// The surface, LPS mm.
@@ -145,10 +148,11 @@ pub struct Output {
 /// Runs the pipeline on a CT in HU. `on_stage` is called with each step's
 /// name before it starts (for progress display).
 pub fn run(ct: &Volume<f32>, params: &Params, on_stage: &dyn Fn(&str)) -> Result<Output> {
-    run_with(ct, params, on_stage, &|_| {}, &|_| {})
+    run_with(ct, params, on_stage, &|_, _| {}, &|_| {})
 }
 
-/// [`run`], calling `with_mask` with the final mask as soon as it is made,
+/// [`run`], calling `with_mask` with the final mask (and the vertebra
+/// labels, if any) as soon as it is made,
 /// on another thread while the surface and mesh steps run, and `with_mesh`
 /// with the final mesh as soon as it is made, while the mesh is checked and
 /// measured: for outputs (an overview, the files) made alongside. Both have
@@ -157,7 +161,7 @@ pub fn run_with(
     ct: &Volume<f32>,
     params: &Params,
     on_stage: &dyn Fn(&str),
-    with_mask: &(dyn Fn(&Mask) + Sync),
+    with_mask: &(dyn Fn(&Mask, Option<&crate::Volume<u8>>) + Sync),
     with_mesh: &(dyn Fn(&Mesh) + Sync),
 ) -> Result<Output> {
     let conn = params.connectivity()?;
@@ -174,11 +178,12 @@ pub fn run_with(
         }
     };
 
-    let (mask, components, threshold_voxels, closing_voxels, spine) = match &params.spine {
+    let (mask, components, threshold_voxels, closing_voxels, spine, vertebrae) = match &params.spine
+    {
         None => {
             let (mask, components, t, c) =
                 paper_segmentation(ct, params, conn, &timed, &mut stages)?;
-            (mask, Some(components), t, c, None)
+            (mask, Some(components), t, c, None, None)
         }
         Some(sp) => {
             let done = timed("segment");
@@ -189,17 +194,33 @@ pub fn run_with(
             sp.bone_high_hu = params.threshold_hu[1];
             sp.closing_mm = params.closing_mm;
             sp.min_component_mm3 = params.min_component_mm3;
-            let (mask, rep) = crate::segment::spine_mask(ct, &sp)?;
+            let out = crate::segment::spine_mask(ct, &sp)?;
+            let (mask, rep) = (out.mask, out.report);
             done(&mut stages);
+            let job = out.vertebrae;
             let vox = ct.grid.voxel_volume_mm3();
             let t = (rep.bone_mm3 / vox).round() as usize;
             let c = t + (rep.closing_added_mm3 / vox).round() as usize;
-            (mask, None, t, c, Some(rep))
+            (mask, None, t, c, Some(rep), job)
         }
     };
 
+    // Alongside the surface and mesh steps: the vertebra split (spine
+    // preset), then what the caller makes of the mask (overview, files).
+    let split: std::sync::OnceLock<(crate::Volume<u8>, VertebraReport, f64)> =
+        std::sync::OnceLock::new();
     let processed = rayon::in_place_scope(|scope| {
-        scope.spawn(|_| with_mask(&mask));
+        scope.spawn(|_| {
+            let labels = vertebrae.as_ref().map(|job| {
+                let t = Instant::now();
+                let (labels, rep) = job.run(ct, &mask);
+                (labels, rep, t.elapsed().as_secs_f64())
+            });
+            with_mask(&mask, labels.as_ref().map(|l| &l.0));
+            if let Some(l) = labels {
+                let _ = split.set(l);
+            }
+        });
 
         let done = timed("crop");
         let (cropped, crop) = crop::crop_to_mask(&mask, params.margin_mm)?;
@@ -216,9 +237,24 @@ pub fn run_with(
         Ok::<_, crate::Error>((processed, crop))
     });
     let (processed, crop) = processed?;
+    // The split's report joins the segmentation's; its time is a stage of
+    // its own (spent alongside the mesh steps).
+    let mut spine = spine;
+    let vertebrae = split.into_inner().map(|(labels, rep, seconds)| {
+        if let Some(s) = spine.as_mut() {
+            s.warnings.extend(rep.warnings.iter().cloned());
+            s.vertebrae = Some(rep);
+        }
+        stages.push(Stage {
+            name: "vertebrae",
+            seconds,
+        });
+        labels
+    });
 
     Ok(Output {
         mask,
+        vertebrae,
         crop,
         mesh: processed.mesh,
         mesh_report: processed.report,

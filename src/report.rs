@@ -102,6 +102,9 @@ pub struct MeshReport {
 pub struct Outputs {
     pub mesh: String,
     pub mask: String,
+    /// `vertebrae.nii.gz`, the vertebra label map (`spine` preset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vertebrae: Option<String>,
     pub report: String,
     /// `overview.png`, unless `--no-overview`.
     #[serde(skip_serializing_if = "Option::is_none")]

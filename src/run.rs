@@ -26,6 +26,8 @@ impl Progress for Silent {}
 /// by default, see [`crate::mesh::MeshParams::file_name`]).
 pub const MESH_FILE: &str = "spine.stl";
 pub const MASK_FILE: &str = "mask.nii.gz";
+/// The vertebra label map's file name (`spine` preset).
+pub const VERTEBRAE_FILE: &str = "vertebrae.nii.gz";
 pub const REPORT_FILE: &str = "report.json";
 pub const OVERVIEW_FILE: &str = "overview.png";
 
@@ -156,10 +158,15 @@ pub fn reconstruct_volume(
     // as it was). Their stage times overlap those of the steps they ran
     // alongside.
     let (format, frame) = (params.mesh.format, params.mesh.frame);
-    type MaskSide = (Option<(atomic::Staged, f64)>, atomic::Staged, f64);
+    type MaskSide = (
+        Option<(atomic::Staged, f64)>,
+        atomic::Staged,
+        Option<atomic::Staged>,
+        f64,
+    );
     let mask_side: OnceLock<Result<MaskSide>> = OnceLock::new();
     let mesh_side: OnceLock<Result<(atomic::Staged, f64)>> = OnceLock::new();
-    let with_mask = |mask: &crate::Mask| {
+    let with_mask = |mask: &crate::Mask, vertebrae: Option<&crate::Mask>| {
         let made = (|| -> Result<MaskSide> {
             let overview = if params.overview {
                 let t = Instant::now();
@@ -171,7 +178,10 @@ pub fn reconstruct_volume(
             };
             let t = Instant::now();
             let mask_file = io::nifti::stage_mask(&mask_path, mask)?;
-            Ok((overview, mask_file, t.elapsed().as_secs_f64()))
+            let labels_file = vertebrae
+                .map(|v| io::nifti::stage_labels(&out_dir.join(VERTEBRAE_FILE), v))
+                .transpose()?;
+            Ok((overview, mask_file, labels_file, t.elapsed().as_secs_f64()))
         })();
         let _ = mask_side.set(made);
     };
@@ -190,7 +200,7 @@ pub fn reconstruct_volume(
     )?;
     drop(volume);
     let missing = |what: &str| Error::Empty(format!("the pipeline produced no {what} to write"));
-    let (overview, mask_file, mask_seconds) =
+    let (overview, mask_file, labels_file, mask_seconds) =
         mask_side.into_inner().ok_or_else(|| missing("mask"))??;
     let (mesh_file_staged, mesh_seconds) =
         mesh_side.into_inner().ok_or_else(|| missing("mesh"))??;
@@ -199,6 +209,10 @@ pub fn reconstruct_volume(
     let t = Instant::now();
     let mesh_bytes = mesh_file_staged.commit()?;
     mask_file.commit()?;
+    let wrote_labels = labels_file.is_some();
+    if let Some(f) = labels_file {
+        f.commit()?;
+    }
     let overview_seconds = match overview {
         Some((png, seconds)) => {
             png.commit()?;
@@ -283,6 +297,7 @@ pub fn reconstruct_volume(
         outputs: Outputs {
             mesh: mesh_file,
             mask: MASK_FILE.into(),
+            vertebrae: wrote_labels.then(|| VERTEBRAE_FILE.into()),
             report: REPORT_FILE.into(),
             overview: params.overview.then(|| OVERVIEW_FILE.into()),
         },

@@ -50,6 +50,28 @@ fn assert_outputs(out: &Path, r: &serde_json::Value) {
     }
     assert_eq!(r["outputs"]["overview"], "overview.png");
     overview_size(out);
+    // The vertebra labels (spine preset): a label map over exactly the mask.
+    if let Some(f) = r["outputs"]["vertebrae"].as_str() {
+        let labels = spinemesh::io::nifti::read_nifti(&out.join(f))
+            .unwrap()
+            .volume;
+        let mask = spinemesh::io::nifti::read_nifti(&out.join("mask.nii.gz"))
+            .unwrap()
+            .volume;
+        assert!(labels.grid.same_as(&mask.grid));
+        assert!(labels
+            .data
+            .iter()
+            .zip(&mask.data)
+            .all(|(&l, &m)| (l != 0.0) == (m != 0.0)));
+    } else {
+        // Not split: the paper preset, or no canal found (nothing to split along).
+        assert!(
+            r["parameters"]["preset"] == "paper"
+                || r["segmentation"]["spine"]["vertebrae"].is_null(),
+            "no vertebrae file"
+        );
+    }
     let on_disk: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(on_disk["mesh"], r["mesh"]);

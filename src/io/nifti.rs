@@ -613,21 +613,38 @@ pub fn write_mask(path: &Path, mask: &Mask) -> Result<u64> {
 /// [`write_mask`] up to the last step: the file is complete under a
 /// temporary name and appears at `path` when committed.
 pub fn stage_mask(path: &Path, mask: &Mask) -> Result<atomic::Staged> {
-    if mask.data.len() != mask.grid.len() {
+    stage_u8(path, mask, true)
+}
+
+/// A label map (uint8, values as they are, e.g. vertebra numbers), staged
+/// as [`stage_mask`] does.
+pub fn stage_labels(path: &Path, labels: &Mask) -> Result<atomic::Staged> {
+    stage_u8(path, labels, false)
+}
+
+/// Writes `v` as uint8, as 0/1 when `binary`.
+fn stage_u8(path: &Path, v: &Mask, binary: bool) -> Result<atomic::Staged> {
+    if v.data.len() != v.grid.len() {
         return Err(Error::Input(
             "cannot write the mask: its data length does not match its grid".into(),
         ));
     }
-    let header = build_header(&mask.grid, 2, 8, (0.0, 1.0))?;
+    let max = if binary {
+        1.0
+    } else {
+        v.data.iter().copied().max().unwrap_or(0).max(1) as f32
+    };
+    let header = build_header(&v.grid, 2, 8, (0.0, max))?;
+    let out = |x: u8| if binary { u8::from(x != 0) } else { x };
     if is_gz(path) {
-        return atomic::stage_with(path, |w| write_gz_parallel(w, &header, &mask.data));
+        return atomic::stage_with(path, |w| write_gz_parallel(w, &header, &v.data, binary));
     }
     atomic::stage_with(path, |w| {
         w.write_all(&header)?;
         let mut buf = vec![0u8; 1 << 16];
-        for chunk in mask.data.chunks(1 << 16) {
-            for (o, &v) in buf.iter_mut().zip(chunk) {
-                *o = u8::from(v != 0);
+        for chunk in v.data.chunks(1 << 16) {
+            for (o, &x) in buf.iter_mut().zip(chunk) {
+                *o = out(x);
             }
             w.write_all(&buf[..chunk.len()])?;
         }
@@ -647,7 +664,12 @@ const GZ_BLOCK: usize = 4 << 20;
 /// One gzip member (no name, time stamp 0, OS 255: deterministic bytes) of
 /// `header` followed by `data` mapped to 0/1, deflated block by block in
 /// parallel (level 1: masks are long runs, and this is the slowest output).
-fn write_gz_parallel(w: &mut dyn Write, header: &[u8], data: &[u8]) -> std::io::Result<()> {
+fn write_gz_parallel(
+    w: &mut dyn Write,
+    header: &[u8],
+    data: &[u8],
+    binary: bool,
+) -> std::io::Result<()> {
     use flate2::{Compress, Compression, Crc, FlushCompress};
     use rayon::prelude::*;
     let n_blocks = data.len().div_ceil(GZ_BLOCK).max(1);
@@ -659,7 +681,11 @@ fn write_gz_parallel(w: &mut dyn Write, header: &[u8], data: &[u8]) -> std::io::
             if b == 0 {
                 input.extend_from_slice(header);
             }
-            input.extend(part.iter().map(|&v| u8::from(v != 0)));
+            if binary {
+                input.extend(part.iter().map(|&v| u8::from(v != 0)));
+            } else {
+                input.extend_from_slice(part);
+            }
             let mut crc = Crc::new();
             crc.update(&input);
             let last = b + 1 == n_blocks;

@@ -420,6 +420,43 @@ impl Labels {
         n as f64 * grid.voxel_volume_mm3() * halve * halve
     }
 
+    /// Spine voxels with a face neighbour labelled [`OTHER`]: where the
+    /// floods met (a rib's neck, a sacroiliac joint), as voxel indices of
+    /// the fine grid `dims` (a coarse voxel gives its first fine one).
+    pub fn spine_contacts(&self, dims: [usize; 3]) -> Vec<[usize; 3]> {
+        let (label, cdims) = match self {
+            Labels::Coarse(c) => (&c.label, c.dims),
+            Labels::Fine(f) => (f, dims),
+        };
+        let [nx, ny, nz] = cdims;
+        let scale: [usize; 3] = std::array::from_fn(|a| if cdims[a] == dims[a] { 1 } else { 2 });
+        (0..nz)
+            .into_par_iter()
+            .flat_map_iter(|z| {
+                let mut out = Vec::new();
+                for y in 0..ny {
+                    for x in 0..nx {
+                        let i = x + nx * (y + ny * z);
+                        if label[i] != SPINE {
+                            continue;
+                        }
+                        let other = |q: usize| label[q] == OTHER;
+                        let touches = (x > 0 && other(i - 1))
+                            || (x + 1 < nx && other(i + 1))
+                            || (y > 0 && other(i - nx))
+                            || (y + 1 < ny && other(i + nx))
+                            || (z > 0 && other(i - nx * ny))
+                            || (z + 1 < nz && other(i + nx * ny));
+                        if touches {
+                            out.push([x * scale[0], y * scale[1], z * scale[2]]);
+                        }
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+
     /// Keeps in `solid` only the bone labelled [`SPINE`] (set to 1, no
     /// [`WEAK`] mark left), mapping coarse labels on the way (no fine label
     /// array is made). Returns the voxels removed as [`OTHER`] and those

@@ -65,6 +65,7 @@ pub mod fill;
 pub mod isolate;
 pub mod metal;
 pub mod noise;
+pub mod vertebrae;
 
 use crate::components::{self, Connectivity};
 use crate::{morphology, smooth, Error, Mask, Result, Volume};
@@ -144,6 +145,8 @@ pub struct SpineParams {
     pub spur_max_voxel_mm: f64,
     /// CT values above this are metal (screws, rods), not bone (step 5d), HU.
     pub metal_above_hu: f32,
+    /// Split the mask into numbered vertebrae (step 7), with these parameters.
+    pub vertebrae: Option<vertebrae::VertebraParams>,
 }
 
 impl Default for SpineParams {
@@ -177,6 +180,7 @@ impl Default for SpineParams {
             cavity_max_mm3: 20_000.0,
             spur_max_voxel_mm: 1.0,
             metal_above_hu: crate::io::resample::METAL_ABOVE_HU,
+            vertebrae: Some(vertebrae::VertebraParams::default()),
         }
     }
 }
@@ -219,6 +223,8 @@ pub struct SpineReport {
     /// Pieces below `min_component_mm3` apart from the spine (step 6).
     pub fragments_removed_mm3: f64,
     pub kept_mm3: f64,
+    /// The vertebrae found (step 7).
+    pub vertebrae: Option<vertebrae::VertebraReport>,
     pub warnings: Vec<String>,
     /// Seconds per step: bone, fill, isolate, edge+pockets+spurs+metal+fragments.
     pub step_seconds: Vec<(&'static str, f64)>,
@@ -364,8 +370,18 @@ fn no_spine() -> Error {
     )
 }
 
-/// Steps 0–6. Returns the spine mask on the CT's grid.
-pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineReport)> {
+/// The spine segmentation's results on the CT's grid.
+pub struct SpineOutput {
+    pub mask: Mask,
+    /// The vertebra split (step 7), to run on `mask` with
+    /// [`vertebrae::VertebraJob::run`]: the pipeline runs it alongside the
+    /// mesh steps.
+    pub vertebrae: Option<vertebrae::VertebraJob>,
+    pub report: SpineReport,
+}
+
+/// Steps 0–7.
+pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
     let grid = &ct.grid;
     let vox = grid.voxel_volume_mm3();
     let mut rep = SpineReport::default();
@@ -610,7 +626,11 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         let (mask, sel) = components::select(&solid, p.min_component_mm3, true, Connectivity::Six)?;
         rep.isolation_removed_mm3 = sel.removed_small_mm3 + sel.removed_other_mm3;
         rep.kept_mm3 = sel.kept_mm3;
-        return Ok((on_grid(&ct.grid, &mask, lo), rep));
+        return Ok(SpineOutput {
+            mask: on_grid(&ct.grid, &mask, lo),
+            vertebrae: None,
+            report: rep,
+        });
     };
 
     lap(&mut rep, "fill");
@@ -673,6 +693,12 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         by_depth
     };
     drop(smoother);
+    // Where the spine met other bone: the ribs that number the vertebrae.
+    let contacts = if p.vertebrae.is_some() {
+        labels.spine_contacts(grid.dims)
+    } else {
+        Vec::new()
+    };
     // Bone not labelled spine leaves the mask (counted: other, unreached).
     let (other, unreached) = labels.keep_spine(&mut solid);
     drop(labels);
@@ -773,7 +799,36 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<(Mask, SpineRepor
         return Err(no_spine());
     }
     lap(&mut rep, "edge+pockets+spurs+metal+fragments");
-    Ok((on_grid(&ct.grid, &solid, lo), rep))
+
+    // 7. Vertebrae: what the split needs, to run alongside the surface and
+    // mesh steps (it changes nothing in the mask).
+    let vertebrae = p.vertebrae.as_ref().map(|vp| {
+        let ap = if lr_is_u { plane.v } else { plane.u };
+        vertebrae::VertebraJob {
+            lo,
+            dims: grid.dims,
+            slice_axis: plane.a,
+            track: track.clone(),
+            lr_is_u,
+            anterior_sign: if grid.direction[ap][1] > 0.0 {
+                -1.0
+            } else {
+                1.0
+            },
+            slices_go_up: grid.direction[plane.a][2] >= 0.0,
+            contacts: contacts
+                .iter()
+                .filter(|c| (0..3).all(|a| c[a] >= lo2[a] && c[a] < hi2[a]))
+                .map(|c| std::array::from_fn(|a| c[a] - lo2[a]))
+                .collect(),
+            params: vp.clone(),
+        }
+    });
+    Ok(SpineOutput {
+        mask: on_grid(&ct.grid, &solid, lo),
+        vertebrae,
+        report: rep,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,1252 @@
+//! The spine mask split into vertebrae and numbered (step 7 of the `spine`
+//! preset; `vertebrae.nii.gz`).
+//!
+//! 1. **Body line**: per axial slice, the centre of the bone in front of the
+//!    canal (the vertebral bodies), bridged across slices without enough of
+//!    it, held to the mask's ends and smoothed along the spine.
+//! 2. **Discs**: along that line, every mm, the median CT in a disc of
+//!    `roi_radius_mm` perpendicular to it. A disc is a valley between the two
+//!    bright endplates around it: its evidence is how far the CT drops below
+//!    the lower of the brightest values 2–`valley_reach_mm` mm above and
+//!    below, in units of the clearest valleys of the scan (noise and
+//!    contrast differ tenfold between scans). Cancellous bone can be as dark
+//!    as a disc (60–130 HU in the shared cases), but between endplates a
+//!    body's height apart. The discs are the chain of valleys whose spacings
+//!    are vertebra heights, neighbouring heights alike ([`regular_discs`]).
+//! 3. **Vertebrae**: body bone between two disc planes (`disc_margin_mm`
+//!    clear of them), and the bone around the canal (pedicles, laminae) in
+//!    the lower part of each vertebra's span, seed one label each; the labels
+//!    flood the mask from its thick centres outwards (as the isolation does),
+//!    so the processes go with the arch they grow from and neighbours meet at
+//!    the narrowest necks: the facet joints, touching spinous processes.
+//! 4. **Numbers** (VerSe: 8–19 T1–T12, 20–24 L1–L5, 26 sacrum), counted up
+//!    from the **sacrum**: the lowest pieces that the ilium touches over
+//!    `si_contact_mm2` (the sacroiliac joints), or a long bottom piece with
+//!    alae. The joints also catch a missed L5/S1 disc (steeply tilted, thick
+//!    slices): a "sacrum" reaching more than `sacrum_top_mm` above the
+//!    ilium's highest contact holds L5 too, and the deepest valley between is
+//!    taken as that disc ([`missed_lumbosacral_disc`]). Without a sacrum,
+//!    counted from **T12**, the lowest vertebra that a rib touches (other
+//!    bone, `rib_lateral_mm` or more from the canal, over `rib_contact_mm2`
+//!    and less than a sacroiliac joint). With neither, the pieces are
+//!    numbered 1, 2, … from the top and reported unnamed, with a warning.
+//!    Transitional anatomy (a sacralised L5, a lumbarised S1, 13 or 11 rib
+//!    pairs) is not recognised: the count is anatomical only when the spine
+//!    is typical.
+
+use super::Plane;
+use crate::{edt, Mask, Volume};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// Parameters of the vertebra split (physical units).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VertebraParams {
+    /// Body bone lies at least this far in front of the canal's centre, mm
+    /// (the canal's half depth and the body's posterior wall) …
+    pub body_front_mm: f64,
+    /// … and at most this far left or right of it, mm (half a lumbar body).
+    pub body_half_width_mm: f64,
+    /// Smoothing of the body line along the slices, mm.
+    pub line_sigma_mm: f64,
+    /// Radius of the CT sample around the body line, mm.
+    pub roi_radius_mm: f64,
+    /// The endplates around a disc lie within this distance of its centre, mm.
+    pub valley_reach_mm: f64,
+    /// A valley this deep is worth one unit of evidence, HU.
+    pub valley_scale_hu: f64,
+    /// Evidence above which a disc is added where the heights allow it.
+    pub disc_evidence: f64,
+    /// The shortest and the tallest vertebra with its disc along the spine,
+    /// mm (upper thoracic ~18, lumbar 32–40).
+    pub min_height_mm: f64,
+    pub max_height_mm: f64,
+    /// Neighbouring vertebrae differ in height by at most this factor.
+    pub height_ratio: f64,
+    /// The sacrum at the bottom end is at most this long along the line, mm.
+    pub sacrum_max_mm: f64,
+    /// Seeds keep this far from a disc's plane, mm.
+    pub disc_margin_mm: f64,
+    /// The lowest piece is the sacrum when its body runs this far along the
+    /// line, mm (a lumbar body is 25–30 mm tall; S1 and S2 fused over 50).
+    pub sacrum_min_length_mm: f64,
+    /// Other bone touching a vertebra this far or farther left or right of
+    /// the canal is a rib, mm …
+    pub rib_lateral_mm: f64,
+    /// … over at least this area, mm² (a rib's neck is ~80 mm²).
+    pub rib_contact_mm2: f64,
+    /// Bone within this distance of the canal's centre (pedicles, laminae)
+    /// also seeds its vertebra, mm …
+    pub ring_seed_mm: f64,
+    /// … when this far from a disc's plane, mm, and below the upper
+    /// `ring_upper_share` of its vertebra's span.
+    pub ring_margin_mm: f64,
+    pub ring_upper_share: f64,
+    /// Other bone touching a piece over this area or more is the ilium at a
+    /// sacroiliac joint, mm² (a rib's neck is less) …
+    pub si_contact_mm2: f64,
+    /// … and the sacrum's top lies at most this far above the joints'
+    /// highest contact, mm.
+    pub sacrum_top_mm: f64,
+    /// End pieces with less body bone than this join their neighbour, mm³.
+    pub min_end_body_mm3: f64,
+    /// The sacrum's alae: at least this much bone (mm³) …
+    pub alae_min_mm3: f64,
+    /// … this far or farther left or right of the canal, mm (beyond the
+    /// bodies: transverse processes there are a few cm³).
+    pub alae_from_mm: f64,
+}
+
+impl Default for VertebraParams {
+    fn default() -> Self {
+        VertebraParams {
+            body_front_mm: 10.0,
+            body_half_width_mm: 30.0,
+            line_sigma_mm: 5.0,
+            roi_radius_mm: 8.0,
+            valley_reach_mm: 8.0,
+            valley_scale_hu: 100.0,
+            disc_evidence: 0.5,
+            min_height_mm: 18.0,
+            max_height_mm: 46.0,
+            height_ratio: 1.33,
+            sacrum_max_mm: 130.0,
+            disc_margin_mm: 2.0,
+            sacrum_min_length_mm: 40.0,
+            rib_lateral_mm: 15.0,
+            rib_contact_mm2: 100.0,
+            si_contact_mm2: 800.0,
+            sacrum_top_mm: 25.0,
+            ring_seed_mm: 14.0,
+            ring_margin_mm: 5.0,
+            ring_upper_share: 0.35,
+            min_end_body_mm3: 1000.0,
+            alae_min_mm3: 15000.0,
+            alae_from_mm: 30.0,
+        }
+    }
+}
+
+/// One labelled piece.
+#[derive(Clone, Debug, Serialize)]
+pub struct Vertebra {
+    /// Label value in the label map.
+    pub label: u8,
+    /// "L3", "sacrum", … or "" when unnamed.
+    pub name: String,
+    pub volume_mm3: f64,
+    /// Other bone touching it (rib candidates), mm².
+    pub lateral_contact_mm2: f64,
+}
+
+/// What the split found (for report.json), from the top down.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VertebraReport {
+    /// "sacrum", "ribs" or "none" (unnamed: labels 1, 2, … from the top).
+    pub numbered_from: &'static str,
+    pub discs_found: usize,
+    pub vertebrae: Vec<Vertebra>,
+    pub warnings: Vec<String>,
+}
+
+/// VerSe labels.
+pub const LABEL_T12: u8 = 19;
+pub const LABEL_SACRUM: u8 = 26;
+
+/// The name of VerSe label `l`.
+pub fn verse_name(l: u8) -> String {
+    match l {
+        1..=7 => format!("C{l}"),
+        8..=19 => format!("T{}", l - 7),
+        20..=25 => format!("L{}", l - 19),
+        26 => "sacrum".into(),
+        27 => "coccyx".into(),
+        28 => "T13".into(),
+        _ => String::new(),
+    }
+}
+
+/// Where the canal is and which way is which, on the mask's grid.
+#[derive(Clone, Copy)]
+pub struct Frame<'a> {
+    pub plane: Plane,
+    /// Canal centre per slice (in-plane voxel coordinates).
+    pub track: &'a [[f64; 2]],
+    pub lr_is_u: bool,
+    /// +1 when anterior is towards increasing index along the in-plane
+    /// axis that is not left-right, −1 otherwise.
+    pub anterior_sign: f64,
+    /// Whether increasing slice index runs towards the head.
+    pub slices_go_up: bool,
+}
+
+type V3 = [f64; 3];
+
+fn sub(a: V3, b: V3) -> V3 {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+fn dot(a: V3, b: V3) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+fn cross(a: V3, b: V3) -> V3 {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+fn unit(a: V3) -> V3 {
+    let l = dot(a, a).sqrt();
+    if l > 0.0 {
+        [a[0] / l, a[1] / l, a[2] / l]
+    } else {
+        [0.0, 0.0, 1.0]
+    }
+}
+
+/// Step 7 as the segmentation leaves it: the spine's box in the final mask
+/// and what the split needs there.
+#[derive(Clone, Debug)]
+pub struct VertebraJob {
+    /// The box: its first voxel and size on the CT's (and the mask's) grid.
+    pub lo: [usize; 3],
+    pub dims: [usize; 3],
+    /// Index axis of the axial slices.
+    pub slice_axis: usize,
+    /// The canal's centre per slice of the box (in-plane voxel coordinates).
+    pub track: Vec<[f64; 2]>,
+    pub lr_is_u: bool,
+    pub anterior_sign: f64,
+    pub slices_go_up: bool,
+    /// Spine voxels that touched other bone in the isolation, box indices.
+    pub contacts: Vec<[usize; 3]>,
+    pub params: VertebraParams,
+}
+
+impl VertebraJob {
+    /// Splits `mask` (the final spine mask, on `ct`'s grid) into numbered
+    /// vertebrae: the label map on `ct`'s grid, 0 outside the mask.
+    pub fn run(&self, ct: &Volume<f32>, mask: &Mask) -> (Volume<u8>, VertebraReport) {
+        let hi: [usize; 3] = std::array::from_fn(|a| self.lo[a] + self.dims[a]);
+        let boxed = mask.crop(self.lo, hi);
+        let frame = Frame {
+            plane: Plane::new(self.dims, self.slice_axis),
+            track: &self.track,
+            lr_is_u: self.lr_is_u,
+            anterior_sign: self.anterior_sign,
+            slices_go_up: self.slices_go_up,
+        };
+        let (labels, rep) = label_vertebrae_fast(
+            &boxed,
+            ct,
+            self.lo,
+            &frame,
+            &self.contacts,
+            &self.params,
+            0.8,
+        );
+        let mut full = Volume::filled(mask.grid.clone(), 0u8);
+        full.paste(&labels, self.lo);
+        (full, rep)
+    }
+}
+
+/// [`label_vertebrae`] on a grid coarsened 2 × 2 in-plane when the in-plane
+/// voxels are smaller than `coarse_below_mm` (a coarse voxel is bone when
+/// any of its 4 is; every bone voxel takes its coarse voxel's label): the
+/// splits fall at discs and facet joints, a millimetre is enough to place
+/// them, at a quarter of the cost.
+pub fn label_vertebrae_fast(
+    mask: &Mask,
+    ct: &Volume<f32>,
+    lo: [usize; 3],
+    frame: &Frame,
+    contacts: &[[usize; 3]],
+    p: &VertebraParams,
+    coarse_below_mm: f64,
+) -> (Volume<u8>, VertebraReport) {
+    let g = &mask.grid;
+    let plane = frame.plane;
+    let (u, v) = (plane.u, plane.v);
+    if g.spacing[u].max(g.spacing[v]) >= coarse_below_mm {
+        return label_vertebrae(mask, ct, lo, frame, contacts, p);
+    }
+    let halve = |a: usize| a == u || a == v;
+    let dims: [usize; 3] = std::array::from_fn(|a| {
+        if halve(a) {
+            g.dims[a].div_ceil(2)
+        } else {
+            g.dims[a]
+        }
+    });
+    let spacing: [f64; 3] = std::array::from_fn(|a| {
+        if halve(a) {
+            2.0 * g.spacing[a]
+        } else {
+            g.spacing[a]
+        }
+    });
+    let cgrid = crate::volume::Grid {
+        dims,
+        spacing,
+        origin: g.origin,
+        direction: g.direction,
+    };
+    let to_c = |c: [usize; 3]| -> [usize; 3] {
+        std::array::from_fn(|a| if halve(a) { c[a] / 2 } else { c[a] })
+    };
+    let [nx, ny, nz] = g.dims;
+    let mut coarse = Mask::filled(cgrid, 0);
+    // Coarse slices in parallel, each from its one or two fine slices.
+    let cplane_len = dims[0] * dims[1];
+    coarse
+        .data
+        .par_chunks_mut(cplane_len.max(1))
+        .enumerate()
+        .for_each(|(cz, cslice)| {
+            let zs = if halve(2) {
+                2 * cz..(2 * cz + 2).min(nz)
+            } else {
+                cz..cz + 1
+            };
+            for z in zs {
+                for y in 0..ny {
+                    let row = &mask.data[(z * ny + y) * nx..][..nx];
+                    for (x, &m) in row.iter().enumerate() {
+                        if m != 0 {
+                            let c = to_c([x, y, z]);
+                            cslice[c[0] + dims[0] * c[1]] = 1;
+                        }
+                    }
+                }
+            }
+        });
+    // Coarse voxel i covers fine 2i, 2i + 1: its centre is at fine 2i + 0.5.
+    let ctrack: Vec<[f64; 2]> = frame
+        .track
+        .iter()
+        .map(|t| [(t[0] - 0.5) / 2.0, (t[1] - 0.5) / 2.0])
+        .collect();
+    let cframe = Frame {
+        plane: Plane::new(dims, plane.a),
+        track: &ctrack,
+        ..*frame
+    };
+    let ccontacts: Vec<[usize; 3]> = contacts.iter().map(|&c| to_c(c)).collect();
+    let (clabels, rep) = label_vertebrae(&coarse, ct, lo, &cframe, &ccontacts, p);
+    let mut data = vec![0u8; mask.data.len()];
+    data.par_chunks_mut((nx * ny).max(1))
+        .enumerate()
+        .for_each(|(z, slice)| {
+            for (i, o) in slice.iter_mut().enumerate() {
+                if mask.data[z * nx * ny + i] != 0 {
+                    let c = to_c([i % nx, i / nx, z]);
+                    *o = clabels.data[c[0] + dims[0] * (c[1] + dims[1] * c[2])];
+                }
+            }
+        });
+    // Volumes on the fine grid.
+    let mut count = [0usize; 256];
+    for &l in &data {
+        count[l as usize] += 1;
+    }
+    let mut rep = rep;
+    for v in &mut rep.vertebrae {
+        v.volume_mm3 = count[v.label as usize] as f64 * g.voxel_volume_mm3();
+    }
+    (
+        Volume {
+            grid: g.clone(),
+            data,
+        },
+        rep,
+    )
+}
+
+/// Splits `mask` into vertebrae. `ct` is sampled at `mask`'s voxel centres
+/// (mm from its first voxel) shifted by `ct`'s voxel `lo`. `contacts` are voxels of the spine that
+/// touched other bone in the isolation (rib candidates), as indices of
+/// `mask`'s grid. Returns the label map on `mask`'s grid (0 outside it).
+pub fn label_vertebrae(
+    mask: &Mask,
+    ct: &Volume<f32>,
+    lo: [usize; 3],
+    frame: &Frame,
+    contacts: &[[usize; 3]],
+    p: &VertebraParams,
+) -> (Volume<u8>, VertebraReport) {
+    let mut rep = VertebraReport {
+        numbered_from: "none",
+        ..Default::default()
+    };
+    let g = &mask.grid;
+    let sp = g.spacing;
+    let plane = frame.plane;
+    let track = frame.track;
+    let (su, sv) = (sp[plane.u], sp[plane.v]);
+    let vox = g.voxel_volume_mm3();
+    let (nu, nv, ns) = (plane.nu(), plane.nv(), plane.slices());
+    // Index space in mm (the grid's axes are orthonormal).
+    let mm = |c: [usize; 3]| {
+        [
+            c[0] as f64 * sp[0],
+            c[1] as f64 * sp[1],
+            c[2] as f64 * sp[2],
+        ]
+    };
+    // In-plane offsets from the canal: (left-right, anterior), mm.
+    let offsets = |k: usize, i: usize, j: usize| {
+        let (du, dv) = ((i as f64 - track[k][0]) * su, (j as f64 - track[k][1]) * sv);
+        if frame.lr_is_u {
+            (du, frame.anterior_sign * dv)
+        } else {
+            (dv, frame.anterior_sign * du)
+        }
+    };
+    let empty = |rep| (Volume::filled(g.clone(), 0), rep);
+
+    // 1. Body bone and its centre per slice.
+    let mut body: Vec<usize> = Vec::new();
+    let mut centre: Vec<Option<V3>> = vec![None; ns];
+    let mut any = vec![false; ns];
+    for (k, c) in centre.iter_mut().enumerate() {
+        let (mut sum, mut n) = ([0.0; 3], 0usize);
+        for j in 0..nv {
+            for i in 0..nu {
+                let idx = plane.index(k, i, j);
+                if mask.data[idx] == 0 {
+                    continue;
+                }
+                any[k] = true;
+                let (lat, ant) = offsets(k, i, j);
+                if ant < p.body_front_mm || lat.abs() > p.body_half_width_mm {
+                    continue;
+                }
+                body.push(idx);
+                let x = mm(g.coords(idx));
+                for a in 0..3 {
+                    sum[a] += x[a];
+                }
+                n += 1;
+            }
+        }
+        // A slice with less than a fifth of a body's section does not place
+        // the line (a disc level, an end).
+        if n as f64 * su * sv >= 200.0 {
+            *c = Some([sum[0] / n as f64, sum[1] / n as f64, sum[2] / n as f64]);
+        }
+    }
+    let (Some(k0), Some(k1)) = (
+        centre.iter().position(Option::is_some),
+        centre.iter().rposition(Option::is_some),
+    ) else {
+        return empty(rep);
+    };
+    // Bridge the gaps linearly, then smooth each coordinate along the slices.
+    // Beyond the first and last body section the line is held to the ends
+    // of the mask (a body hollow at the ends, or cut by the field of view,
+    // still has its disc looked for).
+    let (m0, m1) = (
+        (0..ns).find(|&k| any[k]).unwrap_or(k0).min(k0),
+        (0..ns).rev().find(|&k| any[k]).unwrap_or(k1).max(k1),
+    );
+    let held = |k: usize, c: V3| {
+        let mut x = c;
+        x[plane.a] = k as f64 * sp[plane.a];
+        x
+    };
+    let mut line: Vec<V3> = Vec::with_capacity(m1 - m0 + 1);
+    for k in m0..k0 {
+        line.push(held(k, centre[k0].expect("a body section")));
+    }
+    let mut last = k0;
+    for k in k0..=k1 {
+        if let Some(c) = centre[k] {
+            if k > last + 1 {
+                let a = centre[last].unwrap_or(c);
+                for m in last + 1..k {
+                    let t = (m - last) as f64 / (k - last) as f64;
+                    line.push(std::array::from_fn(|d| a[d] + t * (c[d] - a[d])));
+                }
+            }
+            line.push(c);
+            last = k;
+        }
+    }
+    for k in k1 + 1..=m1 {
+        line.push(held(k, centre[k1].expect("a body section")));
+    }
+    let sigma_slices = p.line_sigma_mm / sp[plane.a];
+    let line: Vec<V3> = {
+        let coords: Vec<Vec<f64>> = (0..3)
+            .map(|d| gaussian_1d(&line.iter().map(|c| c[d]).collect::<Vec<_>>(), sigma_slices))
+            .collect();
+        (0..line.len())
+            .map(|m| [coords[0][m], coords[1][m], coords[2][m]])
+            .collect()
+    };
+    // Resampled every mm of arc length.
+    let mut pts: Vec<V3> = vec![line[0]];
+    let mut carry = 0.0;
+    for w in line.windows(2) {
+        let d = sub(w[1], w[0]);
+        let len = dot(d, d).sqrt();
+        let mut t = 1.0 - carry;
+        while t <= len {
+            let f = t / len;
+            pts.push([w[0][0] + f * d[0], w[0][1] + f * d[1], w[0][2] + f * d[2]]);
+            t += 1.0;
+        }
+        carry = len - (t - 1.0);
+    }
+    let n = pts.len();
+    if n < 3 {
+        return empty(rep);
+    }
+    let tangent: Vec<V3> = (0..n)
+        .map(|m| unit(sub(pts[(m + 5).min(n - 1)], pts[m.saturating_sub(5)])))
+        .collect();
+
+    // 2. The CT along the line: median of a disc perpendicular to it.
+    let cdims = ct.grid.dims;
+    let r = p.roi_radius_mm;
+    let ring = r.ceil() as i64;
+    let profile: Vec<f64> = (0..n)
+        .map(|m| {
+            let t = tangent[m];
+            let e1 = unit(cross(
+                t,
+                if t[0].abs() < 0.9 {
+                    [1.0, 0.0, 0.0]
+                } else {
+                    [0.0, 1.0, 0.0]
+                },
+            ));
+            let e2 = cross(t, e1);
+            let mut vals = Vec::with_capacity(((2 * ring + 1) * (2 * ring + 1)) as usize);
+            for a in -ring..=ring {
+                for b in -ring..=ring {
+                    let (a, b) = (a as f64, b as f64);
+                    if a * a + b * b > r * r {
+                        continue;
+                    }
+                    let x: V3 = std::array::from_fn(|d| pts[m][d] + a * e1[d] + b * e2[d]);
+                    let idx: Option<[usize; 3]> = (0..3)
+                        .map(|d| {
+                            let i = (x[d] / ct.grid.spacing[d]).round() + lo[d] as f64;
+                            (i >= 0.0 && (i as usize) < cdims[d]).then_some(i as usize)
+                        })
+                        .collect::<Option<Vec<_>>>()
+                        .map(|v| [v[0], v[1], v[2]]);
+                    if let Some([i, j, k]) = idx {
+                        vals.push(ct.data[i + cdims[0] * (j + cdims[1] * k)]);
+                    }
+                }
+            }
+            if vals.is_empty() {
+                return 0.0;
+            }
+            let mid = vals.len() / 2;
+            *vals.select_nth_unstable_by(mid, f32::total_cmp).1 as f64
+        })
+        .collect();
+    // Valleys between bright endplates.
+    let reach = p.valley_reach_mm.round() as usize;
+    let evidence: Vec<f64> = (0..n)
+        .map(|m| {
+            if m < 2 || m + 2 >= n {
+                return 0.0;
+            }
+            let left = profile[m.saturating_sub(reach)..=m - 2]
+                .iter()
+                .copied()
+                .fold(f64::MIN, f64::max);
+            let right = profile[m + 2..=(m + reach).min(n - 1)]
+                .iter()
+                .copied()
+                .fold(f64::MIN, f64::max);
+            (left.min(right) - profile[m]).max(0.0) / p.valley_scale_hu
+        })
+        .collect();
+    // Evidence in units of the clearest discs' (the median of the strongest
+    // valleys, one per two vertebra heights): noise and contrast differ
+    // tenfold between scans.
+    let evidence = {
+        let typical = 0.5 * (p.min_height_mm + p.max_height_mm);
+        let half = (0.5 * p.min_height_mm) as usize;
+        let mut peaks: Vec<f64> = (0..n)
+            .filter(|&m| {
+                let w = &evidence[m.saturating_sub(half)..(m + half + 1).min(n)];
+                evidence[m] > 0.0 && w.iter().all(|&e| e <= evidence[m])
+            })
+            .map(|m| evidence[m])
+            .collect();
+        peaks.sort_by(|a, b| b.total_cmp(a));
+        let k = ((n as f64 / typical / 2.0).round() as usize).clamp(1, peaks.len().max(1));
+        let unit = peaks.get(k / 2).copied().unwrap_or(1.0).max(1e-6);
+        evidence.iter().map(|e| e / unit).collect::<Vec<f64>>()
+    };
+    // The pieces at the ends may be partial vertebrae, no longer than a
+    // whole one; the bottom one may also be the sacrum, longer. Both chains
+    // are found; the long bottom piece is kept when it looks like a sacrum
+    // (its body runs `sacrum_min_length_mm` along the line and it holds
+    // `alae_min_mm3` of bone `alae_from_mm` or more left or right of the
+    // canal), else the discs go down to the end.
+    let chain = |bottom_max: f64| {
+        let ends = if frame.slices_go_up {
+            [bottom_max, p.max_height_mm]
+        } else {
+            [p.max_height_mm, bottom_max]
+        };
+        regular_discs(
+            &evidence,
+            [p.min_height_mm, p.max_height_mm],
+            p.height_ratio,
+            ends,
+            p.disc_evidence,
+        )
+    };
+    let with_sacrum = chain(p.sacrum_max_mm);
+    // The bottom piece of that chain: its body's length and its bone's
+    // lateral reach.
+    let sacrum_like = {
+        let bottom_disc = if frame.slices_go_up {
+            with_sacrum.first()
+        } else {
+            with_sacrum.last()
+        };
+        match bottom_disc {
+            None => false,
+            Some(&m) => {
+                let (q, t) = (pts[m], tangent[m]);
+                let below = |x: V3| {
+                    let d = dot(sub(x, q), t);
+                    if frame.slices_go_up {
+                        -d
+                    } else {
+                        d
+                    }
+                };
+                let length = body
+                    .iter()
+                    .map(|&i| below(mm(g.coords(i))))
+                    .fold(0.0, f64::max);
+                // Bone beyond the bodies' sides: the alae are massive, the
+                // transverse processes thin.
+                let mut lateral = 0usize;
+                for (idx, &v) in mask.data.iter().enumerate() {
+                    if v != 0 {
+                        let c = g.coords(idx);
+                        if below(mm(c)) > p.disc_margin_mm {
+                            let (lat, _) = offsets(c[plane.a], c[plane.u], c[plane.v]);
+                            lateral += usize::from(lat.abs() >= p.alae_from_mm);
+                        }
+                    }
+                }
+                length >= p.sacrum_min_length_mm && lateral as f64 * vox >= p.alae_min_mm3
+            }
+        }
+    };
+    let discs = if sacrum_like {
+        with_sacrum
+    } else {
+        chain(p.max_height_mm)
+    };
+    // A disc missed at the lumbosacral junction (steeply tilted, thick
+    // slices) makes L5 and the sacrum one piece, and the count from the
+    // sacrum one level off. The sacroiliac joints tell: the ilium touches
+    // the sacrum up to near its top (S1), so a piece the ilium touches that
+    // reaches far above its highest contact holds L5 too; the deepest valley
+    // between that contact and a vertebra's height below the disc above is
+    // taken as the L5/S1 disc.
+    let mut discs = discs;
+    // End pieces with little body bone (a sliver cut by the field of view)
+    // join their neighbour.
+    let end_body = |discs: &[usize], first: bool| {
+        let m = if first {
+            discs[0]
+        } else {
+            discs[discs.len() - 1]
+        };
+        let (q, t) = (pts[m], tangent[m]);
+        let n = body
+            .iter()
+            .filter(|&&i| (dot(sub(mm(g.coords(i)), q), t) > 0.0) != first)
+            .count();
+        n as f64 * vox
+    };
+    while !discs.is_empty() && end_body(&discs, true) < p.min_end_body_mm3 {
+        discs.remove(0);
+    }
+    while !discs.is_empty() && end_body(&discs, false) < p.min_end_body_mm3 {
+        discs.pop();
+    }
+    let lateral: Vec<V3> = contacts
+        .iter()
+        .filter(|c| {
+            let (k, i, j) = (c[plane.a], c[plane.u], c[plane.v]);
+            k < ns && i < nu && j < nv && offsets(k, i, j).0.abs() >= p.rib_lateral_mm
+        })
+        .map(|&c| mm(c))
+        .collect();
+    if let Some(m) = missed_lumbosacral_disc(
+        &discs,
+        (&pts, &tangent),
+        &lateral,
+        &evidence,
+        vox.powf(2.0 / 3.0),
+        frame,
+        p,
+    ) {
+        discs.push(m);
+        discs.sort_unstable();
+    }
+    rep.discs_found = discs.len();
+    let planes: Vec<(V3, V3)> = discs.iter().map(|&m| (pts[m], tangent[m])).collect();
+    let pieces = planes.len() + 1;
+    // The piece of a point: how many disc planes it lies beyond (the line
+    // runs with the slice index).
+    let piece_at = |x: V3| {
+        planes
+            .iter()
+            .filter(|(q, t)| dot(sub(x, *q), *t) > 0.0)
+            .count()
+    };
+    let clear_of_discs = |x: V3, margin: f64| {
+        planes
+            .iter()
+            .all(|(q, t)| dot(sub(x, *q), *t).abs() >= margin)
+    };
+
+    // 3. Seeds: body bone clear of the discs; flood by depth.
+    const UNREACHED: u8 = u8::MAX;
+    let mut label: Vec<u8> = mask
+        .data
+        .iter()
+        .map(|&m| if m != 0 { UNREACHED } else { 0 })
+        .collect();
+    let d2 = edt::squared_depth(mask);
+    const BUCKETS: usize = 1024;
+    let bucket = |i: usize| ((d2[i].sqrt() / 0.1) as usize).min(BUCKETS - 1);
+    let mut queue: Vec<VecDeque<u32>> = (0..BUCKETS).map(|_| VecDeque::new()).collect();
+    let mut top = 0;
+    // The pedicles and laminae: the bone right around the canal, away from
+    // the disc levels (where the laminae of the vertebra above reach down),
+    // seed too. The articular processes, farther out, are left to the flood:
+    // those of the vertebra above lie beside those of the one below.
+    let mut ring_bone = Vec::new();
+    for k in 0..ns {
+        for j in 0..nv {
+            for i in 0..nu {
+                let idx = plane.index(k, i, j);
+                let (lat, ant) = offsets(k, i, j);
+                if mask.data[idx] != 0
+                    && ant < p.body_front_mm
+                    && lat * lat + ant * ant <= p.ring_seed_mm * p.ring_seed_mm
+                {
+                    ring_bone.push(idx);
+                }
+            }
+        }
+    }
+    let plane_above = |c: usize| {
+        if frame.slices_go_up {
+            planes.get(c).copied()
+        } else {
+            c.checked_sub(1).map(|i| planes[i])
+        }
+    };
+    let depth_below = |x: V3, (q, t): (V3, V3)| {
+        let d = dot(sub(x, q), t);
+        if frame.slices_go_up {
+            -d
+        } else {
+            d
+        }
+    };
+    let plane_below = |c: usize| {
+        if frame.slices_go_up {
+            c.checked_sub(1).map(|i| planes[i])
+        } else {
+            planes.get(c).copied()
+        }
+    };
+    let typical_height = if discs.len() >= 2 {
+        (discs[discs.len() - 1] - discs[0]) as f64 / (discs.len() - 1) as f64
+    } else {
+        p.max_height_mm
+    };
+    // Around the canal, only the lower part of each vertebra's span seeds
+    // it: the upper part holds the laminae of the vertebra above, which
+    // reach down over it (and the more so in the lordosis).
+    let ring_seed = |x: V3| {
+        let c = piece_at(x);
+        let below_top = plane_above(c).map_or(f64::INFINITY, |pl| depth_below(x, pl));
+        let above_bottom = plane_below(c).map_or(f64::INFINITY, |pl| -depth_below(x, pl));
+        // An end piece's height: its neighbours' (the discs' mean spacing).
+        let height = match below_top + above_bottom {
+            h if h.is_finite() => h,
+            _ => typical_height,
+        };
+        let upper = (p.ring_upper_share * height).max(p.ring_margin_mm);
+        below_top >= upper && above_bottom >= p.ring_margin_mm
+    };
+    let seeds = body
+        .iter()
+        .map(|&i| (i, false))
+        .chain(ring_bone.iter().map(|&i| (i, true)));
+    for (idx, ring) in seeds {
+        let x = mm(g.coords(idx));
+        let ok = if ring {
+            ring_seed(x)
+        } else {
+            clear_of_discs(x, p.disc_margin_mm)
+        };
+        if ok {
+            label[idx] = piece_at(x).min(253) as u8 + 1;
+            let b = bucket(idx);
+            queue[b].push_back(idx as u32);
+            top = top.max(b);
+        }
+    }
+    let [nx, ny, nz] = g.dims;
+    loop {
+        while top > 0 && queue[top].is_empty() {
+            top -= 1;
+        }
+        let Some(i) = queue[top].pop_front() else {
+            break;
+        };
+        let i = i as usize;
+        let l = label[i];
+        let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
+        let mut visit = |q: usize| {
+            if label[q] == UNREACHED {
+                label[q] = l;
+                let b = bucket(q);
+                queue[b].push_back(q as u32);
+                top = top.max(b);
+            }
+        };
+        if x > 0 {
+            visit(i - 1);
+        }
+        if x + 1 < nx {
+            visit(i + 1);
+        }
+        if y > 0 {
+            visit(i - nx);
+        }
+        if y + 1 < ny {
+            visit(i + nx);
+        }
+        if z > 0 {
+            visit(i - nx * ny);
+        }
+        if z + 1 < nz {
+            visit(i + nx * ny);
+        }
+    }
+    drop(d2);
+    drop(queue);
+    // Bone no seed reached (apart from every body): by the disc planes.
+    let mut volume = vec![0usize; pieces];
+    for (idx, l) in label.iter_mut().enumerate() {
+        if *l == UNREACHED {
+            *l = piece_at(mm(g.coords(idx))).min(253) as u8 + 1;
+        }
+        if *l != 0 {
+            volume[*l as usize - 1] += 1;
+        }
+    }
+
+    // 4. Numbers. Other bone touching the spine away from the canal: ribs
+    // (a neck each, up to a few hundred mm²) or the ilium (the sacroiliac
+    // joints, a thousand and more).
+    let face_mm2 = vox.powf(2.0 / 3.0);
+    let mut contact = vec![0f64; pieces];
+    let mut touching: Vec<(usize, V3)> = Vec::new();
+    for &c in contacts {
+        let (k, i, j) = (c[plane.a], c[plane.u], c[plane.v]);
+        if k >= ns || i >= nu || j >= nv || offsets(k, i, j).0.abs() < p.rib_lateral_mm {
+            continue;
+        }
+        let l = label[plane.index(k, i, j)];
+        let piece = if l != 0 {
+            l as usize - 1
+        } else {
+            piece_at(mm(c)).min(pieces - 1)
+        };
+        contact[piece] += face_mm2;
+        touching.push((piece, mm(c)));
+    }
+    // Pieces from the bottom up, and the disc plane above each.
+    let order: Vec<usize> = if frame.slices_go_up {
+        (0..pieces).collect()
+    } else {
+        (0..pieces).rev().collect()
+    };
+    // The sacrum: the pieces at the bottom that the ilium touches (the
+    // splits between them are the sacral discs' remnants), or else a long
+    // bottom piece with alae (an ilium not touching). Its top must be near
+    // the joints' top: a piece reaching far above them holds L5 too (its
+    // disc missed), and the count would be one off.
+    let si_pieces = sacral_run(&order, &contact, p.si_contact_mm2);
+    let sacrum_pieces = if si_pieces > 0 && si_pieces < pieces {
+        let top = plane_above(order[si_pieces - 1]).expect("a piece above");
+        let highest = touching
+            .iter()
+            .filter(|(c, _)| order[..si_pieces].contains(c))
+            .map(|&(_, x)| depth_below(x, top))
+            .fold(f64::INFINITY, f64::min);
+        if highest <= p.sacrum_top_mm {
+            si_pieces
+        } else {
+            rep.warnings.push(format!(
+                "the ilium touches the lowest vertebra {highest:.0} mm below its top: the sacrum \
+                 was not told from L5, the vertebrae are not numbered from it"
+            ));
+            0
+        }
+    } else if si_pieces == 0 && pieces > 1 && sacrum_like {
+        1
+    } else {
+        0
+    };
+    let lowest_rib = order.iter().position(|&c| {
+        c != order[0] && contact[c] >= p.rib_contact_mm2 && contact[c] < p.si_contact_mm2
+    });
+    let mut numbers: Vec<u8> = vec![0; pieces];
+    let count_from = |anchor_pos: usize, anchor_label: u8, numbers: &mut Vec<u8>| {
+        for (pos, &c) in order.iter().enumerate() {
+            let l = anchor_label as i64 + anchor_pos as i64 - pos as i64;
+            numbers[c] = if (1..=25).contains(&l) { l as u8 } else { 0 };
+        }
+    };
+    if sacrum_pieces > 0 {
+        // Above the sacrum: L5 (24), not L6 (25, a transitional vertebra).
+        count_from(sacrum_pieces, LABEL_SACRUM - 2, &mut numbers);
+        for &c in &order[..sacrum_pieces] {
+            numbers[c] = LABEL_SACRUM;
+        }
+        rep.numbered_from = "sacrum";
+    } else if let Some(pos) = lowest_rib {
+        count_from(pos, LABEL_T12, &mut numbers);
+        rep.numbered_from = "ribs";
+    }
+    let named = rep.numbered_from != "none";
+    if !named {
+        rep.warnings.push(
+            "neither the sacrum nor a rib was found: the vertebrae are numbered 1, 2, … from \
+             the top, not named"
+                .into(),
+        );
+        for (n, &c) in order.iter().rev().enumerate() {
+            numbers[c] = (n + 1).min(254) as u8;
+        }
+    } else {
+        // Pieces beyond the named range (above T1): high numbers from 200.
+        let mut next = 200u8;
+        for &c in order.iter().rev() {
+            if numbers[c] == 0 {
+                numbers[c] = next;
+                next = next.saturating_add(1);
+            }
+        }
+    }
+    for l in label.iter_mut() {
+        if *l != 0 {
+            *l = numbers[*l as usize - 1];
+        }
+    }
+    // From the top down; the sacrum's pieces as one.
+    for &c in order.iter().rev() {
+        match rep.vertebrae.last_mut() {
+            Some(v) if v.label == numbers[c] => {
+                v.volume_mm3 += volume[c] as f64 * vox;
+                v.lateral_contact_mm2 += contact[c];
+            }
+            _ => rep.vertebrae.push(Vertebra {
+                label: numbers[c],
+                name: if named {
+                    verse_name(numbers[c])
+                } else {
+                    String::new()
+                },
+                volume_mm3: volume[c] as f64 * vox,
+                lateral_contact_mm2: contact[c],
+            }),
+        }
+    }
+    (
+        Volume {
+            grid: g.clone(),
+            data: label,
+        },
+        rep,
+    )
+}
+
+/// How many pieces from the bottom up (`order`) make the sacrum: up to the
+/// last of the run of pieces that other bone touches over `si_mm2` (the
+/// sacroiliac joints), when that run starts at one of the two lowest pieces
+/// (below the joints: the sacral apex, the coccyx). 0 when there is none.
+fn sacral_run(order: &[usize], contact: &[f64], si_mm2: f64) -> usize {
+    let Some(first) = order.iter().take(2).position(|&c| contact[c] >= si_mm2) else {
+        return 0;
+    };
+    first
+        + order[first..]
+            .iter()
+            .take_while(|&&c| contact[c] >= si_mm2)
+            .count()
+}
+
+/// The L5/S1 disc (an index along the line of points `pts` with directions
+/// `tangent`) when the discs found leave L5
+/// and the sacrum one piece: the bottom pieces that other bone touches over
+/// `si_contact_mm2` (the ilium) reach more than `sacrum_top_mm` above the
+/// highest contact. `None` when they do not, or no valley lies between.
+fn missed_lumbosacral_disc(
+    discs: &[usize],
+    (pts, tangent): (&[V3], &[V3]),
+    lateral: &[V3],
+    evidence: &[f64],
+    face_mm2: f64,
+    frame: &Frame,
+    p: &VertebraParams,
+) -> Option<usize> {
+    let pieces = discs.len() + 1;
+    let piece_at = |x: V3| {
+        discs
+            .iter()
+            .filter(|&&m| dot(sub(x, pts[m]), tangent[m]) > 0.0)
+            .count()
+    };
+    let mut contact = vec![0f64; pieces];
+    for &x in lateral {
+        contact[piece_at(x)] += face_mm2;
+    }
+    let up = frame.slices_go_up;
+    // Bottom-up piece order; piece c lies between discs c − 1 and c.
+    let order: Vec<usize> = if up {
+        (0..pieces).collect()
+    } else {
+        (0..pieces).rev().collect()
+    };
+    let si = sacral_run(&order, &contact, p.si_contact_mm2);
+    if si == 0 || si == pieces {
+        return None;
+    }
+    let top_disc = if up {
+        discs[si - 1]
+    } else {
+        discs[pieces - si - 1]
+    };
+    let (q, t) = (pts[top_disc], tangent[top_disc]);
+    let highest = lateral
+        .iter()
+        .filter(|&&x| order[..si].contains(&piece_at(x)))
+        .map(|&x| {
+            if up {
+                -dot(sub(x, q), t)
+            } else {
+                dot(sub(x, q), t)
+            }
+        })
+        .fold(f64::INFINITY, f64::min);
+    if highest <= p.sacrum_top_mm {
+        return None;
+    }
+    let (reach, min_h) = (highest.round() as usize, p.min_height_mm.round() as usize);
+    let window = if up {
+        top_disc.saturating_sub(reach)..top_disc.saturating_sub(min_h)
+    } else {
+        (top_disc + min_h).min(evidence.len())..(top_disc + reach).min(evidence.len())
+    };
+    window
+        .filter(|&m| evidence[m] > 0.0)
+        .max_by(|&a, &b| evidence[a].total_cmp(&evidence[b]))
+}
+
+/// Disc positions (indices, 1 mm apart) along `evidence`, chosen so that
+/// the pieces between them are vertebra-sized: consecutive discs `heights`
+/// mm apart (min, max), neighbouring heights within a factor `ratio` of each
+/// other, the end pieces at most `ends` mm (first, last). Among such chains,
+/// the one with the largest sum of `evidence − threshold` at its discs: a
+/// disc with weak evidence is still placed where the regularity demands one
+/// (a missed disc would make a double vertebra), one with evidence above the
+/// threshold is added where the sizes allow. Dynamic programming over
+/// (disc, previous height).
+pub fn regular_discs(
+    evidence: &[f64],
+    [h_min, h_max]: [f64; 2],
+    ratio: f64,
+    [start_max, end_max]: [f64; 2],
+    threshold: f64,
+) -> Vec<usize> {
+    let n = evidence.len();
+    let (h_min, h_max) = (h_min.round().max(1.0) as usize, h_max.round() as usize);
+    if n == 0 || h_max < h_min {
+        return Vec::new();
+    }
+    let nh = h_max - h_min + 1;
+    // Height index nh: the first disc (no previous one).
+    let w = nh + 1;
+    const NONE: f64 = f64::NEG_INFINITY;
+    let mut best = vec![NONE; n * w];
+    let mut from = vec![usize::MAX; n * w];
+    for i in 0..n {
+        let gain = evidence[i] - threshold;
+        if i as f64 <= start_max {
+            best[i * w + nh] = gain;
+        }
+        for g in h_min..=h_max.min(i) {
+            let j = i - g;
+            let (mut top, mut arg) = (NONE, usize::MAX);
+            for pg in 0..=nh {
+                let v = best[j * w + pg];
+                if v == NONE {
+                    continue;
+                }
+                if pg < nh {
+                    let r = g as f64 / (pg + h_min) as f64;
+                    if r > ratio || r < 1.0 / ratio {
+                        continue;
+                    }
+                }
+                if v > top {
+                    (top, arg) = (v, pg);
+                }
+            }
+            if top > NONE {
+                best[i * w + g - h_min] = top + gain;
+                from[i * w + g - h_min] = arg;
+            }
+        }
+    }
+    // The best chain whose last disc leaves a short enough end piece; no
+    // disc at all when the whole is short enough.
+    let mut end = None;
+    let mut top = if (n as f64) <= start_max.max(end_max) {
+        0.0
+    } else {
+        NONE
+    };
+    for i in 0..n {
+        if ((n - 1 - i) as f64) > end_max {
+            continue;
+        }
+        for g in 0..=nh {
+            if best[i * w + g] > top {
+                top = best[i * w + g];
+                end = Some((i, g));
+            }
+        }
+    }
+    let mut discs = Vec::new();
+    while let Some((i, g)) = end {
+        discs.push(i);
+        end = (g != nh).then(|| (i - (g + h_min), from[i * w + g]));
+    }
+    discs.reverse();
+    discs
+}
+
+/// `x` smoothed with a Gaussian of `sigma` samples (edges renormalised).
+fn gaussian_1d(x: &[f64], sigma: f64) -> Vec<f64> {
+    if sigma <= 0.0 {
+        return x.to_vec();
+    }
+    let r = (3.0 * sigma).ceil() as isize;
+    let w: Vec<f64> = (-r..=r)
+        .map(|d| (-0.5 * (d as f64 / sigma).powi(2)).exp())
+        .collect();
+    let n = x.len() as isize;
+    (0..n)
+        .map(|i| {
+            let (mut s, mut ws) = (0.0, 0.0);
+            for (d, &wd) in (-r..=r).zip(&w) {
+                let j = i + d;
+                if j >= 0 && j < n {
+                    s += wd * x[j as usize];
+                    ws += wd;
+                }
+            }
+            s / ws
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Evidence with peaks of `height` at `at` on a background of `base`.
+    fn evidence(n: usize, at: &[(usize, f64)], base: f64) -> Vec<f64> {
+        let mut e = vec![base; n];
+        for &(i, h) in at {
+            e[i] = h;
+        }
+        e
+    }
+
+    #[test]
+    fn regular_discs_prefers_a_regular_chain_to_stray_valleys() {
+        // Discs every 30 mm; stray valleys in between, weaker but above the
+        // threshold, 12–14 mm from a disc (closer than a vertebra).
+        let truth = [20, 50, 80, 110, 140];
+        let mut at: Vec<(usize, f64)> = truth.iter().map(|&i| (i, 1.0)).collect();
+        at.extend([(63, 0.8), (96, 0.8)]);
+        let e = evidence(160, &at, 0.0);
+        let d = regular_discs(&e, [18.0, 46.0], 1.33, [46.0, 46.0], 0.5);
+        assert_eq!(d, truth);
+    }
+
+    #[test]
+    fn regular_discs_places_a_weak_disc_where_the_heights_need_one() {
+        // The disc at 80 is barely a valley (below the threshold); leaving
+        // it out would make a 60 mm vertebra.
+        let e = evidence(
+            160,
+            &[(20, 1.0), (50, 1.0), (80, 0.1), (110, 1.0), (140, 1.0)],
+            0.0,
+        );
+        let d = regular_discs(&e, [18.0, 46.0], 1.33, [46.0, 46.0], 0.5);
+        assert_eq!(d, [20, 50, 80, 110, 140]);
+        // With a long end piece allowed (the sacrum), weak discs there are
+        // left out but strong ones are still taken.
+        let e = evidence(200, &[(20, 1.0), (50, 1.0), (80, 1.0), (110, 0.1)], 0.0);
+        let d = regular_discs(&e, [18.0, 46.0], 1.33, [46.0, 130.0], 0.5);
+        assert_eq!(d, [20, 50, 80]);
+    }
+
+    #[test]
+    fn regular_discs_keeps_neighbouring_heights_alike() {
+        // 30 mm vertebrae, then a valley that would make a 20 mm one next
+        // to them (ratio 1.5, beyond 1.33): the regular 30 mm step is taken
+        // although its valley is weaker (a strong enough valley would still
+        // pull the chain to it, through heights within the ratio).
+        let e = evidence(
+            130,
+            &[(10, 1.0), (40, 1.0), (70, 1.0), (90, 0.9), (100, 0.6)],
+            0.0,
+        );
+        let d = regular_discs(&e, [18.0, 46.0], 1.33, [46.0, 46.0], 0.5);
+        assert_eq!(d, [10, 40, 70, 100]);
+        // Nothing to split: a short piece.
+        assert!(regular_discs(&[0.0; 30], [18.0, 46.0], 1.33, [46.0, 46.0], 0.5).is_empty());
+    }
+
+    #[test]
+    fn verse_names() {
+        assert_eq!(verse_name(19), "T12");
+        assert_eq!(verse_name(20), "L1");
+        assert_eq!(verse_name(24), "L5");
+        assert_eq!(verse_name(25), "L6");
+        assert_eq!(verse_name(26), "sacrum");
+        assert_eq!(verse_name(8), "T1");
+        assert_eq!(verse_name(200), "");
+    }
+}
