@@ -388,6 +388,15 @@ impl Progress for Reporter {
 
 fn main() -> ExitCode {
     spinemesh::alloc::retain_freed_memory();
+    // Output piped into a program that stops reading (`| head -1`) ends this
+    // one quietly, as other command-line tools do, instead of a panic on the
+    // closed stdout (Rust ignores SIGPIPE by default).
+    #[cfg(target_os = "linux")]
+    // SAFETY: restoring a signal's default disposition before any thread
+    // starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let reporter = Reporter::new(cli.quiet);
     let result = match cli.command {
@@ -618,6 +627,17 @@ fn demo(a: DemoArgs, reporter: &Reporter) -> anyhow::Result<()> {
         fmt_mm(s.metrics.hd95_mm),
         fmt_mm(s.metrics.assd_mm)
     );
+    if !s.vertebra_dice.is_empty() {
+        let each: Vec<String> = s
+            .vertebra_dice
+            .iter()
+            .map(|(n, d)| format!("{n} {d:.3}"))
+            .collect();
+        println!(
+            "  vertebrae Dice {} (each against its truth)",
+            each.join(", ")
+        );
+    }
     println!(
         "  mesh      {} triangles, {} vertices, {}, {:.0} mm³ (mask {:.0} mm³)",
         s.report.mesh.triangles,
@@ -628,9 +648,14 @@ fn demo(a: DemoArgs, reporter: &Reporter) -> anyhow::Result<()> {
     );
     println!("  files     {}", s.result_dir.display());
     println!(
-        "            {} ({} mm), mask.nii.gz, {}report.json; input: {}, truth: {}",
+        "            {} ({} mm), mask.nii.gz, {}{}report.json; input: {}, truth: {}",
         s.report.outputs.mesh,
         s.report.mesh.frame,
+        s.report
+            .outputs
+            .vertebrae
+            .as_ref()
+            .map_or(String::new(), |v| format!("{v}, ")),
         s.report
             .outputs
             .overview

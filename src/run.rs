@@ -317,6 +317,9 @@ pub struct DemoSummary {
     pub result_dir: PathBuf,
     pub phantom_seconds: f64,
     pub metrics: evaluate::Metrics,
+    /// Each vertebra's Dice against its truth, by VerSe name (`spine`
+    /// preset; the truth's labels are in `truth_vertebrae.nii.gz`).
+    pub vertebra_dice: Vec<(String, f64)>,
     pub report: Report,
 }
 
@@ -344,6 +347,14 @@ pub fn demo(
     io::dicom::write_series(&ph.ct, &dicom_dir, &io::dicom::WriteOptions::default())?;
     let truth = ph.spine_truth();
     io::nifti::write_mask(&truth_path, &truth)?;
+    // The vertebrae's truth in VerSe numbers (L1–L5 20–24, sacrum 26).
+    let verse = |l: u8| match l {
+        phantom::LABEL_SACRUM => crate::segment::vertebrae::LABEL_SACRUM,
+        l if (phantom::LABEL_L1..phantom::LABEL_SACRUM).contains(&l) => 20 + l - phantom::LABEL_L1,
+        _ => 0,
+    };
+    let truth_vertebrae = ph.labels.map(verse);
+    io::nifti::stage_labels(&out_dir.join("truth_vertebrae.nii.gz"), &truth_vertebrae)?.commit()?;
     let phantom_seconds = t.elapsed().as_secs_f64();
     drop(ph);
 
@@ -352,7 +363,39 @@ pub fn demo(
     let pred = crate::io::nifti::read_nifti(&result_dir.join(MASK_FILE))?.volume;
     let pred = pred.map(|v| (v != 0.0) as u8);
     let metrics = evaluate::compare(&pred, &truth)?;
+    let vertebra_dice = match &report.outputs.vertebrae {
+        Some(f) => {
+            let labels = crate::io::nifti::read_nifti(&result_dir.join(f))?.volume;
+            let names = report
+                .segmentation
+                .spine
+                .as_ref()
+                .and_then(|s| s.vertebrae.as_ref())
+                .map(|v| v.vertebrae.clone())
+                .unwrap_or_default();
+            names
+                .iter()
+                .map(|v| {
+                    let (mut both, mut a, mut b) = (0usize, 0usize, 0usize);
+                    for (&x, &y) in labels.data.iter().zip(&truth_vertebrae.data) {
+                        let (p, q) = (x as u8 == v.label, y == v.label);
+                        both += usize::from(p && q);
+                        a += usize::from(p);
+                        b += usize::from(q);
+                    }
+                    let name = if v.name.is_empty() {
+                        v.label.to_string()
+                    } else {
+                        v.name.clone()
+                    };
+                    (name, 2.0 * both as f64 / (a + b).max(1) as f64)
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
     Ok(DemoSummary {
+        vertebra_dice,
         out_dir: out_dir.to_path_buf(),
         dicom_dir,
         truth: truth_path,

@@ -297,3 +297,30 @@ fn a_run_that_fails_at_the_end_leaves_the_folder_as_it_was() {
         b"an older mask"
     );
 }
+
+/// A reader that stops early (`spinemesh evaluate … | head -1`) must not
+/// make the program panic on its closed stdout.
+#[test]
+#[cfg(target_os = "linux")]
+fn closed_stdout_is_not_a_panic() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let g = spinemesh::Grid::new([8, 8, 8], [1.0; 3], [0.0; 3]);
+    let mut m = spinemesh::Mask::filled(g, 0);
+    m.data[100..200].fill(1);
+    let f = dir.path().join("m.nii.gz");
+    spinemesh::io::nifti::write_mask(&f, &m).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spinemesh"))
+        .args(["evaluate", "--pred"])
+        .arg(&f)
+        .arg("--ref")
+        .arg(&f)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}
