@@ -86,6 +86,9 @@ pub struct VertebraParams {
     /// Other bone touching a piece over this area or more is the ilium at a
     /// sacroiliac joint, mm² (a rib's neck is less) …
     pub si_contact_mm2: f64,
+    /// … spread over at least this extent along the slices, mm (the joints
+    /// run from S1 to S3; a rib's neck touches over 10–26 mm) …
+    pub si_span_mm: f64,
     /// … and the sacrum's top lies at most this far above the joints'
     /// highest contact, mm.
     pub sacrum_top_mm: f64,
@@ -117,6 +120,7 @@ impl Default for VertebraParams {
             rib_lateral_mm: 15.0,
             rib_contact_mm2: 100.0,
             si_contact_mm2: 800.0,
+            si_span_mm: 30.0,
             sacrum_top_mm: 25.0,
             ring_seed_mm: 14.0,
             ring_margin_mm: 5.0,
@@ -136,8 +140,11 @@ pub struct Vertebra {
     /// "L3", "sacrum", … or "" when unnamed.
     pub name: String,
     pub volume_mm3: f64,
-    /// Other bone touching it (rib candidates), mm².
+    /// Other bone touching it (ribs, the ilium) 15 mm or more from the
+    /// canal, mm² …
     pub lateral_contact_mm2: f64,
+    /// … over this extent along the slices, mm.
+    pub contact_span_mm: f64,
 }
 
 /// What the split found (for report.json), from the top down.
@@ -365,9 +372,10 @@ pub fn label_vertebrae_fast(
 }
 
 /// Splits `mask` into vertebrae. `ct` is sampled at `mask`'s voxel centres
-/// (mm from its first voxel) shifted by `ct`'s voxel `lo`. `contacts` are voxels of the spine that
-/// touched other bone in the isolation (rib candidates), as indices of
-/// `mask`'s grid. Returns the label map on `mask`'s grid (0 outside it).
+/// (mm from its first voxel) shifted by `ct`'s voxel `lo`. `contacts` are
+/// voxels of the spine that touched other bone in the isolation (ribs, the
+/// ilium), as indices of `mask`'s grid. Returns the label map on `mask`'s
+/// grid (0 outside it, a label on every mask voxel).
 pub fn label_vertebrae(
     mask: &Mask,
     ct: &Volume<f32>,
@@ -404,7 +412,22 @@ pub fn label_vertebrae(
             (dv, frame.anterior_sign * du)
         }
     };
-    let empty = |rep| (Volume::filled(g.clone(), 0), rep);
+    // Nothing to split along (no body section, too short a line): the whole
+    // mask is one unnamed piece.
+    let whole = |mut rep: VertebraReport| {
+        rep.warnings.push(
+            "no vertebral body was found in front of the canal: the mask is one unnamed piece"
+                .into(),
+        );
+        rep.vertebrae = vec![Vertebra {
+            label: 1,
+            name: String::new(),
+            volume_mm3: mask.count() as f64 * vox,
+            lateral_contact_mm2: 0.0,
+            contact_span_mm: 0.0,
+        }];
+        (mask.map(|m| u8::from(m != 0)), rep)
+    };
 
     // 1. Body bone and its centre per slice.
     let mut body: Vec<usize> = Vec::new();
@@ -441,7 +464,7 @@ pub fn label_vertebrae(
         centre.iter().position(Option::is_some),
         centre.iter().rposition(Option::is_some),
     ) else {
-        return empty(rep);
+        return whole(rep);
     };
     // Bridge the gaps linearly, then smooth each coordinate along the slices.
     // Beyond the first and last body section the line is held to the ends
@@ -502,7 +525,7 @@ pub fn label_vertebrae(
     }
     let n = pts.len();
     if n < 3 {
-        return empty(rep);
+        return whole(rep);
     }
     let tangent: Vec<V3> = (0..n)
         .map(|m| unit(sub(pts[(m + 5).min(n - 1)], pts[m.saturating_sub(5)])))
@@ -881,6 +904,13 @@ pub fn label_vertebrae(
         contact[piece] += face_mm2;
         touching.push((piece, mm(c)));
     }
+    // How far along the slices each piece's contacts spread, mm: a
+    // sacroiliac joint is long (S1 to S3), a rib's neck short.
+    let mut span = vec![(f64::INFINITY, f64::NEG_INFINITY); pieces];
+    for &(c, x) in &touching {
+        span[c] = (span[c].0.min(x[plane.a]), span[c].1.max(x[plane.a]));
+    }
+    let span_mm = |c: usize| (span[c].1 - span[c].0).max(0.0);
     // Pieces from the bottom up, and the disc plane above each.
     let order: Vec<usize> = if frame.slices_go_up {
         (0..pieces).collect()
@@ -893,6 +923,24 @@ pub fn label_vertebrae(
     // the joints' top: a piece reaching far above them holds L5 too (its
     // disc missed), and the count would be one off.
     let si_pieces = sacral_run(&order, &contact, p.si_contact_mm2);
+    // The joints are long: contacts over less than `si_span_mm` are ribs
+    // (a low field of view ending at T12 or L1).
+    let run_span = {
+        let run = &order[..si_pieces];
+        let zs = touching
+            .iter()
+            .filter(|(c, _)| run.contains(c))
+            .map(|(_, x)| x[plane.a]);
+        let (lo, hi) = zs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), z| {
+            (a.min(z), b.max(z))
+        });
+        (hi - lo).max(0.0)
+    };
+    let si_pieces = if run_span >= p.si_span_mm {
+        si_pieces
+    } else {
+        0
+    };
     let sacrum_pieces = if si_pieces > 0 && si_pieces < pieces {
         let top = plane_above(order[si_pieces - 1]).expect("a piece above");
         let highest = touching
@@ -966,6 +1014,7 @@ pub fn label_vertebrae(
             Some(v) if v.label == numbers[c] => {
                 v.volume_mm3 += volume[c] as f64 * vox;
                 v.lateral_contact_mm2 += contact[c];
+                v.contact_span_mm += span_mm(c);
             }
             _ => rep.vertebrae.push(Vertebra {
                 label: numbers[c],
@@ -976,6 +1025,7 @@ pub fn label_vertebrae(
                 },
                 volume_mm3: volume[c] as f64 * vox,
                 lateral_contact_mm2: contact[c],
+                contact_span_mm: span_mm(c),
             }),
         }
     }
@@ -1017,6 +1067,7 @@ fn missed_lumbosacral_disc(
     frame: &Frame,
     p: &VertebraParams,
 ) -> Option<usize> {
+    let axis = frame.plane.a;
     let pieces = discs.len() + 1;
     let piece_at = |x: V3| {
         discs
@@ -1037,6 +1088,16 @@ fn missed_lumbosacral_disc(
     };
     let si = sacral_run(&order, &contact, p.si_contact_mm2);
     if si == 0 || si == pieces {
+        return None;
+    }
+    let run = &order[..si];
+    let (zlo, zhi) = lateral
+        .iter()
+        .filter(|&&x| run.contains(&piece_at(x)))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(x[axis]), b.max(x[axis]))
+        });
+    if zhi - zlo < p.si_span_mm {
         return None;
     }
     let top_disc = if up {
@@ -1237,6 +1298,35 @@ mod tests {
         assert_eq!(d, [10, 40, 70, 100]);
         // Nothing to split: a short piece.
         assert!(regular_discs(&[0.0; 30], [18.0, 46.0], 1.33, [46.0, 46.0], 0.5).is_empty());
+    }
+
+    #[test]
+    fn no_body_in_front_of_the_canal_gives_one_unnamed_piece() {
+        // Bone only behind the canal (an arch without its body).
+        let g = crate::Grid::new([30, 30, 20], [1.0; 3], [0.0; 3]);
+        let mut mask = Mask::filled(g.clone(), 0);
+        for z in 0..20 {
+            for y in 18..26 {
+                for x in 10..20 {
+                    mask.set(x, y, z, 1);
+                }
+            }
+        }
+        let ct = Volume::filled(g, 0f32);
+        let track = vec![[15.0, 15.0]; 20];
+        let frame = Frame {
+            plane: Plane::new([30, 30, 20], 2),
+            track: &track,
+            lr_is_u: true,
+            anterior_sign: -1.0,
+            slices_go_up: true,
+        };
+        let (labels, rep) =
+            label_vertebrae(&mask, &ct, [0; 3], &frame, &[], &VertebraParams::default());
+        assert_eq!(rep.numbered_from, "none");
+        assert_eq!(rep.vertebrae.len(), 1);
+        assert_eq!(rep.vertebrae[0].volume_mm3, 1600.0);
+        assert!(labels.data.iter().zip(&mask.data).all(|(&l, &m)| l == m));
     }
 
     #[test]
