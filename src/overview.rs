@@ -14,8 +14,10 @@
 //!    so the whole spine is seen at once.
 //!
 //! The slices show the CT in a bone window (level 400 / width 1800 HU by
-//! default) with the mask's boundary in that plane drawn 1 pixel wide in red;
-//! small cyan ticks on the panel edges mark where the other slices cut, and
+//! default) with the mask's boundary in that plane drawn 1 pixel wide in red
+//! (with vertebra labels, [`render_overview_labelled`]: the boundaries
+//! between vertebrae in light blue and their names, "T12", "L3", "S", at
+//! their centres in the sagittal slice); small cyan ticks on the panel edges mark where the other slices cut, and
 //! letters (R/L, A/P, S/I) name the sides. Every panel is sampled in patient
 //! space (LPS): for each pixel its LPS point is mapped back into the CT's and
 //! the mask's grids, so any orientation (axial, sagittal or coronal stacks,
@@ -56,6 +58,8 @@ impl Default for OverviewParams {
 }
 
 const OUTLINE: Rgb<u8> = Rgb([255, 40, 40]);
+/// Boundaries between vertebrae.
+const SPLIT: Rgb<u8> = Rgb([40, 220, 255]);
 const TICK: Rgb<u8> = Rgb([0, 220, 255]);
 const LETTER: Rgb<u8> = Rgb([255, 230, 0]);
 const GAP_COLOUR: Rgb<u8> = Rgb([40, 40, 40]);
@@ -362,7 +366,25 @@ fn index_axis_along(g: &Grid, lps: usize) -> usize {
 /// The mask may lie on another grid than the CT (both are placed in patient
 /// space); an empty mask gives the CT alone, centred on the CT.
 pub fn render_overview(ct: &Volume<f32>, mask: &Mask, params: &OverviewParams) -> RgbImage {
-    let panels = render_panels(ct, mask, params);
+    render_overview_labelled(ct, mask, None, params)
+}
+
+/// Vertebra labels on the mask's grid, with each label's name ("L3", "",
+/// …; an empty name shows the label's number).
+pub type Labelled<'a> = (&'a Volume<u8>, &'a [(u8, String)]);
+
+/// [`render_overview`] with the vertebrae told apart: the boundaries
+/// between them drawn in cyan in the slices, and their names written in the
+/// sagittal slice.
+pub fn render_overview_labelled(
+    ct: &Volume<f32>,
+    mask: &Mask,
+    labels: Option<Labelled>,
+    params: &OverviewParams,
+) -> RgbImage {
+    // Labels on another grid than the mask's are not drawn.
+    let labels = labels.filter(|(l, _)| l.grid.dims == mask.grid.dims);
+    let panels = render_panels(ct, mask, labels, params);
     let width: u32 =
         panels.iter().map(|p| p.width()).sum::<u32>() + GAP_PX * (panels.len() as u32 - 1);
     let height = panels.iter().map(|p| p.height()).max().unwrap_or(1);
@@ -376,7 +398,12 @@ pub fn render_overview(ct: &Volume<f32>, mask: &Mask, params: &OverviewParams) -
 }
 
 /// The four panels: axial, coronal, sagittal slices and the projection.
-fn render_panels(ct: &Volume<f32>, mask: &Mask, params: &OverviewParams) -> Vec<RgbImage> {
+fn render_panels(
+    ct: &Volume<f32>,
+    mask: &Mask,
+    labels: Option<Labelled>,
+    params: &OverviewParams,
+) -> Vec<RgbImage> {
     let (lo, hi) = lps_bounds(&ct.grid);
     let extent = (0..3).map(|a| hi[a] - lo[a]).fold(0.0f64, f64::max);
     let long = params.long_side_px.max(16) as f64;
@@ -408,7 +435,7 @@ fn render_panels(ct: &Volume<f32>, mask: &Mask, params: &OverviewParams) -> Vec<
         .map(|view| {
             (
                 *view,
-                slice_panel(ct, mask, ct_index, mask_index, &frame, view, params),
+                slice_panel(ct, mask, labels, ct_index, mask_index, &frame, view, params),
             )
         })
         .collect();
@@ -426,9 +453,11 @@ fn render_panels(ct: &Volume<f32>, mask: &Mask, params: &OverviewParams) -> Vec<
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn slice_panel(
     ct: &Volume<f32>,
     mask: &Mask,
+    labels: Option<Labelled>,
     ct_index: Option<ToIndex>,
     mask_index: Option<ToIndex>,
     frame: &Frame,
@@ -441,7 +470,8 @@ fn slice_panel(
     let scale = 255.0 / params.window_width.max(1e-3);
     let (wu, hu) = (w as usize, h as usize);
     let mut buf = vec![0u8; 3 * wu * hu];
-    let mut inside = vec![false; wu * hu];
+    // Per pixel: 0 outside the mask, else its vertebra's label (1 without).
+    let mut inside = vec![0u8; wu * hu];
     let ct_rows = ct_index.map(|ti| (ti.point(p0), ti.vector(du), ti.vector(dv)));
     let mask_rows = mask_index.map(|ti| (ti.point(p0), ti.vector(du), ti.vector(dv)));
     buf.par_chunks_mut(3 * wu)
@@ -461,28 +491,59 @@ fn slice_panel(
                 let row0 = add(i0, iv, r as f64);
                 for (c, inside) in inside.iter_mut().enumerate() {
                     if let Some([x, y, z]) = nearest(mask.grid.dims, add(row0, iu, c as f64)) {
-                        *inside = mask.get(x, y, z) != 0;
+                        *inside = match labels {
+                            Some((l, _)) if mask.get(x, y, z) != 0 => l.get(x, y, z).max(1),
+                            _ => u8::from(mask.get(x, y, z) != 0),
+                        };
                     }
                 }
             }
         });
     let mut img = RgbImage::from_raw(w, h, buf).expect("buffer of the panel's size");
+    // Per label: the sum of its pixels' columns and rows, and their count.
+    let mut centres = [(0usize, 0usize, 0usize); 256];
     for r in 0..hu {
         for c in 0..wu {
-            if !inside[c + wu * r] {
+            let l = inside[c + wu * r];
+            if l == 0 {
                 continue;
             }
-            let out = |cc: isize, rr: isize| {
-                cc < 0
-                    || rr < 0
-                    || cc >= wu as isize
-                    || rr >= hu as isize
-                    || !inside[cc as usize + wu * rr as usize]
+            let at = |cc: isize, rr: isize| {
+                if cc < 0 || rr < 0 || cc >= wu as isize || rr >= hu as isize {
+                    0
+                } else {
+                    inside[cc as usize + wu * rr as usize]
+                }
             };
             let (ci, ri) = (c as isize, r as isize);
-            if out(ci - 1, ri) || out(ci + 1, ri) || out(ci, ri - 1) || out(ci, ri + 1) {
+            let n = [
+                at(ci - 1, ri),
+                at(ci + 1, ri),
+                at(ci, ri - 1),
+                at(ci, ri + 1),
+            ];
+            if n.contains(&0) {
                 img.put_pixel(c as u32, r as u32, OUTLINE);
+            } else if n.iter().any(|&m| m != l) {
+                img.put_pixel(c as u32, r as u32, SPLIT);
             }
+            let e = &mut centres[l as usize];
+            *e = (e.0 + c, e.1 + r, e.2 + 1);
+        }
+    }
+    // Names in the sagittal slice, at each vertebra's centre there.
+    if let (Some((_, names)), true) = (labels, view.letters == SAGITTAL.letters) {
+        for (l, name) in names {
+            let (sc, sr, n) = centres[*l as usize];
+            if n < 50 {
+                continue;
+            }
+            let text = match name.as_str() {
+                "" => l.to_string(),
+                "sacrum" => "S".to_string(),
+                s => s.to_string(),
+            };
+            draw_text(&mut img, text.as_bytes(), (sc / n) as i64, (sr / n) as i64);
         }
     }
     img
@@ -577,7 +638,71 @@ fn glyph(ch: u8) -> [u8; 7] {
         b'I' => [
             0b01110, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110,
         ],
+        b'T' => [
+            0b11111, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100,
+        ],
+        b'C' => [
+            0b01110, 0b10001, 0b10000, 0b10000, 0b10000, 0b10001, 0b01110,
+        ],
+        b'0' => [
+            0b01110, 0b10001, 0b10011, 0b10101, 0b11001, 0b10001, 0b01110,
+        ],
+        b'1' => [
+            0b00100, 0b01100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110,
+        ],
+        b'2' => [
+            0b01110, 0b10001, 0b00001, 0b00010, 0b00100, 0b01000, 0b11111,
+        ],
+        b'3' => [
+            0b11110, 0b00001, 0b00001, 0b01110, 0b00001, 0b00001, 0b11110,
+        ],
+        b'4' => [
+            0b00010, 0b00110, 0b01010, 0b10010, 0b11111, 0b00010, 0b00010,
+        ],
+        b'5' => [
+            0b11111, 0b10000, 0b11110, 0b00001, 0b00001, 0b10001, 0b01110,
+        ],
+        b'6' => [
+            0b00110, 0b01000, 0b10000, 0b11110, 0b10001, 0b10001, 0b01110,
+        ],
+        b'7' => [
+            0b11111, 0b00001, 0b00010, 0b00100, 0b01000, 0b01000, 0b01000,
+        ],
+        b'8' => [
+            0b01110, 0b10001, 0b10001, 0b01110, 0b10001, 0b10001, 0b01110,
+        ],
+        b'9' => [
+            0b01110, 0b10001, 0b10001, 0b01111, 0b00001, 0b00010, 0b01100,
+        ],
         _ => [0; 7],
+    }
+}
+
+/// `text` centred on pixel (x, y), 2× size, yellow on a black shadow.
+fn draw_text(img: &mut RgbImage, text: &[u8], x: i64, y: i64) {
+    const S: i64 = 2;
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    let x0 = x - (6 * S * text.len() as i64 - S) / 2;
+    let y0 = y - 7 * S / 2;
+    for (shadow, colour) in [(1, Rgb([0, 0, 0])), (0, LETTER)] {
+        for (k, &ch) in text.iter().enumerate() {
+            for (r, bits) in glyph(ch).iter().enumerate() {
+                for c in 0..5 {
+                    if bits >> (4 - c) & 1 == 0 {
+                        continue;
+                    }
+                    for dy in 0..S {
+                        for dx in 0..S {
+                            let px = x0 + (6 * k as i64 + c) * S + dx + shadow;
+                            let py = y0 + r as i64 * S + dy + shadow;
+                            if px >= 0 && py >= 0 && px < w && py < h {
+                                img.put_pixel(px as u32, py as u32, colour);
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -742,7 +867,7 @@ mod tests {
             long_side_px: 240,
             ..Default::default()
         };
-        let panels = render_panels(&ct, &mask, &params);
+        let panels = render_panels(&ct, &mask, None, &params);
         assert_eq!(panels.len(), 4);
         // One scale for all panels: 120 mm → 240 px, so 2 px per mm.
         let sizes: Vec<_> = panels.iter().map(|p| (p.width(), p.height())).collect();
@@ -772,6 +897,49 @@ mod tests {
         // Soft tissue in the bone window: grey (40 HU → (40 + 500) / 1800).
         let soft = ((40.0 + 500.0) * 255.0 / 1800.0) as u8;
         assert_eq!(panels[1].get_pixel(200, 150).0, [soft; 3]);
+    }
+
+    #[test]
+    fn vertebrae_are_told_apart_and_named_in_the_sagittal_slice() {
+        let g = grid([0, 1, 2], [1.0; 3], [1.0; 3]);
+        let (ct, mask) = phantom(&g);
+        // The marker's upper and lower halves (LPS z) as two vertebrae.
+        let labels = Volume {
+            grid: g.clone(),
+            data: mask
+                .data
+                .iter()
+                .enumerate()
+                .map(|(i, &m)| {
+                    let c = g.coords(i);
+                    let z = g.index_to_lps([c[0] as f64, c[1] as f64, c[2] as f64])[2];
+                    match (m, z >= MARKER[2]) {
+                        (0, _) => 0,
+                        (_, true) => 20,
+                        (_, false) => 21,
+                    }
+                })
+                .collect(),
+        };
+        let names = [(20u8, "L1".to_string()), (21, "L2".to_string())];
+        let params = OverviewParams {
+            long_side_px: 240,
+            ..Default::default()
+        };
+        let plain = render_panels(&ct, &mask, None, &params);
+        let panels = render_panels(&ct, &mask, Some((&labels, &names)), &params);
+        // The boundary between them in the coronal and sagittal slices (the
+        // axial one lies within one), the outline still red.
+        for (i, panel) in panels.iter().enumerate().take(3) {
+            let (_, _, split) = where_is(panel, |p| *p == SPLIT);
+            let (_, _, outline) = where_is(panel, |p| *p == OUTLINE);
+            assert_eq!(split > 5, i > 0, "panel {i}: {split} boundary pixels");
+            assert!(outline > 20, "panel {i}");
+        }
+        // Names only in the sagittal slice: more yellow there than without.
+        let yellow = |img: &RgbImage| where_is(img, |p| *p == LETTER).2;
+        assert_eq!(yellow(&panels[1]), yellow(&plain[1]));
+        assert!(yellow(&panels[2]) > yellow(&plain[2]) + 40);
     }
 
     #[test]

@@ -151,6 +151,9 @@ pub fn run(ct: &Volume<f32>, params: &Params, on_stage: &dyn Fn(&str)) -> Result
     run_with(ct, params, on_stage, &|_, _| {}, &|_| {})
 }
 
+/// The vertebra labels on the input's grid and what the split found.
+pub type Split<'a> = (&'a crate::Volume<u8>, &'a VertebraReport);
+
 /// [`run`], calling `with_mask` with the final mask (and the vertebra
 /// labels, if any) as soon as it is made,
 /// on another thread while the surface and mesh steps run, and `with_mesh`
@@ -161,7 +164,7 @@ pub fn run_with(
     ct: &Volume<f32>,
     params: &Params,
     on_stage: &dyn Fn(&str),
-    with_mask: &(dyn Fn(&Mask, Option<&crate::Volume<u8>>) + Sync),
+    with_mask: &(dyn Fn(&Mask, Option<Split>) + Sync),
     with_mesh: &(dyn Fn(&Mesh) + Sync),
 ) -> Result<Output> {
     let conn = params.connectivity()?;
@@ -216,7 +219,7 @@ pub fn run_with(
                 let (labels, rep) = job.run(ct, &mask);
                 (labels, rep, t.elapsed().as_secs_f64())
             });
-            with_mask(&mask, labels.as_ref().map(|l| &l.0));
+            with_mask(&mask, labels.as_ref().map(|l| (&l.0, &l.1)));
             if let Some(l) = labels {
                 let _ = split.set(l);
             }

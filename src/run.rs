@@ -166,25 +166,40 @@ pub fn reconstruct_volume(
     );
     let mask_side: OnceLock<Result<MaskSide>> = OnceLock::new();
     let mesh_side: OnceLock<Result<(atomic::Staged, f64)>> = OnceLock::new();
-    let with_mask = |mask: &crate::Mask, vertebrae: Option<&crate::Mask>| {
-        let made = (|| -> Result<MaskSide> {
-            let overview = if params.overview {
+    let with_mask =
+        |mask: &crate::Mask,
+         vertebrae: Option<(&crate::Mask, &crate::segment::vertebrae::VertebraReport)>| {
+            let made = (|| -> Result<MaskSide> {
+                let overview = if params.overview {
+                    let t = Instant::now();
+                    let names: Vec<(u8, String)> = vertebrae
+                        .map(|(_, r)| {
+                            r.vertebrae
+                                .iter()
+                                .map(|v| (v.label, v.name.clone()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let img = overview::render_overview_labelled(
+                        &volume,
+                        mask,
+                        vertebrae.map(|(v, _)| (v, names.as_slice())),
+                        &OverviewParams::default(),
+                    );
+                    let staged = overview::stage_png(&out_dir.join(OVERVIEW_FILE), &img)?;
+                    Some((staged, t.elapsed().as_secs_f64()))
+                } else {
+                    None
+                };
                 let t = Instant::now();
-                let img = overview::render_overview(&volume, mask, &OverviewParams::default());
-                let staged = overview::stage_png(&out_dir.join(OVERVIEW_FILE), &img)?;
-                Some((staged, t.elapsed().as_secs_f64()))
-            } else {
-                None
-            };
-            let t = Instant::now();
-            let mask_file = io::nifti::stage_mask(&mask_path, mask)?;
-            let labels_file = vertebrae
-                .map(|v| io::nifti::stage_labels(&out_dir.join(VERTEBRAE_FILE), v))
-                .transpose()?;
-            Ok((overview, mask_file, labels_file, t.elapsed().as_secs_f64()))
-        })();
-        let _ = mask_side.set(made);
-    };
+                let mask_file = io::nifti::stage_mask(&mask_path, mask)?;
+                let labels_file = vertebrae
+                    .map(|(v, _)| io::nifti::stage_labels(&out_dir.join(VERTEBRAE_FILE), v))
+                    .transpose()?;
+                Ok((overview, mask_file, labels_file, t.elapsed().as_secs_f64()))
+            })();
+            let _ = mask_side.set(made);
+        };
     let with_mesh = |mesh: &crate::surface::Mesh| {
         let t = Instant::now();
         let made = io::mesh::stage_mesh(mesh, &mesh_path, format, frame)
