@@ -13,7 +13,7 @@
 //! pelvis, 179 × 166 × 240 mm; the last two a spine-centred 110 mm square
 //! one, which cuts the iliac wings and the ribs) on its own grid.
 
-use spinemesh::evaluate::compare;
+use spinemesh::evaluate::{compare, label_dice};
 use spinemesh::phantom::{
     generate, PhantomParams, LABEL_L1, LABEL_PELVIS, LABEL_RIB, LABEL_SACRUM,
 };
@@ -95,15 +95,7 @@ fn main() -> anyhow::Result<()> {
                         let worst = (LABEL_L1..LABEL_L1 + 5)
                             .zip(20u8..25)
                             .chain([(LABEL_SACRUM, 26)])
-                            .map(|(t, p)| {
-                                let (mut i, mut a, mut b) = (0usize, 0usize, 0usize);
-                                for (&x, &y) in labels.data.iter().zip(&ph.labels.data) {
-                                    i += usize::from(x == p && y == t);
-                                    a += usize::from(x == p);
-                                    b += usize::from(y == t);
-                                }
-                                2.0 * i as f64 / (a + b).max(1) as f64
-                            })
+                            .map(|(t, p)| label_dice(&labels.data, p, &ph.labels.data, t))
                             .fold(1.0, f64::min);
                         ("L1…S".to_string(), format!("{worst:.3}"))
                     } else if v.numbered_from == "none" {

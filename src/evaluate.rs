@@ -320,6 +320,20 @@ fn count_set(data: &[u8]) -> u64 {
         .sum()
 }
 
+/// Dice of label `pred_label` in `pred` against label `ref_label` in
+/// `reference`, voxel by voxel (label maps of the same length, e.g. one
+/// vertebra against its truth); 0 when neither holds the label.
+pub fn label_dice(pred: &[u8], pred_label: u8, reference: &[u8], ref_label: u8) -> f64 {
+    let (mut both, mut a, mut b) = (0usize, 0usize, 0usize);
+    for (&x, &y) in pred.iter().zip(reference) {
+        let (p, q) = (x == pred_label, y == ref_label);
+        both += usize::from(p && q);
+        a += usize::from(p);
+        b += usize::from(q);
+    }
+    2.0 * both as f64 / (a + b).max(1) as f64
+}
+
 /// Compares two masks on the same grid (see the module docs for definitions).
 ///
 /// The distance work is confined to the bounding box of both masks plus one
@@ -497,6 +511,16 @@ pub fn evaluate_files(pred: &Path, reference: &Path, opts: &EvaluateOptions) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_dice_compares_one_label_with_another() {
+        let pred = [0u8, 20, 20, 21, 21, 0];
+        let truth = [0u8, 1, 1, 1, 2, 2];
+        // Label 20 against 1: 2 shared of 2 + 3.
+        assert!((label_dice(&pred, 20, &truth, 1) - 0.8).abs() < 1e-12);
+        assert!((label_dice(&pred, 21, &truth, 2) - 0.5).abs() < 1e-12);
+        assert_eq!(label_dice(&pred, 7, &truth, 7), 0.0);
+    }
 
     fn boxed(grid: &Grid, lo: [usize; 3], hi: [usize; 3]) -> Mask {
         let mut m = Mask::filled(grid.clone(), 0);

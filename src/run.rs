@@ -381,29 +381,24 @@ pub fn demo(
     let vertebra_dice = match &report.outputs.vertebrae {
         Some(f) => {
             let labels = crate::io::nifti::read_nifti(&result_dir.join(f))?.volume;
-            let names = report
+            let labels: Vec<u8> = labels.data.iter().map(|&x| x as u8).collect();
+            let found = report
                 .segmentation
                 .spine
                 .as_ref()
                 .and_then(|s| s.vertebrae.as_ref())
                 .map(|v| v.vertebrae.clone())
                 .unwrap_or_default();
-            names
+            found
                 .iter()
                 .map(|v| {
-                    let (mut both, mut a, mut b) = (0usize, 0usize, 0usize);
-                    for (&x, &y) in labels.data.iter().zip(&truth_vertebrae.data) {
-                        let (p, q) = (x as u8 == v.label, y == v.label);
-                        both += usize::from(p && q);
-                        a += usize::from(p);
-                        b += usize::from(q);
-                    }
                     let name = if v.name.is_empty() {
                         v.label.to_string()
                     } else {
                         v.name.clone()
                     };
-                    (name, 2.0 * both as f64 / (a + b).max(1) as f64)
+                    let d = evaluate::label_dice(&labels, v.label, &truth_vertebrae.data, v.label);
+                    (name, d)
                 })
                 .collect()
         }

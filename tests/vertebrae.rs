@@ -4,22 +4,11 @@
 
 mod common;
 
-use spinemesh::evaluate::{evaluate_files, EvaluateOptions};
+use spinemesh::evaluate::{evaluate_files, label_dice as dice, EvaluateOptions};
 use spinemesh::phantom::{generate, PhantomParams, LABEL_L1, LABEL_SACRUM};
 use spinemesh::pipeline::{self, Params};
 use spinemesh::run::{self, Silent, VERTEBRAE_FILE};
 use spinemesh::segment::vertebrae::VertebraReport;
-
-fn dice(a: &[u8], la: u8, b: &[u8], lb: u8) -> f64 {
-    let (mut inter, mut na, mut nb) = (0usize, 0usize, 0usize);
-    for (&x, &y) in a.iter().zip(b) {
-        let (p, q) = (x == la, y == lb);
-        inter += usize::from(p && q);
-        na += usize::from(p);
-        nb += usize::from(q);
-    }
-    2.0 * inter as f64 / (na + nb).max(1) as f64
-}
 
 /// Realistic and dense phantoms (L1 to the sacrum, ribs, pelvis): L1–L5
 /// and the sacrum found, named from the sacrum, each against its truth.

@@ -12,8 +12,8 @@ use std::collections::VecDeque;
 /// Labels of the watershed.
 pub const SPINE: u8 = 1;
 pub const OTHER: u8 = 2;
-/// Bone not reached yet, during the flood.
-const UNLABELLED: u8 = u8::MAX;
+/// Bone not reached yet, during a flood.
+pub(crate) const UNREACHED: u8 = u8::MAX;
 /// Value of a bone voxel in the mask given to the watershed that the floods
 /// enter last (whatever its depth): bone whose smoothed CT is below the
 /// strong-bone level, such as the partial-volume bridge that thick slices
@@ -85,7 +85,7 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
     let mut label: Vec<u8> = solid
         .data
         .par_iter()
-        .map(|&v| if v != 0 { UNLABELLED } else { 0 })
+        .map(|&v| if v != 0 { UNREACHED } else { 0 })
         .collect();
     // Priority queue by depth (distance to the bone's surface), 0.1 mm buckets,
     // FIFO within a bucket: deterministic.
@@ -162,7 +162,29 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
         top = top.max(b as usize);
     }
     drop(seeds);
-    let [nx, ny, nz] = grid.dims;
+    priority_flood(&mut label, grid.dims, &mut queue, top, bucket_of);
+    // Bone neither flood reached.
+    label.par_iter_mut().for_each(|l| {
+        if *l == UNREACHED {
+            *l = 0;
+        }
+    });
+    label
+}
+
+/// Grows the labels in `label` into its [`UNREACHED`] voxels, 6-connected:
+/// the next voxel taken is the first of the highest non-empty bucket of
+/// `queue` (starting at `top`), and a voxel reached joins bucket
+/// `bucket(voxel)` with its neighbour's label. Deterministic (FIFO within a
+/// bucket). `label` is a volume of `dims` (x fastest).
+pub(crate) fn priority_flood(
+    label: &mut [u8],
+    dims: [usize; 3],
+    queue: &mut [VecDeque<u32>],
+    mut top: usize,
+    bucket: impl Fn(usize) -> usize,
+) {
+    let [nx, ny, nz] = dims;
     loop {
         while top > 0 && queue[top].is_empty() {
             top -= 1;
@@ -174,9 +196,9 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
         let l = label[i];
         let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
         let mut visit = |q: usize| {
-            if label[q] == UNLABELLED {
+            if label[q] == UNREACHED {
                 label[q] = l;
-                let b = bucket_of(q);
+                let b = bucket(q);
                 queue[b].push_back(q as u32);
                 top = top.max(b);
             }
@@ -200,13 +222,6 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
             visit(i + nx * ny);
         }
     }
-    // Bone neither flood reached.
-    label.par_iter_mut().for_each(|l| {
-        if *l == UNLABELLED {
-            *l = 0;
-        }
-    });
-    label
 }
 
 /// [`watershed_labels`] on a grid coarsened 2 × 2 in-plane, and how each

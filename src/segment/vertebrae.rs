@@ -743,7 +743,7 @@ pub fn label_vertebrae(
     };
 
     // 3. Seeds: body bone clear of the discs; flood by depth.
-    const UNREACHED: u8 = u8::MAX;
+    use super::isolate::UNREACHED;
     let mut label: Vec<u8> = mask
         .data
         .iter()
@@ -833,44 +833,7 @@ pub fn label_vertebrae(
             top = top.max(b);
         }
     }
-    let [nx, ny, nz] = g.dims;
-    loop {
-        while top > 0 && queue[top].is_empty() {
-            top -= 1;
-        }
-        let Some(i) = queue[top].pop_front() else {
-            break;
-        };
-        let i = i as usize;
-        let l = label[i];
-        let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
-        let mut visit = |q: usize| {
-            if label[q] == UNREACHED {
-                label[q] = l;
-                let b = bucket(q);
-                queue[b].push_back(q as u32);
-                top = top.max(b);
-            }
-        };
-        if x > 0 {
-            visit(i - 1);
-        }
-        if x + 1 < nx {
-            visit(i + 1);
-        }
-        if y > 0 {
-            visit(i - nx);
-        }
-        if y + 1 < ny {
-            visit(i + nx);
-        }
-        if z > 0 {
-            visit(i - nx * ny);
-        }
-        if z + 1 < nz {
-            visit(i + nx * ny);
-        }
-    }
+    super::isolate::priority_flood(&mut label, g.dims, &mut queue, top, bucket);
     drop(d2);
     drop(queue);
     // Bone no seed reached (apart from every body): by the disc planes.
