@@ -157,6 +157,11 @@ struct PipelineArgs {
     /// spine preset).
     #[arg(long)]
     no_vertebrae: bool,
+    /// Keep only these vertebrae in the mask and the mesh, from the head
+    /// down: e.g. L1-L5, L3-S (S: the sacrum), T12-L2 or L4 (spine preset;
+    /// the vertebrae must be named, from the sacrum or the ribs).
+    #[arg(long, value_name = "FIRST-LAST", value_parser = spinemesh::segment::vertebrae::parse_levels)]
+    levels: Option<[u8; 2]>,
 }
 
 impl PipelineArgs {
@@ -184,6 +189,7 @@ impl PipelineArgs {
                 sp.vertebrae = None;
             }
         }
+        p.levels = self.levels;
         p
     }
 }

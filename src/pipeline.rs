@@ -56,6 +56,9 @@ pub struct Params {
     pub mesh: crate::mesh::MeshParams,
     /// Write `overview.png` (slices with the mask outlined, and its projection).
     pub overview: bool,
+    /// Keep only these vertebrae (VerSe labels, first and last, from the
+    /// head down) in the mask and the mesh (`spine` preset).
+    pub levels: Option<[u8; 2]>,
 }
 
 impl Params {
@@ -76,6 +79,7 @@ impl Params {
             spine: None,
             mesh: crate::mesh::MeshParams::paper(),
             overview: true,
+            levels: None,
         }
     }
 
@@ -181,6 +185,23 @@ pub fn run_with(
         }
     };
 
+    if let Some([a, b]) = params.levels {
+        let what = crate::segment::vertebrae::levels_name([a, b]);
+        match &params.spine {
+            None => {
+                return Err(Error::Parameter(format!(
+                    "keeping {what} needs the spine preset (the paper's pipeline does not \
+                     tell the vertebrae apart)"
+                )))
+            }
+            Some(sp) if sp.vertebrae.is_none() => {
+                return Err(Error::Parameter(format!(
+                    "keeping {what} needs the vertebra split: leave out --no-vertebrae"
+                )))
+            }
+            _ => {}
+        }
+    }
     let (mask, components, threshold_voxels, closing_voxels, spine, vertebrae) = match &params.spine
     {
         None => {
@@ -210,8 +231,26 @@ pub fn run_with(
 
     // Alongside the surface and mesh steps: the vertebra split (spine
     // preset), then what the caller makes of the mask (overview, files).
+    // With chosen levels the split comes first and the mask keeps them only.
     let split: std::sync::OnceLock<(crate::Volume<u8>, VertebraReport, f64)> =
         std::sync::OnceLock::new();
+    let (mut mask, mut spine, mut vertebrae) = (mask, spine, vertebrae);
+    if let Some(levels) = params.levels {
+        let Some(job) = vertebrae.take() else {
+            return Err(Error::Empty(format!(
+                "cannot keep {}: without a spinal canal the vertebrae were not split",
+                crate::segment::vertebrae::levels_name(levels)
+            )));
+        };
+        let t = Instant::now();
+        let (labels, rep) = job.run(ct, &mask);
+        let (labels, kept) = keep_levels(labels, &rep, levels)?;
+        mask = kept;
+        if let Some(s) = spine.as_mut() {
+            s.levels_removed_mm3 = s.kept_mm3 - mask.count() as f64 * ct.grid.voxel_volume_mm3();
+        }
+        let _ = split.set((labels, rep, t.elapsed().as_secs_f64()));
+    }
     let processed = rayon::in_place_scope(|scope| {
         scope.spawn(|_| {
             let labels = vertebrae.as_ref().map(|job| {
@@ -219,9 +258,13 @@ pub fn run_with(
                 let (labels, rep) = job.run(ct, &mask);
                 (labels, rep, t.elapsed().as_secs_f64())
             });
-            with_mask(&mask, labels.as_ref().map(|l| (&l.0, &l.1)));
-            if let Some(l) = labels {
-                let _ = split.set(l);
+            match (labels, split.get()) {
+                (Some(l), _) => {
+                    with_mask(&mask, Some((&l.0, &l.1)));
+                    let _ = split.set(l);
+                }
+                (None, Some(l)) => with_mask(&mask, Some((&l.0, &l.1))),
+                (None, None) => with_mask(&mask, None),
             }
         });
 
@@ -242,7 +285,6 @@ pub fn run_with(
     let (processed, crop) = processed?;
     // The split's report joins the segmentation's; its time is a stage of
     // its own (spent alongside the mesh steps).
-    let mut spine = spine;
     let vertebrae = split.into_inner().map(|(labels, rep, seconds)| {
         if let Some(s) = spine.as_mut() {
             s.warnings.extend(rep.warnings.iter().cloned());
@@ -309,4 +351,34 @@ where
         components::select(&closed, params.min_component_mm3, params.keep_largest, conn)?;
     done(stages);
     Ok((mask, components, threshold_voxels, closing_voxels))
+}
+
+/// The mask and labels of the vertebrae `[first, last]` only (VerSe labels).
+/// An error when the vertebrae are not named, or none of those is in view.
+fn keep_levels(
+    mut labels: crate::Volume<u8>,
+    rep: &VertebraReport,
+    [first, last]: [u8; 2],
+) -> Result<(crate::Volume<u8>, Mask)> {
+    let wanted = crate::segment::vertebrae::levels_name([first, last]);
+    if rep.numbered_from == "none" {
+        return Err(Error::Empty(format!(
+            "cannot keep {wanted}: the vertebrae could not be named (no sacrum or rib found); \
+             run without --levels and pick them from vertebrae.nii.gz"
+        )));
+    }
+    for l in labels.data.iter_mut() {
+        if *l < first || *l > last {
+            *l = 0;
+        }
+    }
+    let mask = labels.map(|l| u8::from(l != 0));
+    if mask.count() == 0 {
+        let found: Vec<&str> = rep.vertebrae.iter().map(|v| v.name.as_str()).collect();
+        return Err(Error::Empty(format!(
+            "none of {wanted} is in the field of view (found: {})",
+            found.join(" ")
+        )));
+    }
+    Ok((labels, mask))
 }

@@ -324,3 +324,24 @@ fn closed_stdout_is_not_a_panic() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `--levels` when the vertebrae cannot be told apart or named: a clear
+/// error and a non-zero exit, no files.
+#[test]
+fn levels_that_cannot_be_kept_are_refused() {
+    for (case, needle) in [
+        ("ct3slice-spine-seg", "without a spinal canal"),
+        ("totalseg-jpeg2000-slab/dicom", "could not be named"),
+    ] {
+        let Some(dir) = common::shared_case(case) else {
+            return;
+        };
+        let out = tempfile::tempdir().unwrap();
+        let o = spinemesh(&["--levels", "L1-L5"], &dir, &out.path().join("o"));
+        assert!(!o.status.success(), "{case}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{case}: {err}");
+        assert!(!err.contains("panicked"), "{case}: {err}");
+        assert!(!out.path().join("o/spine.stl").exists(), "{case}");
+    }
+}

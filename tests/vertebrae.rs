@@ -169,3 +169,75 @@ fn vertebrae_of_the_real_abdominal_ct() {
         assert!(d >= least, "{name}: Dice {d}");
     }
 }
+
+/// `--levels`: the mask, the mesh and the label map keep the chosen
+/// vertebrae only (phantom L2–L4 against their truth); the paper preset and
+/// unnamed vertebrae refuse with a clear error.
+#[test]
+fn chosen_levels_are_kept_alone() {
+    let ph = generate(&PhantomParams::demo().realistic());
+    let mut params = Params::spine();
+    params.levels = Some([21, 23]);
+    let out = pipeline::run(&ph.ct, &params, &|_| {}).unwrap();
+    let labels = out.vertebrae.as_ref().unwrap();
+    let present: std::collections::BTreeSet<u8> =
+        labels.data.iter().copied().filter(|&l| l != 0).collect();
+    assert_eq!(present.into_iter().collect::<Vec<_>>(), [21, 22, 23]);
+    for (&l, &m) in labels.data.iter().zip(&out.mask.data) {
+        assert_eq!(l != 0, m != 0);
+    }
+    let truth = ph.mask_of(&[LABEL_L1 + 1, LABEL_L1 + 2, LABEL_L1 + 3]);
+    let m = spinemesh::evaluate::compare(&out.mask, &truth).unwrap();
+    eprintln!("phantom L2–L4 kept alone: Dice {:.4}", m.dice);
+    assert!(m.dice >= 0.95, "Dice {}", m.dice);
+    let rep = out.spine.as_ref().unwrap();
+    assert!(
+        rep.levels_removed_mm3 > 100_000.0,
+        "{}",
+        rep.levels_removed_mm3
+    );
+    // The mesh is of those three only: well under the whole spine's volume.
+    assert!(out.mesh_report.check.volume_mm3 < 0.5 * rep.kept_mm3);
+
+    let mut paper = Params::paper();
+    paper.levels = Some([20, 24]);
+    let e = pipeline::run(&ph.ct, &paper, &|_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("spine preset"), "{e}");
+    let mut none = Params::spine();
+    none.levels = Some([20, 24]);
+    none.spine.as_mut().unwrap().vertebrae = None;
+    let e = pipeline::run(&ph.ct, &none, &|_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--no-vertebrae"), "{e}");
+}
+
+/// verse012 with `--levels L1-L3`: the mask itself now scores what its
+/// labels did (0.840 within the reference's slices, 0.785 whole).
+#[test]
+fn real_thoracolumbar_slab_with_chosen_levels() {
+    let case = "verse012-thoracolumbar";
+    let Some(dir) = common::shared_case(case) else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let mut params = Params::spine();
+    params.levels = Some([20, 22]);
+    let r = run::reconstruct(&dir.join("ct.nii.gz"), out.path(), &params, &Silent).unwrap();
+    assert!(r.mesh.watertight);
+    let d = evaluate_files(
+        &out.path().join("mask.nii.gz"),
+        &dir.join("vertebrae.nii.gz"),
+        &EvaluateOptions {
+            ref_labels: vec![20, 21, 22],
+            pred_labels: vec![],
+            within_ref_slices: true,
+        },
+    )
+    .unwrap()
+    .dice;
+    eprintln!("verse012 --levels L1-L3: mask Dice {d:.4}");
+    assert!(d >= 0.83, "Dice {d}");
+}

@@ -223,6 +223,8 @@ pub struct SpineReport {
     /// Pieces below `min_component_mm3` apart from the spine (step 6).
     pub fragments_removed_mm3: f64,
     pub kept_mm3: f64,
+    /// Bone of the vertebrae outside the chosen levels (`--levels`), mm³.
+    pub levels_removed_mm3: f64,
     /// The vertebrae found (step 7).
     pub vertebrae: Option<vertebrae::VertebraReport>,
     pub warnings: Vec<String>,

@@ -174,6 +174,56 @@ pub fn verse_name(l: u8) -> String {
     }
 }
 
+/// The VerSe label of a vertebra's name: "C1"–"C7", "T1"–"T12", "L1"–"L6",
+/// "S" / "S1" / "sacrum" (case-insensitive); `None` for anything else.
+pub fn verse_label(name: &str) -> Option<u8> {
+    let n = name.trim().to_ascii_uppercase();
+    if ["S", "S1", "SACRUM"].contains(&n.as_str()) {
+        return Some(LABEL_SACRUM);
+    }
+    let (kind, num) = n.split_at(n.len().min(1));
+    let k: u8 = num.parse().ok()?;
+    match (kind, k) {
+        ("C", 1..=7) => Some(k),
+        ("T", 1..=12) => Some(7 + k),
+        ("L", 1..=6) => Some(19 + k),
+        _ => None,
+    }
+}
+
+/// "L1–L5", or "L4" for one.
+pub fn levels_name([a, b]: [u8; 2]) -> String {
+    if a == b {
+        verse_name(a)
+    } else {
+        format!("{}–{}", verse_name(a), verse_name(b))
+    }
+}
+
+/// A range of vertebrae from the head down, "L1-L5", "T12-S" or one, "L4":
+/// their VerSe labels (first, last).
+pub fn parse_levels(s: &str) -> Result<[u8; 2], String> {
+    let bad = || {
+        format!(
+            "'{s}' is not a range of vertebrae; write e.g. L1-L5, T12-S or L4 \
+             (C1–C7, T1–T12, L1–L6, S for the sacrum)"
+        )
+    };
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let (a, b) = (
+        verse_label(a).ok_or_else(bad)?,
+        verse_label(b).ok_or_else(bad)?,
+    );
+    if a > b {
+        return Err(format!(
+            "'{s}': name the upper vertebra first ({}-{})",
+            verse_name(b),
+            verse_name(a)
+        ));
+    }
+    Ok([a, b])
+}
+
 /// Where the canal is and which way is which, on the mask's grid.
 #[derive(Clone, Copy)]
 pub struct Frame<'a> {
@@ -1290,6 +1340,21 @@ mod tests {
         assert_eq!(rep.vertebrae.len(), 1);
         assert_eq!(rep.vertebrae[0].volume_mm3, 1600.0);
         assert!(labels.data.iter().zip(&mask.data).all(|(&l, &m)| l == m));
+    }
+
+    #[test]
+    fn levels_are_parsed_by_name() {
+        assert_eq!(parse_levels("L1-L5"), Ok([20, 24]));
+        assert_eq!(parse_levels("t12-s"), Ok([19, 26]));
+        assert_eq!(parse_levels("L4"), Ok([23, 23]));
+        assert_eq!(parse_levels("C1-C7"), Ok([1, 7]));
+        assert!(parse_levels("L5-L1").unwrap_err().contains("L1-L5"));
+        assert!(parse_levels("L7").is_err());
+        assert!(parse_levels("X1-L2").is_err());
+        assert!(parse_levels("").is_err());
+        for l in 1..=26u8 {
+            assert_eq!(verse_label(&verse_name(l)), Some(l));
+        }
     }
 
     #[test]
