@@ -54,9 +54,9 @@ pub struct VertebraParams {
     pub roi_radius_mm: f64,
     /// The endplates around a disc lie within this distance of its centre, mm.
     pub valley_reach_mm: f64,
-    /// A valley this deep is worth one unit of evidence, HU.
-    pub valley_scale_hu: f64,
-    /// Evidence above which a disc is added where the heights allow it.
+    /// Evidence (a valley's depth over the median depth of the scan's
+    /// clearest valleys) above which a disc is added where the heights
+    /// allow it.
     pub disc_evidence: f64,
     /// The shortest and the tallest vertebra with its disc along the spine,
     /// mm (upper thoracic ~18, lumbar 32–40).
@@ -109,7 +109,6 @@ impl Default for VertebraParams {
             line_sigma_mm: 5.0,
             roi_radius_mm: 8.0,
             valley_reach_mm: 8.0,
-            valley_scale_hu: 100.0,
             disc_evidence: 0.5,
             min_height_mm: 18.0,
             max_height_mm: 46.0,
@@ -639,7 +638,7 @@ pub fn label_vertebrae(
                 .iter()
                 .copied()
                 .fold(f64::MIN, f64::max);
-            (left.min(right) - profile[m]).max(0.0) / p.valley_scale_hu
+            (left.min(right) - profile[m]).max(0.0)
         })
         .collect();
     // Evidence in units of the clearest discs' (the median of the strongest
