@@ -55,8 +55,13 @@
 //! 6. **Fragments**: pieces smaller than `min_component_mm3` are dropped
 //!    (every vertebra is far larger).
 //!
-//! Without a canal (too few slices show one) the isolation is skipped, the
-//! largest component is kept as in the paper, and a warning says so.
+//! 7. **Vertebrae** ([`vertebrae`]): the mask split at the discs and
+//!    numbered (VerSe labels), returned as a [`vertebrae::VertebraJob`] that
+//!    the pipeline runs alongside the mesh steps; it leaves the mask as it is.
+//!
+//! Without a canal (too few slices show one) the isolation and the split are
+//! skipped, the largest component is kept as in the paper, and a warning
+//! says so.
 
 pub mod boundary;
 pub mod canal;
