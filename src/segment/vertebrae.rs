@@ -25,7 +25,7 @@
 //!    alae. The joints also catch a missed L5/S1 disc (steeply tilted, thick
 //!    slices): a "sacrum" reaching more than `sacrum_top_mm` above the
 //!    ilium's highest contact holds L5 too, and the deepest valley between is
-//!    taken as that disc ([`missed_lumbosacral_disc`]). Without a sacrum,
+//!    taken as that disc (`missed_lumbosacral_disc`). Without a sacrum,
 //!    counted from **T12**, the lowest vertebra that a rib touches (other
 //!    bone, `rib_lateral_mm` or more from the canal, over `rib_contact_mm2`
 //!    and less than a sacroiliac joint). With neither, the pieces are
