@@ -451,8 +451,11 @@ fn reconstruct(a: ReconstructArgs, reporter: &Reporter) -> anyhow::Result<()> {
                     run::VERTEBRAE_FILE
                 );
             } else {
+                let kept = report.parameters.levels.map_or(String::new(), |l| {
+                    format!("; kept {}", spinemesh::segment::vertebrae::levels_name(l))
+                });
                 eprintln!(
-                    "vertebrae {} (numbered from the {}) → {}",
+                    "vertebrae {} (numbered from the {}{kept}) → {}",
                     names.join(" "),
                     v.numbered_from,
                     run::VERTEBRAE_FILE

@@ -662,7 +662,7 @@ fn is_gz(path: &Path) -> bool {
 const GZ_BLOCK: usize = 4 << 20;
 
 /// One gzip member (no name, time stamp 0, OS 255: deterministic bytes) of
-/// `header` followed by `data` mapped to 0/1, deflated block by block in
+/// `header` followed by `data` (mapped to 0/1 when `binary`), deflated block by block in
 /// parallel (level 1: masks are long runs, and this is the slowest output).
 fn write_gz_parallel(
     w: &mut dyn Write,
