@@ -479,7 +479,8 @@ pub fn label_vertebrae(
     };
 
     // 1. Body bone and its centre per slice.
-    let mut body: Vec<usize> = Vec::new();
+    // Body voxels with their places (index space, mm), used again below.
+    let mut body: Vec<(usize, V3)> = Vec::new();
     let mut centre: Vec<Option<V3>> = vec![None; ns];
     let mut any = vec![false; ns];
     for (k, c) in centre.iter_mut().enumerate() {
@@ -495,8 +496,8 @@ pub fn label_vertebrae(
                 if ant < p.body_front_mm || lat.abs() > p.body_half_width_mm {
                     continue;
                 }
-                body.push(idx);
                 let x = mm(g.coords(idx));
+                body.push((idx, x));
                 for a in 0..3 {
                     sum[a] += x[a];
                 }
@@ -700,10 +701,7 @@ pub fn label_vertebrae(
                         d
                     }
                 };
-                let length = body
-                    .iter()
-                    .map(|&i| below(mm(g.coords(i))))
-                    .fold(0.0, f64::max);
+                let length = body.iter().map(|&(_, x)| below(x)).fold(0.0, f64::max);
                 // Bone beyond the bodies' sides: the alae are massive, the
                 // transverse processes thin.
                 let mut lateral = 0usize;
@@ -744,7 +742,7 @@ pub fn label_vertebrae(
         let (q, t) = (pts[m], tangent[m]);
         let n = body
             .iter()
-            .filter(|&&i| (dot(sub(mm(g.coords(i)), q), t) > 0.0) != first)
+            .filter(|&&(_, x)| (dot(sub(x, q), t) > 0.0) != first)
             .count();
         n as f64 * vox
     };
@@ -866,10 +864,9 @@ pub fn label_vertebrae(
     };
     let seeds = body
         .iter()
-        .map(|&i| (i, false))
-        .chain(ring_bone.iter().map(|&i| (i, true)));
-    for (idx, ring) in seeds {
-        let x = mm(g.coords(idx));
+        .map(|&(i, x)| (i, x, false))
+        .chain(ring_bone.iter().map(|&i| (i, mm(g.coords(i)), true)));
+    for (idx, x, ring) in seeds {
         let ok = if ring {
             ring_seed(x)
         } else {
