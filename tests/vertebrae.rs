@@ -10,13 +10,20 @@ use spinemesh::pipeline::{self, Params};
 use spinemesh::run::{self, Silent, VERTEBRAE_FILE};
 use spinemesh::segment::vertebrae::VertebraReport;
 
-/// Realistic and dense phantoms (L1 to the sacrum, ribs, pelvis): L1–L5
-/// and the sacrum found, named from the sacrum, each against its truth.
+/// Realistic and dense phantoms (L1 to the sacrum, ribs, pelvis), and one
+/// of 0.5 mm slices with its anatomy varied: L1–L5 and the sacrum found,
+/// named from the sacrum, each against its truth.
 #[test]
 fn vertebrae_of_the_phantom_are_found_and_named() {
+    let mut thin = PhantomParams::demo();
+    thin.spacing_mm = [0.8, 0.8, 0.5];
+    thin.dims = [224, 208, 480];
+    thin.fov_centre_mm = [0.0, -2.0, 10.0 - 0.5 * 479.0 * 0.5];
+    thin.anatomy_variation = 0.08;
     for (name, pp) in [
         ("realistic", PhantomParams::demo().realistic()),
         ("dense", PhantomParams::demo().dense()),
+        ("0.5 mm slices", thin),
     ] {
         let ph = generate(&pp);
         let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
@@ -40,7 +47,7 @@ fn vertebrae_of_the_phantom_are_found_and_named() {
             eprintln!("{name}: {vertebra} Dice {d:.4}");
             worst = worst.min(d);
         }
-        assert!(worst >= 0.91, "{name}: worst vertebra Dice {worst}");
+        assert!(worst >= 0.96, "{name}: worst vertebra Dice {worst}");
     }
 }
 
@@ -85,12 +92,12 @@ fn vertebrae_of_the_real_thoracolumbar_slab() {
     let l1_l3 = label_dice(dir.path(), case, &[20, 21, 22], true);
     let t10_l3 = label_dice(dir.path(), case, &[17, 18, 19, 20, 21, 22], true);
     eprintln!("verse012 by vertebra labels: L1–L3 Dice {l1_l3:.4}, T10–L3 {t10_l3:.4}");
-    assert!(l1_l3 >= 0.83, "L1–L3 Dice {l1_l3}");
-    assert!(t10_l3 >= 0.84, "T10–L3 Dice {t10_l3}");
+    assert!(l1_l3 >= 0.86, "L1–L3 Dice {l1_l3}");
+    assert!(t10_l3 >= 0.86, "T10–L3 Dice {t10_l3}");
     for l in 17..=22 {
         let d = label_dice(dir.path(), case, &[l], false);
         eprintln!("verse012 label {l}: Dice {d:.4}");
-        assert!(d >= 0.72, "label {l}: Dice {d}");
+        assert!(d >= 0.78, "label {l}: Dice {d}");
     }
 }
 
@@ -155,13 +162,13 @@ fn vertebrae_of_the_real_abdominal_ct() {
     let p: Vec<u8> = pred.data.iter().map(|&x| x as u8).collect();
     let r: Vec<u8> = reference.data.iter().map(|&x| x as u8).collect();
     for (ours, theirs, least) in [
-        (26u8, 26u8, 0.55),
-        (24, 27, 0.58),
-        (23, 28, 0.80),
-        (22, 29, 0.74),
-        (21, 30, 0.72),
-        (20, 31, 0.80),
-        (19, 32, 0.82),
+        (26u8, 26u8, 0.57),
+        (24, 27, 0.63),
+        (23, 28, 0.90),
+        (22, 29, 0.82),
+        (21, 30, 0.78),
+        (20, 31, 0.86),
+        (19, 32, 0.85),
     ] {
         let d = dice(&p, ours, &r, theirs);
         let name = spinemesh::segment::vertebrae::verse_name(ours);
@@ -239,5 +246,5 @@ fn real_thoracolumbar_slab_with_chosen_levels() {
     .unwrap()
     .dice;
     eprintln!("verse012 --levels L1-L3: mask Dice {d:.4}");
-    assert!(d >= 0.83, "Dice {d}");
+    assert!(d >= 0.86, "Dice {d}");
 }
