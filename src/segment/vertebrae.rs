@@ -27,8 +27,9 @@
 //!    `si_contact_mm2` (the sacroiliac joints), or a long bottom piece with
 //!    alae. The joints also catch a missed L5/S1 disc (steeply tilted, thick
 //!    slices): a "sacrum" reaching more than `sacrum_top_mm` above the
-//!    ilium's highest contact holds L5 too, and the deepest valley between is
-//!    taken as that disc (`missed_lumbosacral_disc`). Without a sacrum,
+//!    ilium's highest contact holds L5 too, and the deepest valley between
+//!    (where L5 is within `height_ratio` of L4's height) is taken as that
+//!    disc (`missed_lumbosacral_disc`). Without a sacrum,
 //!    counted from **T12**, the lowest vertebra that a rib touches (other
 //!    bone, `rib_lateral_mm` or more from the canal, over `rib_contact_mm2`
 //!    and less than a sacroiliac joint). With neither, the pieces are
@@ -737,8 +738,8 @@ pub fn label_vertebrae(
     // sacrum one level off. The sacroiliac joints tell: the ilium touches
     // the sacrum up to near its top (S1), so a piece the ilium touches that
     // reaches far above its highest contact holds L5 too; the deepest valley
-    // between that contact and a vertebra's height below the disc above is
-    // taken as the L5/S1 disc.
+    // between that contact and the disc above, where L5 is about as tall as
+    // L4, is taken as the L5/S1 disc.
     let mut discs = discs;
     // End pieces with little body bone (a sliver cut by the field of view)
     // join their neighbour.
@@ -773,7 +774,7 @@ pub fn label_vertebrae(
         &discs,
         (&pts, &tangent),
         &lateral,
-        &evidence,
+        (&profile, &evidence),
         vox.powf(2.0 / 3.0),
         frame,
         p,
@@ -1198,7 +1199,7 @@ fn missed_lumbosacral_disc(
     discs: &[usize],
     (pts, tangent): (&[V3], &[V3]),
     lateral: &[V3],
-    evidence: &[f64],
+    (profile, evidence): (&[f64], &[f64]),
     face_mm2: f64,
     frame: &Frame,
     p: &VertebraParams,
@@ -1256,15 +1257,31 @@ fn missed_lumbosacral_disc(
     if highest <= p.sacrum_top_mm {
         return None;
     }
-    let (reach, min_h) = (highest.round() as usize, p.min_height_mm.round() as usize);
-    let window = if up {
-        top_disc.saturating_sub(reach)..top_disc.saturating_sub(min_h)
+    // L5 is about as tall as L4 above it (neighbours within `height_ratio`,
+    // as in the chain): a steep L5/S1 disc's valley is faint, L5's dark
+    // cancellous core is not.
+    let above = if up {
+        discs.get(si).map(|&m| m - top_disc)
     } else {
-        (top_disc + min_h).min(evidence.len())..(top_disc + reach).min(evidence.len())
+        (pieces - si).checked_sub(2).map(|i| top_disc - discs[i])
     };
-    window
-        .filter(|&m| evidence[m] > 0.0)
-        .max_by(|&a, &b| evidence[a].total_cmp(&evidence[b]))
+    let (mut reach, mut min_h) = (highest, p.min_height_mm);
+    if let Some(h) = above {
+        reach = reach.min(h as f64 * p.height_ratio);
+        min_h = min_h.max(h as f64 / p.height_ratio);
+    }
+    let (reach, min_h) = (reach.round() as usize, min_h.round() as usize);
+    let window = if up {
+        top_disc.saturating_sub(reach)..top_disc.saturating_sub(min_h) + 1
+    } else {
+        (top_disc + min_h).min(evidence.len())..(top_disc + reach + 1).min(evidence.len())
+    };
+    // The clearest valley there; without one, the darkest point.
+    window.max_by(|&a, &b| {
+        evidence[a]
+            .total_cmp(&evidence[b])
+            .then(profile[b].total_cmp(&profile[a]))
+    })
 }
 
 /// Disc positions (indices, 1 mm apart) along `evidence`, chosen so that
@@ -1434,6 +1451,57 @@ mod tests {
         assert_eq!(d, [10, 40, 70, 100]);
         // Nothing to split: a short piece.
         assert!(regular_discs(&[0.0; 30], [18.0, 46.0], 1.33, [46.0, 46.0], 0.5).is_empty());
+    }
+
+    #[test]
+    fn a_missed_lumbosacral_disc_leaves_l5_about_as_tall_as_l4() {
+        // A line along z, mm = index; discs found at 58 (L4/L5) and 97
+        // (L3/L4): L4 is 39 mm. The ilium touches the bottom piece from
+        // z = −10 to 26 (32 mm below its top: it holds L5 too). L5's dark
+        // core makes a clear valley at 36 (L5 would be 22 mm, under 39 / 1.33);
+        // the faint L5/S1 disc at 28 is the darkest point where L5 is 29–32
+        // mm tall (at least 39 / 1.33, and S1 reaches up to the joints).
+        let n = 140;
+        let pts: Vec<V3> = (0..n).map(|m| [0.0, 0.0, m as f64]).collect();
+        let tangent = vec![[0.0, 0.0, 1.0]; n];
+        let mut evidence = vec![0.0; n];
+        evidence[36] = 0.4;
+        evidence[58] = 1.2;
+        evidence[97] = 1.4;
+        let mut profile = vec![150.0; n];
+        profile[28] = 110.0;
+        profile[36] = 95.0;
+        let lateral: Vec<V3> = (-10..=26).map(|z| [40.0, 0.0, z as f64]).collect();
+        let track = vec![[0.0, 0.0]; n];
+        let frame = Frame {
+            plane: Plane::new([1, 1, n], 2),
+            track: &track,
+            lr_is_u: true,
+            anterior_sign: 1.0,
+            slices_go_up: true,
+        };
+        let p = VertebraParams::default();
+        let m = missed_lumbosacral_disc(
+            &[58, 97],
+            (&pts, &tangent),
+            &lateral,
+            (&profile, &evidence),
+            30.0,
+            &frame,
+            &p,
+        );
+        assert_eq!(m, Some(28));
+        // Without a vertebra above to compare with, the clearest valley.
+        let m = missed_lumbosacral_disc(
+            &[58],
+            (&pts, &tangent),
+            &lateral,
+            (&profile, &evidence),
+            30.0,
+            &frame,
+            &p,
+        );
+        assert_eq!(m, Some(36));
     }
 
     #[test]
