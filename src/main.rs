@@ -162,6 +162,12 @@ struct PipelineArgs {
     /// the vertebrae must be named, from the sacrum or the ribs).
     #[arg(long, value_name = "FIRST-LAST", value_parser = spinemesh::segment::vertebrae::parse_levels)]
     levels: Option<[u8; 2]>,
+    /// Also write one closed mesh per vertebra into OUT_DIR/vertebrae/
+    /// (L1.stl, …, sacrum.stl; in the mesh's format and frame): where two
+    /// vertebrae touch, both give up the voxels on the contact, so the
+    /// meshes keep apart (spine preset).
+    #[arg(long)]
+    vertebra_meshes: bool,
 }
 
 impl PipelineArgs {
@@ -190,6 +196,7 @@ impl PipelineArgs {
             }
         }
         p.levels = self.levels;
+        p.vertebra_meshes = self.vertebra_meshes;
         p
     }
 }
@@ -461,6 +468,22 @@ fn reconstruct(a: ReconstructArgs, reporter: &Reporter) -> anyhow::Result<()> {
                     run::VERTEBRAE_FILE
                 );
             }
+        }
+    }
+    if let Some(v) = &report.mesh.vertebrae {
+        if !a.json && !matches!(reporter.mode, Mode::Quiet) {
+            let triangles: usize = v.iter().map(|m| m.triangles).sum();
+            let closed = v.iter().all(|m| m.watertight && m.manifold);
+            eprintln!(
+                "vertebra meshes: {} files, {triangles} triangles{} → {}/",
+                v.len(),
+                if closed {
+                    ", each closed 2-manifold"
+                } else {
+                    "; NOT all closed 2-manifolds (see report.json)"
+                },
+                run::VERTEBRA_MESH_DIR
+            );
         }
     }
     let spine_warnings = spine.map(|s| s.warnings.as_slice()).unwrap_or_default();

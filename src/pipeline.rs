@@ -59,6 +59,9 @@ pub struct Params {
     /// Keep only these vertebrae (VerSe labels, first and last, from the
     /// head down) in the mask and the mesh (`spine` preset).
     pub levels: Option<[u8; 2]>,
+    /// Also make one mesh per vertebra ([`crate::vertebra_mesh`]; `spine`
+    /// preset with the vertebra split).
+    pub vertebra_meshes: bool,
 }
 
 impl Params {
@@ -80,6 +83,7 @@ impl Params {
             mesh: crate::mesh::MeshParams::paper(),
             overview: true,
             levels: None,
+            vertebra_meshes: false,
         }
     }
 
@@ -133,6 +137,8 @@ pub struct Output {
     pub mask: Mask,
     /// Vertebra labels on the input's grid (`spine` preset).
     pub vertebrae: Option<crate::Volume<u8>>,
+    /// One mesh per vertebra, from the head down (`vertebra_meshes`).
+    pub vertebra_meshes: Option<Vec<crate::vertebra_mesh::VertebraMesh>>,
     /// The crop box of the surface step, in input voxel indices.
     pub crop: CropBox,
     /// The surface, LPS mm.
@@ -185,18 +191,28 @@ pub fn run_with(
         }
     };
 
-    if let Some([a, b]) = params.levels {
-        let what = crate::segment::vertebrae::levels_name([a, b]);
+    let needs_split = params
+        .levels
+        .map(crate::segment::vertebrae::levels_name)
+        .or(params
+            .vertebra_meshes
+            .then(|| "a mesh per vertebra".to_string()));
+    if let Some(what) = needs_split {
+        let what = if params.levels.is_some() {
+            format!("keeping {what}")
+        } else {
+            format!("making {what}")
+        };
         match &params.spine {
             None => {
                 return Err(Error::Parameter(format!(
-                    "keeping {what} needs the spine preset (the paper's pipeline does not \
+                    "{what} needs the spine preset (the paper's pipeline does not \
                      tell the vertebrae apart)"
                 )))
             }
             Some(sp) if sp.vertebrae.is_none() => {
                 return Err(Error::Parameter(format!(
-                    "keeping {what} needs the vertebra split: leave out --no-vertebrae"
+                    "{what} needs the vertebra split: leave out --no-vertebrae"
                 )))
             }
             _ => {}
@@ -285,7 +301,26 @@ pub fn run_with(
     let (processed, crop) = processed?;
     // The split's report joins the segmentation's; its time is a stage of
     // its own (spent alongside the mesh steps).
-    let vertebrae = split.into_inner().map(|(labels, rep, seconds)| {
+    let split = split.into_inner();
+    let vertebra_meshes = match (&split, params.vertebra_meshes) {
+        (Some((labels, rep, _)), true) => {
+            let done = timed("vertebra meshes");
+            let meshes = crate::vertebra_mesh::vertebra_meshes(labels, rep, &params.mesh)?;
+            done(&mut stages);
+            Some(meshes)
+        }
+        (None, true) => {
+            if let Some(s) = spine.as_mut() {
+                s.warnings.push(
+                    "no mesh per vertebra: without a spinal canal the vertebrae were not split"
+                        .into(),
+                );
+            }
+            None
+        }
+        _ => None,
+    };
+    let vertebrae = split.map(|(labels, rep, seconds)| {
         if let Some(s) = spine.as_mut() {
             s.warnings.extend(rep.warnings.iter().cloned());
             s.vertebrae = Some(rep);
@@ -300,6 +335,7 @@ pub fn run_with(
     Ok(Output {
         mask,
         vertebrae,
+        vertebra_meshes,
         crop,
         mesh: processed.mesh,
         mesh_report: processed.report,

@@ -96,6 +96,32 @@ pub struct MeshReport {
     pub bytes: u64,
     /// What smoothing and decimation did (and their Hausdorff distances).
     pub processing: crate::mesh::ProcessReport,
+    /// One mesh per vertebra (`--vertebra-meshes`), from the head down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vertebrae: Option<Vec<VertebraMeshReport>>,
+}
+
+/// One vertebra's mesh file.
+#[derive(Clone, Debug, Serialize)]
+pub struct VertebraMeshReport {
+    /// VerSe label in `vertebrae.nii.gz`, and its name ("" when unnamed).
+    pub label: u8,
+    pub name: String,
+    /// Path inside the output folder.
+    pub file: String,
+    pub triangles: usize,
+    /// The label's volume, and that of its voxels touching another
+    /// vertebra (where the mesh keeps a quarter voxel inside), mm³.
+    pub label_mm3: f64,
+    pub contact_mm3: f64,
+    /// The mesh's enclosed volume, mm³.
+    pub volume_mm3: f64,
+    pub watertight: bool,
+    pub manifold: bool,
+    pub components: usize,
+    /// Hausdorff distance to its raw marching-cubes surface, mm.
+    pub hausdorff_to_raw_mm: Option<f64>,
+    pub bytes: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -109,6 +135,9 @@ pub struct Outputs {
     /// `overview.png`, unless `--no-overview`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overview: Option<String>,
+    /// The folder of the vertebrae's meshes (`--vertebra-meshes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vertebra_meshes: Option<String>,
 }
 
 /// Peak resident set size of this process in MB (VmHWM), on Linux.

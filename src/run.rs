@@ -29,6 +29,8 @@ pub const MASK_FILE: &str = "mask.nii.gz";
 /// The vertebra label map's file name (`spine` preset).
 pub const VERTEBRAE_FILE: &str = "vertebrae.nii.gz";
 pub const REPORT_FILE: &str = "report.json";
+/// The folder of the vertebrae's meshes (`--vertebra-meshes`).
+pub const VERTEBRA_MESH_DIR: &str = "vertebrae";
 pub const OVERVIEW_FILE: &str = "overview.png";
 
 /// Reads a CT from a DICOM folder or a `.nii` / `.nii.gz` file.
@@ -222,6 +224,23 @@ pub fn reconstruct_volume(
 
     progress.stage("write");
     let t = Instant::now();
+    // The vertebrae's meshes: staged all, then put in place with the rest.
+    let vertebra_files = match &out.vertebra_meshes {
+        Some(meshes) => {
+            let dir = out_dir.join(VERTEBRA_MESH_DIR);
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+            let staged = meshes
+                .iter()
+                .map(|m| {
+                    let name = crate::vertebra_mesh::file_name(m, format.extension());
+                    let staged = io::mesh::stage_mesh(&m.mesh, &dir.join(&name), format, frame)?;
+                    Ok((format!("{VERTEBRA_MESH_DIR}/{name}"), staged))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Some(staged)
+        }
+        None => None,
+    };
     let mesh_bytes = mesh_file_staged.commit()?;
     mask_file.commit()?;
     let wrote_labels = labels_file.is_some();
@@ -234,6 +253,32 @@ pub fn reconstruct_volume(
             Some(seconds)
         }
         None => None,
+    };
+    let vertebra_reports = match (vertebra_files, &out.vertebra_meshes) {
+        (Some(files), Some(meshes)) => {
+            let mut reports = Vec::with_capacity(files.len());
+            for ((file, staged), m) in files.into_iter().zip(meshes) {
+                let bytes = staged.commit()?;
+                let c = &m.report.check;
+                let vox = out.mask.grid.voxel_volume_mm3();
+                reports.push(report::VertebraMeshReport {
+                    label: m.label,
+                    name: m.name.clone(),
+                    file,
+                    triangles: m.mesh.triangles.len(),
+                    label_mm3: m.voxels as f64 * vox,
+                    contact_mm3: m.contact_voxels as f64 * vox,
+                    volume_mm3: c.volume_mm3,
+                    watertight: c.closed && c.misoriented_edges == 0,
+                    manifold: c.manifold,
+                    components: c.components,
+                    hausdorff_to_raw_mm: m.report.hausdorff_to_raw_mm(),
+                    bytes,
+                });
+            }
+            Some(reports)
+        }
+        _ => None,
     };
     let write_seconds = mask_seconds + mesh_seconds + t.elapsed().as_secs_f64();
 
@@ -308,6 +353,7 @@ pub fn reconstruct_volume(
             bounds_max: hi,
             bytes: mesh_bytes,
             processing: mr.clone(),
+            vertebrae: vertebra_reports,
         },
         outputs: Outputs {
             mesh: mesh_file,
@@ -315,6 +361,10 @@ pub fn reconstruct_volume(
             vertebrae: wrote_labels.then(|| VERTEBRAE_FILE.into()),
             report: REPORT_FILE.into(),
             overview: params.overview.then(|| OVERVIEW_FILE.into()),
+            vertebra_meshes: out
+                .vertebra_meshes
+                .is_some()
+                .then(|| VERTEBRA_MESH_DIR.into()),
         },
         peak_memory_mb: report::peak_memory_mb(),
     };

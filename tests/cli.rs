@@ -345,3 +345,59 @@ fn levels_that_cannot_be_kept_are_refused() {
         assert!(!out.path().join("o/spine.stl").exists(), "{case}");
     }
 }
+
+/// `--vertebra-meshes`: a closed mesh per vertebra in OUT/vertebrae/,
+/// listed in report.json and accepted by `spinemesh check`; refused by the
+/// paper preset.
+#[test]
+fn a_mesh_per_vertebra_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = dir.path().join("ct.nii.gz");
+    let phantom = spinemesh::phantom::generate(&spinemesh::phantom::PhantomParams::demo());
+    spinemesh::io::nifti::write_volume_i16(&ct, &phantom.ct).unwrap();
+    let out = dir.path().join("out");
+    let r = report(&spinemesh(&["--vertebra-meshes"], &ct, &out));
+    assert_eq!(r["outputs"]["vertebra_meshes"], "vertebrae");
+    let listed = r["mesh"]["vertebrae"].as_array().expect("mesh.vertebrae");
+    let names: Vec<&str> = listed.iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["L1", "L2", "L3", "L4", "L5", "sacrum"]);
+    for v in listed {
+        let file = out.join(v["file"].as_str().unwrap());
+        assert!(file.is_file(), "{file:?}");
+        assert_eq!(v["watertight"], true);
+        assert_eq!(v["manifold"], true);
+    }
+    let mut files: Vec<String> = std::fs::read_dir(out.join("vertebrae"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "L1.stl",
+            "L2.stl",
+            "L3.stl",
+            "L4.stl",
+            "L5.stl",
+            "sacrum.stl"
+        ]
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_spinemesh"))
+        .args(["check", "--json"])
+        .arg(out.join("vertebrae/L3.stl"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(c["closed"], true, "{c}");
+
+    let o = spinemesh(
+        &["--vertebra-meshes", "--preset", "paper"],
+        &ct,
+        &dir.path().join("paper"),
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("spine preset"), "{err}");
+}

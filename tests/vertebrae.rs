@@ -248,3 +248,86 @@ fn real_thoracolumbar_slab_with_chosen_levels() {
     eprintln!("verse012 --levels L1-L3: mask Dice {d:.4}");
     assert!(d >= 0.86, "Dice {d}");
 }
+
+/// `--vertebra-meshes`: one closed 2-manifold mesh per vertebra of the
+/// phantom, each about its truth's volume, apart from its neighbours (no
+/// vertex in a voxel of another vertebra); refused without the split.
+#[test]
+fn a_mesh_per_vertebra() {
+    let ph = generate(&PhantomParams::demo().realistic());
+    let mut params = Params::spine();
+    params.vertebra_meshes = true;
+    let out = pipeline::run(&ph.ct, &params, &|_| {}).unwrap();
+    let labels = out.vertebrae.as_ref().unwrap();
+    let meshes = out.vertebra_meshes.as_ref().expect("vertebra meshes");
+    let names: Vec<&str> = meshes.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["L1", "L2", "L3", "L4", "L5", "sacrum"]);
+    let g = &labels.grid;
+    let vox = g.voxel_volume_mm3();
+    for (m, truth) in meshes
+        .iter()
+        .zip((LABEL_L1..LABEL_L1 + 5).chain([LABEL_SACRUM]))
+    {
+        let c = &m.report.check;
+        assert!(c.closed && c.manifold && c.outward, "{}: {c:?}", m.name);
+        let truth_mm3 = ph.labels.data.iter().filter(|&&l| l == truth).count() as f64 * vox;
+        let ratio = c.volume_mm3 / truth_mm3;
+        eprintln!(
+            "{}: {} triangles, {:.0} mm³ ({ratio:.3} of its truth), contact {:.0} mm³",
+            m.name,
+            m.mesh.triangles.len(),
+            c.volume_mm3,
+            m.contact_voxels as f64 * vox
+        );
+        assert!(
+            (0.93..1.05).contains(&ratio),
+            "{}: volume ratio {ratio}",
+            m.name
+        );
+        // No vertex lies in a voxel of another vertebra.
+        let foreign = m
+            .mesh
+            .vertices
+            .iter()
+            .filter(|v| {
+                let Some(i) = g.lps_to_index([v[0] as f64, v[1] as f64, v[2] as f64]) else {
+                    return false;
+                };
+                let c: Option<Vec<usize>> = (0..3)
+                    .map(|a| {
+                        let r = i[a].round();
+                        (r >= 0.0 && (r as usize) < g.dims[a]).then_some(r as usize)
+                    })
+                    .collect();
+                c.is_some_and(|c| {
+                    let l = labels.get(c[0], c[1], c[2]);
+                    l != 0 && l != m.label
+                })
+            })
+            .count();
+        assert_eq!(
+            foreign, 0,
+            "{}: {foreign} vertices in another vertebra",
+            m.name
+        );
+    }
+    let total: usize = meshes.iter().map(|m| m.mesh.triangles.len()).sum();
+    assert!(
+        total <= spinemesh::mesh::FE_TARGET_TRIANGLES + 6 * 5_000,
+        "{total}"
+    );
+
+    let mut paper = Params::paper();
+    paper.vertebra_meshes = true;
+    let e = pipeline::run(&ph.ct, &paper, &|_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("spine preset"), "{e}");
+    let mut none = Params::spine();
+    none.vertebra_meshes = true;
+    none.spine.as_mut().unwrap().vertebrae = None;
+    let e = pipeline::run(&ph.ct, &none, &|_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--no-vertebrae"), "{e}");
+}
