@@ -164,7 +164,7 @@ struct PipelineArgs {
     levels: Option<[u8; 2]>,
     /// Also write one closed mesh per vertebra into OUT_DIR/vertebrae/
     /// (L1.stl, …, sacrum.stl; in the mesh's format and frame): where two
-    /// vertebrae touch, both give up the voxels on the contact, so the
+    /// vertebrae touch, each surface stays a third of a voxel back, so the
     /// meshes keep apart (spine preset).
     #[arg(long)]
     vertebra_meshes: bool,

@@ -111,7 +111,7 @@ pub struct VertebraMeshReport {
     pub file: String,
     pub triangles: usize,
     /// The label's volume, and that of its voxels touching another
-    /// vertebra (where the mesh keeps a quarter voxel inside), mm³.
+    /// vertebra (where the mesh keeps a third of a voxel back), mm³.
     pub label_mm3: f64,
     pub contact_mm3: f64,
     /// The mesh's enclosed volume, mm³.

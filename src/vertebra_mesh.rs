@@ -9,9 +9,10 @@
 //! endplate the mask bridged), the surfaces would share the faces between
 //! them, which a finite-element mesher takes for one body: there the
 //! voxels on the contact enter marching cubes at [`CONTACT_LEVEL`] instead
-//! of 1, so each surface crosses a quarter voxel outside its own voxel's
-//! centre and the two keep half a voxel apart (each vertebra gives up a
-//! quarter voxel along the contact, not a whole layer).
+//! of 1, so each surface crosses a sixth of a voxel beyond its own voxel's
+//! centre and the two keep two thirds of a voxel apart, more than the
+//! smoothing moves a vertex (each vertebra gives up a third of a voxel along
+//! the contact, not a whole layer).
 
 use crate::mesh::{self, MeshParams, ProcessReport};
 use crate::segment::vertebrae::VertebraReport;
@@ -23,8 +24,8 @@ use rayon::prelude::*;
 pub const MIN_TRIANGLES: usize = 5_000;
 
 /// Value of a vertebra's voxel on a contact with another in the field
-/// meshed at 0.5: the surface crosses (2/3 − 0.5) / (2/3) = ¼ voxel from it.
-pub const CONTACT_LEVEL: f32 = 2.0 / 3.0;
+/// meshed at 0.5: the surface crosses (0.6 − 0.5) / 0.6 = ⅙ voxel from it.
+pub const CONTACT_LEVEL: f32 = 0.6;
 
 /// One vertebra's mesh.
 #[derive(Clone, Debug)]
@@ -42,8 +43,8 @@ pub struct VertebraMesh {
 
 /// The field meshed for `label` in the box `[lo, hi)` of `labels`, padded by
 /// one empty voxel (so that the surface closes): 1 on its voxels,
-/// [`CONTACT_LEVEL`] on those with a face neighbour of another vertebra, 0
-/// elsewhere; and the number of contact voxels.
+/// [`CONTACT_LEVEL`] on those with a neighbour (of 26) of another
+/// vertebra, 0 elsewhere; and the number of contact voxels.
 fn separated(
     labels: &Volume<u8>,
     label: u8,
@@ -63,11 +64,17 @@ fn separated(
                 if labels.data[i] != label {
                     continue;
                 }
+                // Any of the 26 neighbours: two vertebrae meeting only
+                // along an edge or at a corner would share that point too.
                 let c = [x, y, z];
-                let touches = (0..3).any(|a| {
-                    let other = |j: usize| labels.data[j] != 0 && labels.data[j] != label;
-                    (c[a] > 0 && other(i - strides[a]))
-                        || (c[a] + 1 < d[a] && other(i + strides[a]))
+                let range = |a: usize| c[a].saturating_sub(1)..(c[a] + 2).min(d[a]);
+                let touches = range(2).any(|zz| {
+                    range(1).any(|yy| {
+                        range(0).any(|xx| {
+                            let m = labels.data[xx + strides[1] * yy + strides[2] * zz];
+                            m != 0 && m != label
+                        })
+                    })
                 });
                 let (px, py, pz) = (x - lo[0] + 1, y - lo[1] + 1, z - lo[2] + 1);
                 part.data[px + pd[0] * (py + pd[1] * pz)] = if touches {
@@ -198,12 +205,12 @@ mod tests {
             assert_eq!(m.voxels, 12 * 12 * 12);
             assert_eq!(m.contact_voxels, 12 * 12);
         }
-        // Half a voxel between them: L4's top (z 14 + ¼) below L5's bottom
-        // (z 15 − ¼).
+        // Two thirds of a voxel between them: L4's top (z 14 + ⅙) below
+        // L5's bottom (z 15 − ⅙).
         let top = |m: &Mesh| m.vertices.iter().map(|v| v[2]).fold(f32::MIN, f32::max);
         let bottom = |m: &Mesh| m.vertices.iter().map(|v| v[2]).fold(f32::MAX, f32::min);
-        assert!((top(&meshes[0].mesh) - 14.25).abs() < 1e-4);
-        assert!((bottom(&meshes[1].mesh) - 14.75).abs() < 1e-4);
+        assert!((top(&meshes[0].mesh) - (14.0 + 1.0 / 6.0)).abs() < 1e-4);
+        assert!((bottom(&meshes[1].mesh) - (15.0 - 1.0 / 6.0)).abs() < 1e-4);
         assert_eq!(file_name(&meshes[0], "stl"), "L4.stl");
         let unnamed = VertebraMesh {
             name: String::new(),

@@ -162,12 +162,12 @@ fn vertebrae_of_the_real_abdominal_ct() {
     let p: Vec<u8> = pred.data.iter().map(|&x| x as u8).collect();
     let r: Vec<u8> = reference.data.iter().map(|&x| x as u8).collect();
     for (ours, theirs, least) in [
-        (26u8, 26u8, 0.68),
-        (24, 27, 0.78),
-        (23, 28, 0.90),
-        (22, 29, 0.82),
-        (21, 30, 0.78),
-        (20, 31, 0.86),
+        (26u8, 26u8, 0.72),
+        (24, 27, 0.84),
+        (23, 28, 0.91),
+        (22, 29, 0.88),
+        (21, 30, 0.85),
+        (20, 31, 0.87),
         (19, 32, 0.85),
     ] {
         let d = dice(&p, ours, &r, theirs);
@@ -249,9 +249,47 @@ fn real_thoracolumbar_slab_with_chosen_levels() {
     assert!(d >= 0.86, "Dice {d}");
 }
 
+/// Whether `p` lies inside the closed mesh `m`: the parity of its triangles
+/// crossed by a ray from `p` along +z (nudged off the grid's planes, so that
+/// it meets no edge or vertex of a marching-cubes surface).
+fn inside_mesh(m: &spinemesh::surface::Mesh, p: [f32; 3]) -> bool {
+    let (px, py, pz) = (p[0] as f64 + 1.3e-4, p[1] as f64 + 0.7e-4, p[2] as f64);
+    let mut crossings = 0;
+    for t in &m.triangles {
+        let v = t.map(|i| m.vertices[i as usize].map(|c| c as f64));
+        let (x0, x1) = (
+            v[0][0].min(v[1][0]).min(v[2][0]),
+            v[0][0].max(v[1][0]).max(v[2][0]),
+        );
+        let (y0, y1) = (
+            v[0][1].min(v[1][1]).min(v[2][1]),
+            v[0][1].max(v[1][1]).max(v[2][1]),
+        );
+        if px < x0 || px > x1 || py < y0 || py > y1 {
+            continue;
+        }
+        // Barycentric coordinates of (px, py) in the projected triangle.
+        let d =
+            (v[1][1] - v[2][1]) * (v[0][0] - v[2][0]) + (v[2][0] - v[1][0]) * (v[0][1] - v[2][1]);
+        if d.abs() < 1e-12 {
+            continue;
+        }
+        let a = ((v[1][1] - v[2][1]) * (px - v[2][0]) + (v[2][0] - v[1][0]) * (py - v[2][1])) / d;
+        let b = ((v[2][1] - v[0][1]) * (px - v[2][0]) + (v[0][0] - v[2][0]) * (py - v[2][1])) / d;
+        let c = 1.0 - a - b;
+        if a < 0.0 || b < 0.0 || c < 0.0 {
+            continue;
+        }
+        if a * v[0][2] + b * v[1][2] + c * v[2][2] > pz {
+            crossings += 1;
+        }
+    }
+    crossings % 2 == 1
+}
+
 /// `--vertebra-meshes`: one closed 2-manifold mesh per vertebra of the
 /// phantom, each about its truth's volume, apart from its neighbours (no
-/// vertex in a voxel of another vertebra); refused without the split.
+/// vertex inside another's mesh); refused without the split.
 #[test]
 fn a_mesh_per_vertebra() {
     let ph = generate(&PhantomParams::demo().realistic());
@@ -284,32 +322,24 @@ fn a_mesh_per_vertebra() {
             "{}: volume ratio {ratio}",
             m.name
         );
-        // No vertex lies in a voxel of another vertebra.
-        let foreign = m
-            .mesh
-            .vertices
-            .iter()
-            .filter(|v| {
-                let Some(i) = g.lps_to_index([v[0] as f64, v[1] as f64, v[2] as f64]) else {
-                    return false;
-                };
-                let c: Option<Vec<usize>> = (0..3)
-                    .map(|a| {
-                        let r = i[a].round();
-                        (r >= 0.0 && (r as usize) < g.dims[a]).then_some(r as usize)
-                    })
-                    .collect();
-                c.is_some_and(|c| {
-                    let l = labels.get(c[0], c[1], c[2]);
-                    l != 0 && l != m.label
-                })
-            })
-            .count();
-        assert_eq!(
-            foreign, 0,
-            "{}: {foreign} vertices in another vertebra",
-            m.name
-        );
+    }
+    // No vertex of a vertebra's mesh lies inside its neighbours'.
+    for pair in meshes.windows(2) {
+        for (a, b) in [(&pair[0], &pair[1]), (&pair[1], &pair[0])] {
+            let (lo, hi) = b.mesh.bounds().unwrap();
+            let inside = a
+                .mesh
+                .vertices
+                .iter()
+                .filter(|v| (0..3).all(|k| (lo[k]..=hi[k]).contains(&(v[k] as f64))))
+                .filter(|v| inside_mesh(&b.mesh, **v))
+                .count();
+            assert_eq!(
+                inside, 0,
+                "{} has {inside} vertices inside {}",
+                a.name, b.name
+            );
+        }
     }
     let total: usize = meshes.iter().map(|m| m.mesh.triangles.len()).sum();
     assert!(

@@ -910,13 +910,16 @@ pub fn label_vertebrae(
     drop(prio);
     drop(queue);
     // Bone no seed reached (apart from every body): by the disc planes.
-    let mut volume = vec![0usize; pieces];
     for (idx, l) in label.iter_mut().enumerate() {
         if *l == UNREACHED {
             *l = piece_at(mm(g.coords(idx))).min(253) as u8 + 1;
         }
-        if *l != 0 {
-            volume[*l as usize - 1] += 1;
+    }
+    merge_islands(&mut label, g.dims);
+    let mut volume = vec![0usize; pieces];
+    for &l in &label {
+        if l != 0 {
+            volume[l as usize - 1] += 1;
         }
     }
 
@@ -1093,6 +1096,99 @@ fn flood_priority(mask: &Mask, ct: &Volume<f32>, lo: [usize; 3], hu_per_mm: f64)
         }
     });
     prio
+}
+
+/// Gives each island of a label (a 6-connected piece other than its
+/// largest) that touches other labels to the one it touches most (all at
+/// once, from the labels as they were). A seeded
+/// piece of arch whose way to its body another label took in the flood is
+/// left surrounded by that label; a vertebra is one piece of bone. Islands
+/// touching no other label (a process the mask broke off) keep theirs.
+/// Returns the voxels relabelled. `label` is a volume of `dims` (x fastest).
+fn merge_islands(label: &mut [u8], dims: [usize; 3]) -> usize {
+    let [nx, ny, nz] = dims;
+    let neighbours = |i: usize| {
+        let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
+        [
+            (x > 0).then(|| i - 1),
+            (x + 1 < nx).then(|| i + 1),
+            (y > 0).then(|| i - nx),
+            (y + 1 < ny).then(|| i + nx),
+            (z > 0).then(|| i - nx * ny),
+            (z + 1 < nz).then(|| i + nx * ny),
+        ]
+    };
+    // Components: label, size, and the other labels' faces they touch.
+    struct Piece {
+        label: u8,
+        size: usize,
+        touches: Vec<(u8, usize)>,
+    }
+    let mut comp = vec![u32::MAX; label.len()];
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..label.len() {
+        if label[start] == 0 || comp[start] != u32::MAX {
+            continue;
+        }
+        let id = pieces.len() as u32;
+        let l = label[start];
+        let mut piece = Piece {
+            label: l,
+            size: 0,
+            touches: Vec::new(),
+        };
+        comp[start] = id;
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            piece.size += 1;
+            for j in neighbours(i).into_iter().flatten() {
+                let m = label[j];
+                if m == l {
+                    if comp[j] == u32::MAX {
+                        comp[j] = id;
+                        stack.push(j);
+                    }
+                } else if m != 0 {
+                    match piece.touches.iter_mut().find(|t| t.0 == m) {
+                        Some(t) => t.1 += 1,
+                        None => piece.touches.push((m, 1)),
+                    }
+                }
+            }
+        }
+        pieces.push(piece);
+    }
+    let mut largest = [None::<(usize, usize)>; 256];
+    for (id, p) in pieces.iter().enumerate() {
+        let best = &mut largest[p.label as usize];
+        if best.is_none_or(|(size, _)| p.size > size) {
+            *best = Some((p.size, id));
+        }
+    }
+    let new_label: Vec<u8> = pieces
+        .iter()
+        .enumerate()
+        .map(|(id, p)| {
+            let main = largest[p.label as usize].is_some_and(|(_, m)| m == id);
+            match p
+                .touches
+                .iter()
+                .max_by_key(|t| (t.1, std::cmp::Reverse(t.0)))
+            {
+                Some(&(other, _)) if !main => other,
+                _ => p.label,
+            }
+        })
+        .collect();
+    let mut moved = 0;
+    for (l, &c) in label.iter_mut().zip(&comp) {
+        if c != u32::MAX && new_label[c as usize] != *l {
+            *l = new_label[c as usize];
+            moved += 1;
+        }
+    }
+    moved
 }
 
 /// For each voxel `query` (indices of `mask`'s grid), the pieces (bit
@@ -1502,6 +1598,26 @@ mod tests {
             &p,
         );
         assert_eq!(m, Some(36));
+    }
+
+    #[test]
+    fn islands_join_the_label_around_them() {
+        // Slice z = 0: a row of 1s, an empty row, a row of 2s. Slice z = 1:
+        // a lone 1 on the 2s (an island: it joins them) and a lone 1 that
+        // touches no other label (it stays).
+        let dims = [5, 3, 2];
+        let mut label = vec![0u8; 30];
+        for x in 0..5 {
+            label[x] = 1;
+            label[x + 10] = 2;
+        }
+        label[2 + 10 + 15] = 1;
+        label[5 + 15] = 1;
+        let moved = merge_islands(&mut label, dims);
+        assert_eq!(moved, 1);
+        assert_eq!(label[2 + 10 + 15], 2);
+        assert_eq!(label[5 + 15], 1);
+        assert_eq!(label.iter().filter(|&&l| l == 1).count(), 6);
     }
 
     #[test]
