@@ -1100,11 +1100,11 @@ fn flood_priority(mask: &Mask, ct: &Volume<f32>, lo: [usize; 3], hu_per_mm: f64)
 
 /// Gives each island of a label (a 6-connected piece other than its
 /// largest) that touches other labels to the one it touches most (all at
-/// once, from the labels as they were). A seeded
-/// piece of arch whose way to its body another label took in the flood is
-/// left surrounded by that label; a vertebra is one piece of bone. Islands
-/// touching no other label (a process the mask broke off) keep theirs.
-/// Returns the voxels relabelled. `label` is a volume of `dims` (x fastest).
+/// once, from the labels as they were). A seeded piece of arch whose way to
+/// its body another label took in the flood is left surrounded by that
+/// label; a vertebra is one piece of bone. Islands touching no other label
+/// (a process the mask broke off) keep theirs. Returns the voxels
+/// relabelled. `label` is a volume of `dims` (x fastest).
 fn merge_islands(label: &mut [u8], dims: [usize; 3]) -> usize {
     let [nx, ny, nz] = dims;
     let neighbours = |i: usize| {
@@ -1577,27 +1577,39 @@ mod tests {
             slices_go_up: true,
         };
         let p = VertebraParams::default();
-        let m = missed_lumbosacral_disc(
-            &[58, 97],
-            (&pts, &tangent),
-            &lateral,
-            (&profile, &evidence),
-            30.0,
-            &frame,
-            &p,
-        );
-        assert_eq!(m, Some(28));
-        // Without a vertebra above to compare with, the clearest valley.
-        let m = missed_lumbosacral_disc(
-            &[58],
-            (&pts, &tangent),
-            &lateral,
-            (&profile, &evidence),
-            30.0,
-            &frame,
-            &p,
-        );
-        assert_eq!(m, Some(36));
+        // Without a vertebra above to compare with: the clearest valley.
+        for (discs, want) in [(&[58, 97][..], 28), (&[58][..], 36)] {
+            let m = missed_lumbosacral_disc(
+                discs,
+                (&pts, &tangent),
+                &lateral,
+                (&profile, &evidence),
+                30.0,
+                &frame,
+                &p,
+            );
+            assert_eq!(m, Some(want), "discs {discs:?}");
+        }
+        // The same spine with the slices running down (index 139 − m).
+        let flip = |v: &[f64]| v.iter().rev().copied().collect::<Vec<f64>>();
+        let (profile, evidence) = (flip(&profile), flip(&evidence));
+        let lateral: Vec<V3> = (113..=149).map(|z| [40.0, 0.0, z as f64]).collect();
+        let frame = Frame {
+            slices_go_up: false,
+            ..frame
+        };
+        for (discs, want) in [(&[42, 81][..], 111), (&[81][..], 103)] {
+            let m = missed_lumbosacral_disc(
+                discs,
+                (&pts, &tangent),
+                &lateral,
+                (&profile, &evidence),
+                30.0,
+                &frame,
+                &p,
+            );
+            assert_eq!(m, Some(want), "slices down, discs {discs:?}");
+        }
     }
 
     #[test]
