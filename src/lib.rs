@@ -42,6 +42,7 @@ pub mod segment;
 pub mod smooth;
 pub mod surface;
 pub mod threshold;
+pub(crate) mod vec3;
 pub mod vertebra_mesh;
 pub mod volume;
 

@@ -257,10 +257,10 @@ pub fn reconstruct_volume(
     let vertebra_reports = match (vertebra_files, &out.vertebra_meshes) {
         (Some(files), Some(meshes)) => {
             let mut reports = Vec::with_capacity(files.len());
+            let vox = out.mask.grid.voxel_volume_mm3();
             for ((file, staged), m) in files.into_iter().zip(meshes) {
                 let bytes = staged.commit()?;
                 let c = &m.report.check;
-                let vox = out.mask.grid.voxel_volume_mm3();
                 reports.push(report::VertebraMeshReport {
                     label: m.label,
                     name: m.name.clone(),

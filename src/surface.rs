@@ -20,6 +20,7 @@
 //! the centres of the boundary voxels, as scikit-image's `marching_cubes(mask,
 //! 0.5)` would give.
 
+use crate::vec3;
 use crate::{Grid, Mask, Volume};
 use std::sync::OnceLock;
 
@@ -53,7 +54,7 @@ impl Mesh {
             .iter()
             .map(|t| {
                 let [a, b, d] = t.map(|i| sub(self.vertices[i as usize], c));
-                dot(a, cross(b, d)) / 6.0
+                vec3::dot(a, vec3::cross(b, d)) / 6.0
             })
             .sum()
     }
@@ -64,11 +65,7 @@ impl Mesh {
             .iter()
             .map(|t| {
                 let [a, b, d] = t.map(|i| sub(self.vertices[i as usize], [0.0; 3]));
-                let n = cross(
-                    [b[0] - a[0], b[1] - a[1], b[2] - a[2]],
-                    [d[0] - a[0], d[1] - a[1], d[2] - a[2]],
-                );
-                0.5 * dot(n, n).sqrt()
+                0.5 * vec3::norm(vec3::cross(vec3::sub(b, a), vec3::sub(d, a)))
             })
             .sum()
     }
@@ -146,18 +143,9 @@ impl Mesh {
     }
 }
 
+/// A vertex (f32) minus a point, in f64.
 fn sub(a: [f32; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] as f64 - b[0], a[1] as f64 - b[1], a[2] as f64 - b[2]]
-}
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
+    crate::vec3::sub(a.map(f64::from), b)
 }
 
 // ---------------------------------------------------------------------------
@@ -265,7 +253,7 @@ fn build_case_table() -> [Vec<[u8; 3]>; 256] {
                 let t = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
                 let ip = pos(ins);
                 let r = [ip[0] - a[0], ip[1] - a[1], ip[2] - a[2]];
-                let (from, to) = if dot(cross(t, r), *n) < 0.0 {
+                let (from, to) = if vec3::dot(vec3::cross(t, r), *n) < 0.0 {
                     (e0, e1)
                 } else {
                     (e1, e0)

@@ -54,7 +54,11 @@ fn separated(
     let g = &labels.grid;
     let d = g.dims;
     let strides = [1, d[0], d[0] * d[1]];
-    let mut part = labels.crop(lo, hi).map(|_| 0f32).pad([1, 1, 1], 0.0);
+    let box_lo: [isize; 3] = std::array::from_fn(|a| lo[a] as isize - 1);
+    let mut part = Volume::filled(
+        g.sub_grid(box_lo, std::array::from_fn(|a| hi[a] - lo[a] + 2)),
+        0f32,
+    );
     let mut n = 0;
     let pd = part.grid.dims;
     for z in lo[2]..hi[2] {

@@ -20,6 +20,7 @@
 //! slice coincides with an input slice and the offsets are whole pixels, the
 //! input values are copied exactly.
 
+use crate::vec3::dot;
 use crate::{Error, Grid, Result, Volume};
 use rayon::prelude::*;
 
@@ -53,10 +54,6 @@ pub fn count_metal(data: &[f32]) -> usize {
     data.par_chunks(1 << 16)
         .map(|c| c.iter().filter(|&&v| v > METAL_ABOVE_HU).count())
         .sum()
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
 /// A stack of slices to resample (see the module documentation).

@@ -30,6 +30,7 @@
 //! surface more closely than keeping the vertex where it was.
 
 use crate::surface::Mesh;
+use crate::vec3::{cross, dot, sub};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -137,20 +138,6 @@ impl Quadric {
         let d = [solve(0), solve(1), solve(2)];
         d.iter().all(|v| v.is_finite()).then_some(d)
     }
-}
-
-pub(super) fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-pub(super) fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-pub(super) fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
 /// 4√3·area / Σ edge²: 1 for an equilateral triangle, 0 for a degenerate one.

@@ -19,6 +19,7 @@
 //! triangle tests per sample.
 
 use crate::surface::Mesh;
+use crate::vec3::{add_scaled, dot, sub};
 use rayon::prelude::*;
 
 /// Options of [`hausdorff`].
@@ -43,16 +44,6 @@ pub struct Hausdorff {
 }
 
 type P = [f64; 3];
-
-fn sub(a: P, b: P) -> P {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-fn dot(a: P, b: P) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-fn add_scaled(a: P, b: P, s: f64) -> P {
-    [a[0] + s * b[0], a[1] + s * b[1], a[2] + s * b[2]]
-}
 
 /// `⌊x⌋` as an integer, without a libm call (no SSE4.1 `roundsd` in the
 /// baseline x86-64 target). Saturates far outside `isize`'s range.

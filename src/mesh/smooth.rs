@@ -19,8 +19,9 @@
 //! summed in one pass over the triangles; its root gives back the piece's
 //! volume exactly, up to the f32 rounding of the moved vertices.
 
-use super::decimate::{cross, dot, sub, Rings};
+use super::decimate::Rings;
 use crate::surface::Mesh;
+use crate::vec3::{cross, dot, sub};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::borrow::Cow;

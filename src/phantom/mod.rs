@@ -424,7 +424,7 @@ fn render(params: &PhantomParams, tiles: bool) -> Phantom {
 // ---------------------------------------------------------------------------
 // Small vector and SDF helpers.
 
-type V3 = [f64; 3];
+use crate::vec3::{add, cross, dot, norm, scale, sub, V3};
 const INF: f64 = f64::INFINITY;
 /// Radius of the smooth unions (fillets) inside a bone, mm.
 const SMOOTH_K: f64 = 2.5;
@@ -437,35 +437,8 @@ const RIM_EXTRA_MM: f64 = 1.3;
 /// Step of the finite differences for surface normals, mm.
 const GRAD_EPS: f64 = 0.05;
 
-#[inline]
-fn add(a: V3, b: V3) -> V3 {
-    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
-}
-#[inline]
-fn sub(a: V3, b: V3) -> V3 {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-#[inline]
-fn scale(a: V3, s: f64) -> V3 {
-    [a[0] * s, a[1] * s, a[2] * s]
-}
-#[inline]
-fn dot(a: V3, b: V3) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-#[inline]
-fn norm(a: V3) -> f64 {
-    dot(a, a).sqrt()
-}
 fn normalize(a: V3) -> V3 {
     scale(a, 1.0 / norm(a))
-}
-fn cross(a: V3, b: V3) -> V3 {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
 }
 #[inline]
 fn lerp(a: f64, b: f64, t: f64) -> f64 {

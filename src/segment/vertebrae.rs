@@ -39,6 +39,7 @@
 //!    is typical.
 
 use super::Plane;
+use crate::vec3::{cross, dot, sub, V3};
 use crate::{edt, Mask, Volume};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -247,21 +248,6 @@ pub struct Frame<'a> {
     pub slices_go_up: bool,
 }
 
-type V3 = [f64; 3];
-
-fn sub(a: V3, b: V3) -> V3 {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-fn dot(a: V3, b: V3) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-fn cross(a: V3, b: V3) -> V3 {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
 fn unit(a: V3) -> V3 {
     let l = dot(a, a).sqrt();
     if l > 0.0 {
@@ -1098,6 +1084,21 @@ fn flood_priority(mask: &Mask, ct: &Volume<f32>, lo: [usize; 3], hu_per_mm: f64)
     prio
 }
 
+/// The face neighbours of voxel `i` in a volume of `dims` (x fastest);
+/// `None` beyond its edges. A slice is a volume one voxel deep.
+#[inline]
+fn face_neighbours(i: usize, [nx, ny, nz]: [usize; 3]) -> [Option<usize>; 6] {
+    let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
+    [
+        (x > 0).then(|| i - 1),
+        (x + 1 < nx).then(|| i + 1),
+        (y > 0).then(|| i - nx),
+        (y + 1 < ny).then(|| i + nx),
+        (z > 0).then(|| i - nx * ny),
+        (z + 1 < nz).then(|| i + nx * ny),
+    ]
+}
+
 /// Gives each island of a label (a 6-connected piece other than its
 /// largest) that touches other labels to the one it touches most (all at
 /// once, from the labels as they were). A seeded piece of arch whose way to
@@ -1106,18 +1107,6 @@ fn flood_priority(mask: &Mask, ct: &Volume<f32>, lo: [usize; 3], hu_per_mm: f64)
 /// (a process the mask broke off) keep theirs. Returns the voxels
 /// relabelled. `label` is a volume of `dims` (x fastest).
 fn merge_islands(label: &mut [u8], dims: [usize; 3]) -> usize {
-    let [nx, ny, nz] = dims;
-    let neighbours = |i: usize| {
-        let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
-        [
-            (x > 0).then(|| i - 1),
-            (x + 1 < nx).then(|| i + 1),
-            (y > 0).then(|| i - nx),
-            (y + 1 < ny).then(|| i + nx),
-            (z > 0).then(|| i - nx * ny),
-            (z + 1 < nz).then(|| i + nx * ny),
-        ]
-    };
     // Components: label, size, and the other labels' faces they touch.
     struct Piece {
         label: u8,
@@ -1142,7 +1131,7 @@ fn merge_islands(label: &mut [u8], dims: [usize; 3]) -> usize {
         stack.push(start);
         while let Some(i) = stack.pop() {
             piece.size += 1;
-            for j in neighbours(i).into_iter().flatten() {
+            for j in face_neighbours(i, dims).into_iter().flatten() {
                 let m = label[j];
                 if m == l {
                     if comp[j] == u32::MAX {
@@ -1227,24 +1216,11 @@ fn pieces_joined_in_slice(label: &[u8], mask: &Mask, plane: Plane, query: &[usiz
                     if (1..=128).contains(&s) {
                         b |= 1 << (s - 1);
                     }
-                    let (i, j) = (q % nu, q / nu);
-                    let mut go = |r: usize| {
+                    for r in face_neighbours(q, [nu, nv, 1]).into_iter().flatten() {
                         if m[r] != 0 && comp[r] == u32::MAX {
                             comp[r] = id;
                             stack.push(r);
                         }
-                    };
-                    if i > 0 {
-                        go(q - 1);
-                    }
-                    if i + 1 < nu {
-                        go(q + 1);
-                    }
-                    if j > 0 {
-                        go(q - nu);
-                    }
-                    if j + 1 < nv {
-                        go(q + nu);
                     }
                 }
                 bits.push(b);
@@ -1577,38 +1553,35 @@ mod tests {
             slices_go_up: true,
         };
         let p = VertebraParams::default();
-        // Without a vertebra above to compare with: the clearest valley.
-        for (discs, want) in [(&[58, 97][..], 28), (&[58][..], 36)] {
-            let m = missed_lumbosacral_disc(
-                discs,
-                (&pts, &tangent),
-                &lateral,
-                (&profile, &evidence),
-                30.0,
-                &frame,
-                &p,
-            );
-            assert_eq!(m, Some(want), "discs {discs:?}");
-        }
         // The same spine with the slices running down (index 139 − m).
         let flip = |v: &[f64]| v.iter().rev().copied().collect::<Vec<f64>>();
-        let (profile, evidence) = (flip(&profile), flip(&evidence));
-        let lateral: Vec<V3> = (113..=149).map(|z| [40.0, 0.0, z as f64]).collect();
-        let frame = Frame {
+        let down = Frame {
             slices_go_up: false,
             ..frame
         };
-        for (discs, want) in [(&[42, 81][..], 111), (&[81][..], 103)] {
+        let lateral_down: Vec<V3> = (113..=149).map(|z| [40.0, 0.0, z as f64]).collect();
+        let (profile_down, evidence_down) = (flip(&profile), flip(&evidence));
+        let up = (&frame, &lateral, &profile, &evidence);
+        let dn = (&down, &lateral_down, &profile_down, &evidence_down);
+        // With L4 above, its height rules; without (one disc), the clearest
+        // valley wins.
+        for ((frame, lateral, profile, evidence), discs, want) in [
+            (up, &[58, 97][..], 28),
+            (up, &[58][..], 36),
+            (dn, &[42, 81][..], 111),
+            (dn, &[81][..], 103),
+        ] {
             let m = missed_lumbosacral_disc(
                 discs,
                 (&pts, &tangent),
-                &lateral,
-                (&profile, &evidence),
+                lateral,
+                (profile, evidence),
                 30.0,
-                &frame,
+                frame,
                 &p,
             );
-            assert_eq!(m, Some(want), "slices down, discs {discs:?}");
+            let way = if frame.slices_go_up { "up" } else { "down" };
+            assert_eq!(m, Some(want), "slices {way}, discs {discs:?}");
         }
     }
 
