@@ -424,8 +424,20 @@ pub(crate) fn first_set(row: &[u8]) -> Option<usize> {
     None
 }
 
+/// Index of the first zero byte (32 at a time, vectorised).
+pub(crate) fn first_zero(row: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    for c in row.chunks(32) {
+        if c.iter().fold(u8::MAX, |a, &v| a.min(v)) == 0 {
+            return c.iter().position(|&v| v == 0).map(|i| at + i);
+        }
+        at += c.len();
+    }
+    None
+}
+
 /// Index of the last non-zero byte.
-fn last_set(row: &[u8]) -> Option<usize> {
+pub(crate) fn last_set(row: &[u8]) -> Option<usize> {
     let mut end = row.len();
     for c in row.rchunks(32) {
         end -= c.len();
@@ -539,6 +551,26 @@ mod tests {
             let lo = std::array::from_fn(|a| pts.iter().map(|p| p[a]).min().unwrap());
             let hi = std::array::from_fn(|a| pts.iter().map(|p| p[a] + 1).max().unwrap());
             assert_eq!(m.bounding_box(), Some((lo, hi)), "case {i}");
+        }
+    }
+
+    #[test]
+    fn chunked_byte_scans_equal_plain_ones() {
+        // Lengths around the 32-byte chunks, sparse and dense rows.
+        let mut state = 11u64;
+        for n in [0usize, 1, 31, 32, 33, 64, 95, 200] {
+            for density in [0u64, 1, 8, 15, 16] {
+                let row: Vec<u8> = (0..n)
+                    .map(|_| {
+                        state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        u8::from((state >> 60) < density)
+                    })
+                    .collect();
+                let case = format!("n {n}, density {density}/16");
+                assert_eq!(first_set(&row), row.iter().position(|&v| v != 0), "{case}");
+                assert_eq!(last_set(&row), row.iter().rposition(|&v| v != 0), "{case}");
+                assert_eq!(first_zero(&row), row.iter().position(|&v| v == 0), "{case}");
+            }
         }
     }
 }

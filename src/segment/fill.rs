@@ -17,6 +17,8 @@
 //! `fill_low_hu`, so the canal, fat and air stay out. Discs are not filled: in
 //! an axial slice through a disc no bone surrounds it.
 
+use crate::volume::{first_set, first_zero, last_set};
+
 /// Per pixel, how many of the 8 in-plane directions (±u, ±v, diagonals) reach a
 /// bone pixel within `reach_mm` (not counting the pixel itself).
 ///
@@ -204,14 +206,11 @@ pub fn holes_2d(m: &[u8], nu: usize, nv: usize) -> (Vec<u32>, Vec<usize>) {
         let mut i = 0;
         while i < nu {
             if row[i] != 0 {
-                i += 1 + row[i + 1..]
-                    .iter()
-                    .position(|&x| x == 0)
-                    .unwrap_or(nu - i - 1);
+                i += 1 + first_zero(&row[i + 1..]).unwrap_or(nu - i - 1);
                 continue;
             }
             let a = i;
-            i += row[i..].iter().position(|&x| x != 0).unwrap_or(nu - i);
+            i += first_set(&row[i..]).unwrap_or(nu - i);
             let id = parent.len() as u32;
             parent.push(id);
             runs.push((a as u32, i as u32));
@@ -270,17 +269,18 @@ pub fn holes_2d(m: &[u8], nu: usize, nv: usize) -> (Vec<u32>, Vec<usize>) {
 /// box can meet bone, and a ray from a pixel inside that leaves the box meets
 /// none beyond. The result is the same.
 fn add_enclosed(solid: &mut [u8], hu: &[f32], nu: usize, nv: usize, p: &FillParams, in_box: bool) {
-    let mut rows = (0..nv).filter(|&j| solid[j * nu..(j + 1) * nu].iter().any(|&b| b != 0));
-    let (Some(j0), j1) = (rows.next(), rows.next_back()) else {
-        return;
-    };
-    let j1 = j1.unwrap_or(j0) + 1;
-    let (mut i0, mut i1) = (nu, 0);
-    for row in solid[j0 * nu..j1 * nu].chunks_exact(nu) {
-        if let Some(a) = row.iter().position(|&b| b != 0) {
+    // The bone's bounding box in the slice: [i0, i1) × [j0, j1).
+    let (mut i0, mut i1, mut j0, mut j1) = (nu, 0, nv, 0);
+    for (j, row) in solid.chunks_exact(nu).enumerate() {
+        if let Some(a) = first_set(row) {
             i0 = i0.min(a);
-            i1 = i1.max(nu - row.iter().rev().position(|&b| b != 0).unwrap_or(0));
+            i1 = i1.max(last_set(row).unwrap_or(a) + 1);
+            j0 = j0.min(j);
+            j1 = j + 1;
         }
+    }
+    if j1 == 0 {
+        return;
     }
     let (i0, i1, j0, j1) = if in_box && p.need >= 4 {
         (i0, i1, j0, j1)
@@ -288,14 +288,30 @@ fn add_enclosed(solid: &mut [u8], hu: &[f32], nu: usize, nv: usize, p: &FillPara
         (0, nu, 0, nv)
     };
     let w = i1 - i0;
-    let sub: Vec<u8> = (j0..j1)
-        .flat_map(|j| solid[j * nu + i0..j * nu + i1].iter().copied())
-        .collect();
+    let mut sub = Vec::with_capacity(w * (j1 - j0));
+    for row in solid[j0 * nu..j1 * nu].chunks_exact(nu) {
+        sub.extend_from_slice(&row[i0..i1]);
+    }
     let count = enclosure_counts(&sub, w, j1 - j0, p.su, p.sv, p.reach_mm);
     for (bj, crow) in count.chunks_exact(w).enumerate() {
         let at = (j0 + bj) * nu + i0;
         for ((s, &c), &h) in solid[at..at + w].iter_mut().zip(crow).zip(&hu[at..at + w]) {
             *s |= u8::from(c >= p.need && h >= p.fill_low_hu);
+        }
+    }
+}
+
+/// Calls `f(q, label)` for every non-zero label of `lab`, in order, skipping
+/// zero stretches 16 labels at a time (most of a slice is unlabelled).
+#[inline]
+pub(crate) fn for_each_labelled(lab: &[u32], mut f: impl FnMut(usize, u32)) {
+    for (c, chunk) in lab.chunks(16).enumerate() {
+        if chunk.iter().fold(0u32, |a, &l| a | l) != 0 {
+            for (q, &l) in chunk.iter().enumerate() {
+                if l != 0 {
+                    f(16 * c + q, l);
+                }
+            }
         }
     }
 }
@@ -333,7 +349,7 @@ pub struct SliceFill {
 
 /// Rows `[first, last)` of an `nu`-wide slice holding a set pixel.
 pub(crate) fn row_span(m: &[u8], nu: usize) -> (usize, usize) {
-    let set = |r: &[u8]| r.iter().any(|&x| x != 0);
+    let set = |r: &[u8]| first_set(r).is_some();
     match m.chunks_exact(nu).position(set) {
         None => (0, 0),
         Some(first) => {
@@ -365,7 +381,7 @@ pub fn solid_fill_slice(
     nv: usize,
     p: &FillParams,
 ) -> SliceFill {
-    if !bone.iter().any(|&b| b != 0) {
+    if first_set(bone).is_none() {
         return SliceFill::default();
     }
     let mut solid = bone.to_vec();
@@ -377,11 +393,15 @@ pub fn solid_fill_slice(
     let span = rows.0 * nu..rows.1 * nu;
     let px_mm2 = p.su * p.sv;
     let mut values: Vec<Vec<f32>> = vec![Vec::new(); sizes.len()];
-    for (q, &l) in lab[span.clone()].iter().enumerate() {
-        if l != 0 && sizes[l as usize] as f64 * px_mm2 <= p.fill_max_area_mm2 {
+    let small: Vec<bool> = sizes
+        .iter()
+        .map(|&n| n as f64 * px_mm2 <= p.fill_max_area_mm2)
+        .collect();
+    for_each_labelled(&lab[span.clone()], |q, l| {
+        if small[l as usize] {
             values[l as usize].push(hu[span.start + q]);
         }
-    }
+    });
     let whole: Vec<bool> = values
         .iter_mut()
         .map(|v| {
@@ -397,19 +417,27 @@ pub fn solid_fill_slice(
             *m >= p.fill_low_hu
         })
         .collect();
-    for (q, &l) in lab[span.clone()].iter().enumerate() {
+    for_each_labelled(&lab[span.clone()], |q, l| {
         let (l, q) = (l as usize, span.start + q);
-        if l != 0 && !values[l].is_empty() && (whole[l] || hu[q] >= p.fill_low_hu) {
+        if !values[l].is_empty() && (whole[l] || hu[q] >= p.fill_low_hu) {
             solid[q] = 1;
         }
+    });
+    // The pixels set in `solid` and not in `bone`, 32 at a time.
+    let mut add = Vec::new();
+    let (s, b) = (&solid[span.clone()], &bone[span.clone()]);
+    for (c, (sc, bc)) in s.chunks(32).zip(b.chunks(32)).enumerate() {
+        if sc.iter().zip(bc).fold(0u8, |a, (&x, &y)| a | (x & !y)) != 0 {
+            let at = span.start + 32 * c;
+            add.extend(
+                sc.iter()
+                    .zip(bc)
+                    .enumerate()
+                    .filter(|(_, (&x, &y))| x != 0 && y == 0)
+                    .map(|(q, _)| at + q),
+            );
+        }
     }
-    let add = solid[span.clone()]
-        .iter()
-        .zip(&bone[span.clone()])
-        .enumerate()
-        .filter(|(_, (&s, &b))| s != 0 && b == 0)
-        .map(|(q, _)| span.start + q)
-        .collect();
     SliceFill {
         add,
         holes: lab,
@@ -433,6 +461,17 @@ mod tests {
         assert_eq!(row_span(&m, 4), (1, 5));
         m[4 * 5 + 2] = 1;
         assert_eq!(row_span(&m, 4), (1, 6));
+    }
+
+    #[test]
+    fn labelled_pixels_are_visited_in_order() {
+        let mut lab = vec![0u32; 70];
+        for (q, l) in [(0, 3), (15, 1), (16, 2), (40, 7), (69, 1)] {
+            lab[q] = l;
+        }
+        let mut seen = Vec::new();
+        for_each_labelled(&lab, |q, l| seen.push((q, l)));
+        assert_eq!(seen, vec![(0, 3), (15, 1), (16, 2), (40, 7), (69, 1)]);
     }
 
     #[test]

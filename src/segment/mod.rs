@@ -526,18 +526,12 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
                 let candidates = |lab: &[u32], sizes: &[usize], skip: &dyn Fn(usize) -> bool| {
                     let mut sum = vec![0f64; sizes.len()];
                     let mut cen = vec![[0f64; 2]; sizes.len()];
-                    let rows = lab[span.clone()]
-                        .chunks_exact(nu)
-                        .zip(hu[span.clone()].chunks_exact(nu));
-                    for (j, (lrow, hrow)) in (f.rows.0..).zip(rows) {
-                        for (i, (&l, &h)) in lrow.iter().zip(hrow).enumerate() {
-                            if l != 0 {
-                                sum[l as usize] += h as f64;
-                                cen[l as usize][0] += i as f64;
-                                cen[l as usize][1] += j as f64;
-                            }
-                        }
-                    }
+                    fill::for_each_labelled(&lab[span.clone()], |q, l| {
+                        let q = span.start + q;
+                        sum[l as usize] += hu[q] as f64;
+                        cen[l as usize][0] += (q % nu) as f64;
+                        cen[l as usize][1] += (q / nu) as f64;
+                    });
                     let mut out = Vec::new();
                     for l in 1..sizes.len() {
                         if skip(l) {
