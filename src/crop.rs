@@ -13,13 +13,23 @@ pub struct CropBox {
 /// (rounded up to whole voxels per axis, clipped to the volume).
 /// Errors if the mask is empty.
 pub fn bounding_box_with_margin(mask: &Mask, margin_mm: f64) -> Result<CropBox> {
+    bounding_box_with_margin_in(mask, margin_mm, ([0; 3], mask.grid.dims))
+}
+
+/// [`bounding_box_with_margin`] of a mask known to be empty outside the box
+/// `within` (`[lo, hi)`): only that box is read.
+pub fn bounding_box_with_margin_in(
+    mask: &Mask,
+    margin_mm: f64,
+    within: ([usize; 3], [usize; 3]),
+) -> Result<CropBox> {
     if !(margin_mm.is_finite() && margin_mm >= 0.0) {
         return Err(Error::Parameter(format!(
             "crop margin {margin_mm} mm must be ≥ 0"
         )));
     }
     let (lo, hi) = mask
-        .bounding_box()
+        .bounding_box_in(within.0, within.1)
         .ok_or_else(|| Error::Empty("the mask is empty, there is nothing to crop".into()))?;
     let mut b = CropBox { lo, hi };
     for a in 0..3 {
@@ -33,7 +43,16 @@ pub fn bounding_box_with_margin(mask: &Mask, margin_mm: f64) -> Result<CropBox> 
 /// Crops the mask to its bounding box + margin; the result keeps its place in
 /// patient space (its grid origin moves with the box).
 pub fn crop_to_mask(mask: &Mask, margin_mm: f64) -> Result<(Mask, CropBox)> {
-    let b = bounding_box_with_margin(mask, margin_mm)?;
+    crop_to_mask_in(mask, margin_mm, ([0; 3], mask.grid.dims))
+}
+
+/// [`crop_to_mask`] of a mask known to be empty outside the box `within`.
+pub fn crop_to_mask_in(
+    mask: &Mask,
+    margin_mm: f64,
+    within: ([usize; 3], [usize; 3]),
+) -> Result<(Mask, CropBox)> {
+    let b = bounding_box_with_margin_in(mask, margin_mm, within)?;
     Ok((mask.crop(b.lo, b.hi), b))
 }
 
@@ -58,5 +77,8 @@ mod tests {
         let b2 = bounding_box_with_margin(&m2, 2.0).unwrap();
         assert_eq!((b2.lo, b2.hi), ([0, 17, 0], [5, 20, 2]));
         assert!(crop_to_mask(&Mask::filled(m.grid.clone(), 0), 1.0).is_err());
+        // Told where the mask lies: the same box, the margin reaching beyond it.
+        let (c3, b3) = crop_to_mask_in(&m, 2.0, ([10, 10, 10], [11, 11, 11])).unwrap();
+        assert_eq!((b3, c3.data), (b, c.data));
     }
 }

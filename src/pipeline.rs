@@ -218,32 +218,35 @@ pub fn run_with(
             _ => {}
         }
     }
-    let (mask, components, threshold_voxels, closing_voxels, spine, vertebrae) = match &params.spine
-    {
-        None => {
-            let (mask, components, t, c) =
-                paper_segmentation(ct, params, conn, &timed, &mut stages)?;
-            (mask, Some(components), t, c, None, None)
-        }
-        Some(sp) => {
-            let done = timed("segment");
-            let mut sp = sp.clone();
-            // The shared options (--sigma-mm, --threshold, …) act on the spine preset too.
-            sp.sigma_mm = params.sigma_mm;
-            sp.bone_low_hu = params.threshold_hu[0];
-            sp.bone_high_hu = params.threshold_hu[1];
-            sp.closing_mm = params.closing_mm;
-            sp.min_component_mm3 = params.min_component_mm3;
-            let out = crate::segment::spine_mask(ct, &sp)?;
-            let (mask, rep) = (out.mask, out.report);
-            done(&mut stages);
-            let job = out.vertebrae;
-            let vox = ct.grid.voxel_volume_mm3();
-            let t = (rep.bone_mm3 / vox).round() as usize;
-            let c = t + (rep.closing_added_mm3 / vox).round() as usize;
-            (mask, None, t, c, Some(rep), job)
-        }
-    };
+    // `within`: a box of the grid holding the whole mask (all of it when
+    // nothing narrower is known).
+    let (mask, within, components, threshold_voxels, closing_voxels, spine, vertebrae) =
+        match &params.spine {
+            None => {
+                let (mask, components, t, c) =
+                    paper_segmentation(ct, params, conn, &timed, &mut stages)?;
+                let all = ([0; 3], mask.grid.dims);
+                (mask, all, Some(components), t, c, None, None)
+            }
+            Some(sp) => {
+                let done = timed("segment");
+                let mut sp = sp.clone();
+                // The shared options (--sigma-mm, --threshold, …) act on the spine preset too.
+                sp.sigma_mm = params.sigma_mm;
+                sp.bone_low_hu = params.threshold_hu[0];
+                sp.bone_high_hu = params.threshold_hu[1];
+                sp.closing_mm = params.closing_mm;
+                sp.min_component_mm3 = params.min_component_mm3;
+                let out = crate::segment::spine_mask(ct, &sp)?;
+                let (mask, within, rep) = (out.mask, out.within, out.report);
+                done(&mut stages);
+                let job = out.vertebrae;
+                let vox = ct.grid.voxel_volume_mm3();
+                let t = (rep.bone_mm3 / vox).round() as usize;
+                let c = t + (rep.closing_added_mm3 / vox).round() as usize;
+                (mask, within, None, t, c, Some(rep), job)
+            }
+        };
 
     // Alongside the surface and mesh steps: the vertebra split (spine
     // preset), then what the caller makes of the mask (overview, files).
@@ -285,7 +288,7 @@ pub fn run_with(
         });
 
         let done = timed("crop");
-        let (cropped, crop) = crop::crop_to_mask(&mask, params.margin_mm)?;
+        let (cropped, crop) = crop::crop_to_mask_in(&mask, params.margin_mm, within)?;
         done(&mut stages);
 
         let done = timed("surface");

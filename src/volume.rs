@@ -352,41 +352,52 @@ impl Mask {
 
     /// Inclusive-exclusive bounding box `[lo, hi)` of the set voxels, or `None` if empty.
     pub fn bounding_box(&self) -> Option<([usize; 3], [usize; 3])> {
+        self.bounding_box_in([0; 3], self.grid.dims)
+    }
+
+    /// [`Volume::bounding_box`] of the set voxels within the box
+    /// `[within_lo, within_hi)` (clipped to the grid), reading only that box:
+    /// the whole bounding box when nothing is set outside it.
+    pub fn bounding_box_in(
+        &self,
+        within_lo: [usize; 3],
+        within_hi: [usize; 3],
+    ) -> Option<([usize; 3], [usize; 3])> {
         use rayon::prelude::*;
-        let [nx, ny, _] = self.grid.dims;
-        if nx == 0 || ny == 0 {
+        let [nx, ny, nz] = self.grid.dims;
+        let hi: [usize; 3] = std::array::from_fn(|a| within_hi[a].min(self.grid.dims[a]));
+        let lo = within_lo;
+        if (0..3).any(|a| lo[a] >= hi[a]) || nz == 0 {
             return None;
         }
         // Per slice (in parallel): [x_lo, x_hi, y_lo, y_hi] of its set voxels.
-        let per_slice = |(z, plane): (usize, &[u8])| {
+        let per_slice = |z: usize| {
+            let plane = &self.data[z * nx * ny..(z + 1) * nx * ny];
             let mut b: Option<([usize; 3], [usize; 3])> = None;
-            for (y, row) in plane.chunks_exact(nx).enumerate() {
+            for y in lo[1]..hi[1] {
+                let row = &plane[y * nx + lo[0]..y * nx + hi[0]];
                 let Some(first) = first_set(row) else {
                     continue;
                 };
-                let last = last_set(row).unwrap_or(first);
-                let (lo, hi) = b.get_or_insert(([first, y, z], [last + 1, y + 1, z + 1]));
-                lo[0] = lo[0].min(first);
-                hi[0] = hi[0].max(last + 1);
-                hi[1] = y + 1;
+                let (first, last) = (lo[0] + first, lo[0] + last_set(row).unwrap_or(first));
+                let (l, h) = b.get_or_insert(([first, y, z], [last + 1, y + 1, z + 1]));
+                l[0] = l[0].min(first);
+                h[0] = h[0].max(last + 1);
+                h[1] = y + 1;
             }
             b
         };
-        self.data
-            .par_chunks(nx * ny)
-            .enumerate()
-            .map(per_slice)
-            .reduce(
-                || None,
-                |a, b| match (a, b) {
-                    (Some((l1, h1)), Some((l2, h2))) => Some((
-                        std::array::from_fn(|i| l1[i].min(l2[i])),
-                        std::array::from_fn(|i| h1[i].max(h2[i])),
-                    )),
-                    (a, None) => a,
-                    (None, b) => b,
-                },
-            )
+        (lo[2]..hi[2]).into_par_iter().map(per_slice).reduce(
+            || None,
+            |a, b| match (a, b) {
+                (Some((l1, h1)), Some((l2, h2))) => Some((
+                    std::array::from_fn(|i| l1[i].min(l2[i])),
+                    std::array::from_fn(|i| h1[i].max(h2[i])),
+                )),
+                (a, None) => a,
+                (None, b) => b,
+            },
+        )
     }
 }
 
@@ -551,6 +562,19 @@ mod tests {
             let lo = std::array::from_fn(|a| pts.iter().map(|p| p[a]).min().unwrap());
             let hi = std::array::from_fn(|a| pts.iter().map(|p| p[a] + 1).max().unwrap());
             assert_eq!(m.bounding_box(), Some((lo, hi)), "case {i}");
+            // Within a box holding every set voxel: the same; within one
+            // that cuts some off: the box of those inside.
+            assert_eq!(m.bounding_box_in(lo, hi), Some((lo, hi)), "case {i}");
+            let cut = [lo[0], lo[1], lo[2] + 1];
+            let inside: Vec<&[usize; 3]> = pts.iter().filter(|p| p[2] > lo[2]).collect();
+            let expect = (!inside.is_empty()).then(|| {
+                let l: [usize; 3] =
+                    std::array::from_fn(|a| inside.iter().map(|p| p[a]).min().unwrap());
+                let h: [usize; 3] =
+                    std::array::from_fn(|a| inside.iter().map(|p| p[a] + 1).max().unwrap());
+                (l, h)
+            });
+            assert_eq!(m.bounding_box_in(cut, hi), expect, "case {i}, cut");
         }
     }
 

@@ -380,6 +380,10 @@ fn no_spine() -> Error {
 /// The spine segmentation's results on the CT's grid.
 pub struct SpineOutput {
     pub mask: Mask,
+    /// A box `[lo, hi)` of the CT's grid that holds every voxel of `mask`
+    /// (the box the later steps worked in), so that nothing outside it need
+    /// be read.
+    pub within: ([usize; 3], [usize; 3]),
     /// The vertebra split (step 7), to run on `mask` with
     /// [`vertebrae::VertebraJob::run`]: the pipeline runs it alongside the
     /// mesh steps.
@@ -628,6 +632,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
         rep.isolation_removed_mm3 = sel.removed_small_mm3 + sel.removed_other_mm3;
         rep.kept_mm3 = sel.kept_mm3;
         return Ok(SpineOutput {
+            within: (lo, std::array::from_fn(|a| lo[a] + mask.grid.dims[a])),
             mask: on_grid(&ct.grid, &mask, lo),
             vertebrae: None,
             report: rep,
@@ -826,6 +831,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
         }
     });
     Ok(SpineOutput {
+        within: (lo, std::array::from_fn(|a| lo[a] + solid.grid.dims[a])),
         mask: on_grid(&ct.grid, &solid, lo),
         vertebrae,
         report: rep,
