@@ -486,6 +486,13 @@ fn reconstruct(a: ReconstructArgs, reporter: &Reporter) -> anyhow::Result<()> {
             );
         }
     }
+    if !report.outputs.removed_stale.is_empty() && !a.json && !matches!(reporter.mode, Mode::Quiet)
+    {
+        eprintln!(
+            "removed what an earlier run left and this one did not make: {}",
+            report.outputs.removed_stale.join(", ")
+        );
+    }
     let spine_warnings = spine.map(|s| s.warnings.as_slice()).unwrap_or_default();
     for w in report.input.warnings.iter().chain(spine_warnings) {
         eprintln!("warning: {w}");

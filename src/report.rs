@@ -138,6 +138,11 @@ pub struct Outputs {
     /// The folder of the vertebrae's meshes (`--vertebra-meshes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vertebra_meshes: Option<String>,
+    /// Files an earlier run left in the folder that this one did not make
+    /// (a label map, an overview, vertebra meshes of other levels or in
+    /// another format), removed so that none is taken for this run's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed_stale: Vec<String>,
 }
 
 /// Peak resident set size of this process in MB (VmHWM), on Linux.

@@ -280,6 +280,13 @@ pub fn reconstruct_volume(
         }
         _ => None,
     };
+    let written: Vec<&str> = vertebra_reports
+        .iter()
+        .flatten()
+        .map(|v| v.file.as_str())
+        .collect();
+    let removed_stale =
+        remove_stale_outputs(out_dir, wrote_labels, overview_seconds.is_some(), &written)?;
     let write_seconds = mask_seconds + mesh_seconds + t.elapsed().as_secs_f64();
 
     let mut stages = vec![pipeline::Stage {
@@ -365,12 +372,86 @@ pub fn reconstruct_volume(
                 .vertebra_meshes
                 .is_some()
                 .then(|| VERTEBRA_MESH_DIR.into()),
+            removed_stale,
         },
         peak_memory_mb: report::peak_memory_mb(),
     };
     let json = serde_json::to_string_pretty(&report).expect("report serialises");
     io::atomic::write_bytes(&report_path, json.as_bytes())?;
     Ok(report)
+}
+
+/// Whether `name` is one this tool gives a vertebra's mesh: a vertebra's
+/// name (`L3`, `T12`, `sacrum`, …) or `vertebra-N`, then `.stl`, `.ply` or
+/// `.obj`.
+fn is_vertebra_mesh_name(name: &str) -> bool {
+    let Some((stem, ext)) = name.rsplit_once('.') else {
+        return false;
+    };
+    let ours = ["stl", "ply", "obj"].contains(&ext);
+    let numbered = stem
+        .strip_prefix("vertebra-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let named = (1..=28u8).any(|l| {
+        let n = crate::segment::vertebrae::verse_name(l);
+        !n.is_empty() && n == stem
+    });
+    ours && (numbered || named)
+}
+
+/// Removes what an earlier run left in `out_dir` that this run did not
+/// write, so that nothing there is taken for this run's output: the label
+/// map (`vertebrae.nii.gz`) and the overview when this run made none, and
+/// in the vertebra meshes' folder every file named as this tool names
+/// them (see [`is_vertebra_mesh_name`]) but not in `vertebra_files` (paths
+/// relative to `out_dir`); the folder itself when that leaves it empty.
+/// Files with other names are never touched. Returns what was removed,
+/// relative to `out_dir`.
+fn remove_stale_outputs(
+    out_dir: &Path,
+    wrote_labels: bool,
+    wrote_overview: bool,
+    vertebra_files: &[&str],
+) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    let mut remove = |rel: String| -> Result<()> {
+        let path = out_dir.join(&rel);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                removed.push(rel);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("cannot remove the earlier run's", &path, e)),
+        }
+    };
+    if !wrote_labels && out_dir.join(VERTEBRAE_FILE).is_file() {
+        remove(VERTEBRAE_FILE.into())?;
+    }
+    if !wrote_overview && out_dir.join(OVERVIEW_FILE).is_file() {
+        remove(OVERVIEW_FILE.into())?;
+    }
+    let dir = out_dir.join(VERTEBRA_MESH_DIR);
+    if dir.is_dir() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("cannot list", &dir, e))?;
+        let mut stale: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| is_vertebra_mesh_name(n))
+            .map(|n| format!("{VERTEBRA_MESH_DIR}/{n}"))
+            .filter(|rel| !vertebra_files.contains(&rel.as_str()))
+            .collect();
+        stale.sort();
+        for rel in stale {
+            remove(rel)?;
+        }
+        if vertebra_files.is_empty() {
+            // Only when empty: anything else in it is the user's.
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+    Ok(removed)
 }
 
 /// What the demo did.
@@ -464,4 +545,36 @@ pub fn demo(
         metrics,
         report,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vertebra_mesh_names_are_recognised() {
+        for ours in [
+            "L1.stl",
+            "T12.ply",
+            "C7.obj",
+            "sacrum.stl",
+            "vertebra-3.obj",
+            "L6.ply",
+        ] {
+            assert!(is_vertebra_mesh_name(ours), "{ours}");
+        }
+        for other in [
+            "spine.stl",
+            "L1.txt",
+            "L7.stl",
+            "l1.stl",
+            "vertebra-.stl",
+            "vertebra-x2.stl",
+            "notes",
+            "L1.stl.bak",
+            ".stl",
+        ] {
+            assert!(!is_vertebra_mesh_name(other), "{other}");
+        }
+    }
 }

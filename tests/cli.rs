@@ -392,6 +392,70 @@ fn a_mesh_per_vertebra_is_written() {
     let c: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(c["closed"], true, "{c}");
 
+    // Run again into the same folder, other levels in another format, no
+    // overview: what the first run made and this one did not is removed
+    // (and listed), a file of the user's in the folder stays.
+    let names = |dir: &Path| {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    std::fs::write(out.join("vertebrae/notes.txt"), "mine").unwrap();
+    let r = report(&spinemesh(
+        &[
+            "--vertebra-meshes",
+            "--levels",
+            "L2-L3",
+            "--format",
+            "ply",
+            "--no-overview",
+        ],
+        &ct,
+        &out,
+    ));
+    assert_eq!(
+        names(&out.join("vertebrae")),
+        ["L2.ply", "L3.ply", "notes.txt"]
+    );
+    let removed: Vec<&str> = r["outputs"]["removed_stale"]
+        .as_array()
+        .expect("removed_stale listed")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            "overview.png",
+            "vertebrae/L1.stl",
+            "vertebrae/L2.stl",
+            "vertebrae/L3.stl",
+            "vertebrae/L4.stl",
+            "vertebrae/L5.stl",
+            "vertebrae/sacrum.stl"
+        ]
+    );
+    assert!(!out.join("overview.png").exists());
+    // Without the split: no label map, no vertebra meshes left behind.
+    let r = report(&spinemesh(&["--no-vertebrae"], &ct, &out));
+    assert!(!out.join("vertebrae.nii.gz").exists());
+    assert_eq!(names(&out.join("vertebrae")), ["notes.txt"]);
+    assert_eq!(
+        r["outputs"]["removed_stale"],
+        serde_json::json!(["vertebrae.nii.gz", "vertebrae/L2.ply", "vertebrae/L3.ply"])
+    );
+    assert!(out.join("overview.png").is_file(), "made again");
+    // The same run once more: nothing stale, nothing listed.
+    let r = report(&spinemesh(&["--no-vertebrae"], &ct, &out));
+    assert!(
+        r["outputs"].get("removed_stale").is_none(),
+        "{}",
+        r["outputs"]
+    );
+
     let o = spinemesh(
         &["--vertebra-meshes", "--preset", "paper"],
         &ct,
