@@ -2,7 +2,9 @@
 //! of the bone. Bone near the canal seeds the spine, bone far from it seeds
 //! "other" (ribs, ilium, femora); both flood the bone from its thick centres
 //! outwards and meet at the narrowest necks, which are the joints
-//! (costovertebral, sacroiliac).
+//! (costovertebral, sacroiliac). Where a joint is broad, the second flood of
+//! [`super::spine_mask`] also takes bright bone before dark, so the floods
+//! meet in the joint's dark cleft.
 
 use super::Plane;
 use crate::{edt, Mask};
@@ -46,6 +48,11 @@ pub struct Seeds<'a> {
     /// beyond `other_radius_mm`; no vertebra reaches that far sideways).
     pub fov_edges: [bool; 4],
     pub edge_other_mm: f64,
+    /// The CT (HU) at a voxel of the mask's grid: with it the floods take
+    /// bright bone before dark bone of the same depth, `hu_per_mm` HU
+    /// counting as a millimetre of depth (see [`watershed_labels`]).
+    pub hu: Option<&'a (dyn Fn(usize) -> f32 + Sync)>,
+    pub hu_per_mm: f64,
 }
 
 impl Seeds<'_> {
@@ -64,7 +71,10 @@ impl Seeds<'_> {
 /// Labels every bone voxel of `solid` [`SPINE`], [`OTHER`] or 0 (reached by
 /// neither marker), the floods starting from `seeds`. Deeper bone is flooded
 /// first; [`WEAK`] voxels last, so where weak bone bridges two bones the
-/// floods meet in it.
+/// floods meet in it. With `seeds.hu`, brighter bone too: a voxel's priority
+/// is its depth plus its CT / `seeds.hu_per_mm` (mm), so that where bright
+/// cortical plates face each other across a joint's dark cleft the floods
+/// meet in the cleft.
 pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
     let Seeds {
         track,
@@ -76,6 +86,8 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
         lr_is_u,
         fov_edges,
         edge_other_mm,
+        hu,
+        hu_per_mm,
     } = *seeds;
     let grid = &solid.grid;
     let (su, sv) = (grid.spacing[plane.u], grid.spacing[plane.v]);
@@ -95,7 +107,8 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
         if weak_last && solid.data[i] == WEAK {
             0
         } else {
-            ((d2[i].sqrt() as f64 / step_mm) as usize).min(BUCKETS - 1)
+            let bright = hu.map_or(0.0, |h| (h(i).clamp(-200.0, 3000.0) as f64) / hu_per_mm);
+            (((d2[i].sqrt() as f64 + bright).max(0.0) / step_mm) as usize).min(BUCKETS - 1)
         }
     };
     let mut queue: Vec<VecDeque<u32>> = (0..BUCKETS).map(|_| VecDeque::new()).collect();
@@ -310,11 +323,41 @@ impl Coarse {
             .map(|t| [(t[0] - 0.5) / 2.0, (t[1] - 0.5) / 2.0])
             .collect();
         let cplane = Plane::new(dims, plane.a);
+        // A coarse voxel's CT: the mean of its fine voxels'.
+        let coarse_hu = |ci: usize| -> f32 {
+            let fine_hu = seeds.hu.expect("only called with a CT");
+            let c = [
+                ci % dims[0],
+                (ci / dims[0]) % dims[1],
+                ci / (dims[0] * dims[1]),
+            ];
+            let span = |a: usize| {
+                if a == u || a == v {
+                    2 * c[a]..(2 * c[a] + 2).min(g.dims[a])
+                } else {
+                    c[a]..c[a] + 1
+                }
+            };
+            let (mut sum, mut n) = (0f32, 0f32);
+            for z in span(2) {
+                for y in span(1) {
+                    for x in span(0) {
+                        sum += fine_hu(x + nx * (y + ny * z));
+                        n += 1.0;
+                    }
+                }
+            }
+            sum / n
+        };
         let label = watershed_labels(
             &coarse,
             &cplane,
             &Seeds {
                 track: &ctrack,
+                hu: seeds
+                    .hu
+                    .is_some()
+                    .then_some(&coarse_hu as &(dyn Fn(usize) -> f32 + Sync)),
                 ..*seeds
             },
         );
@@ -555,6 +598,8 @@ mod tests {
             lr_is_u: true,
             fov_edges: [false; 4],
             edge_other_mm: f64::INFINITY,
+            hu: None,
+            hu_per_mm: 175.0,
         };
         let lab = watershed_labels(&m, &plane, &seeds(&track));
         let at = |x: usize| lab[grid.index(x, 10, 2)];
@@ -669,6 +714,8 @@ mod tests {
             lr_is_u: true,
             fov_edges: [false; 4],
             edge_other_mm: f64::INFINITY,
+            hu: None,
+            hu_per_mm: 175.0,
         };
         let at = |lab: &[u8], x: usize| lab[grid.index(x, 10, 4)];
         let by_depth = watershed_labels(&m, &plane, &seeds(false));
@@ -728,5 +775,67 @@ mod tests {
         assert_eq!(at(&fast, 5), SPINE);
         assert_eq!(at(&fast, 20), OTHER);
         assert_eq!(at(&fast, 27), OTHER);
+    }
+
+    #[test]
+    fn with_the_ct_the_floods_meet_in_the_dark_cleft_of_a_joint() {
+        // A "vertebra" (x < 12) and an "ilium" (x 14..44, the other seeds
+        // beyond x = 32) joined across their whole section by a joint whose
+        // cleft (x 12..14) the closing filled: bone in the mask, soft tissue
+        // (60 HU) in the CT, between bright cortical plates (1000 HU at
+        // x 10..12 and 14..16); cancellous bone (200 HU) elsewhere. By depth
+        // alone nothing marks the joint and the floods meet halfway between
+        // the seeds, inside the ilium; with the CT they meet in the cleft.
+        let grid = Grid::new([44, 21, 9], [1.0, 1.0, 1.0], [0.0; 3]);
+        let mut m = Mask::filled(grid.clone(), 0);
+        let mut ct = vec![40f32; grid.len()];
+        for z in 1..8 {
+            for y in 3..18 {
+                for x in 0..44 {
+                    m.set(x, y, z, 1);
+                    ct[grid.index(x, y, z)] = match x {
+                        12..=13 => 60.0,
+                        10..=11 | 14..=15 => 1000.0,
+                        _ => 200.0,
+                    };
+                }
+            }
+        }
+        let plane = Plane::new(grid.dims, 2);
+        let track = vec![[2.0, 10.0]; 9];
+        let hu = |i: usize| ct[i];
+        let seeds = |with_ct: bool| Seeds {
+            track: &track,
+            spine_slices: &[true; 9],
+            spine_radius_mm: 8.0,
+            other_radius_mm: 30.0,
+            weak_last: true,
+            other_lateral_mm: f64::INFINITY,
+            lr_is_u: true,
+            fov_edges: [false; 4],
+            edge_other_mm: f64::INFINITY,
+            hu: with_ct.then_some(&hu as &(dyn Fn(usize) -> f32 + Sync)),
+            hu_per_mm: 175.0,
+        };
+        let at = |lab: &[u8], x: usize| lab[grid.index(x, 10, 4)];
+        let by_depth = watershed_labels(&m, &plane, &seeds(false));
+        assert_eq!(at(&by_depth, 16), SPINE);
+        assert_eq!(at(&by_depth, 40), OTHER);
+        let with_ct = watershed_labels(&m, &plane, &seeds(true));
+        assert_eq!(at(&with_ct, 5), SPINE);
+        assert_eq!(at(&with_ct, 11), SPINE, "the vertebra's own plate");
+        assert_eq!(at(&with_ct, 14), OTHER, "the ilium's plate");
+        assert_eq!(at(&with_ct, 20), OTHER);
+        assert_eq!(at(&with_ct, 40), OTHER);
+        // Everywhere in the section, not only on the centre line.
+        for y in 3..18 {
+            assert_eq!(with_ct[grid.index(11, y, 4)], SPINE, "y {y}");
+            assert_eq!(with_ct[grid.index(14, y, 4)], OTHER, "y {y}");
+        }
+        // On the coarse grid (each coarse voxel the mean of its fine ones'
+        // CT) the same.
+        let fast = watershed_labels_fast(&m, &plane, &seeds(true), 1.5);
+        assert_eq!(at(&fast, 5), SPINE);
+        assert_eq!(at(&fast, 20), OTHER);
     }
 }

@@ -33,7 +33,12 @@
 //!    partial volume or smoothing (thick slices, noise) and the neck found
 //!    lay beyond it: the floods run again with the weak bone (below
 //!    `strong_bone_hu`, at least `weak_lateral_mm` left or right of the
-//!    canal) entered last, so that they meet in the bridge.
+//!    canal) entered last, so that they meet in the bridge, and the rest by
+//!    depth plus brightness (`bridge_hu_per_mm` HU of the CT count as a
+//!    millimetre of depth), so that they meet in the dark cleft of a joint
+//!    rather than at the narrowest neck of a bone beyond it (the phantom with
+//!    its anatomy varied 8 %: 2 of 16 seeds kept 57–58 cm³ of ilium by depth
+//!    alone, 1 keeps 5 cm³ so).
 //!
 //! 5. **Surface at mid-level** ([`boundary`]): surface voxels outside the
 //!    halfway level between bone and surroundings are removed (a threshold
@@ -134,6 +139,12 @@ pub struct SpineParams {
     /// Weak bone is flooded last only this far left or right of the canal
     /// and beyond (half the width of a lumbar body), mm.
     pub weak_lateral_mm: f64,
+    /// In that second flood, how many HU of the CT count as a millimetre of
+    /// depth: bright cortex is flooded before the dark cleft of a joint (or
+    /// the dark marrow beyond it) that is as deep, HU/mm. Swept on the
+    /// phantom with its anatomy varied 8 % (16 seeds): 150–175 kept no ilium
+    /// but 5 cm³ on one seed, 100 and 200–250 kept 5–27 cm³ on others.
+    pub bridge_hu_per_mm: f64,
     /// Bone cut by the field of view's side this far or farther left or
     /// right of the canal seeds the other flood, mm: in a small field of
     /// view (120 mm and less) the ilium is cut off before `other_radius_mm`.
@@ -179,6 +190,7 @@ impl Default for SpineParams {
             spine_reach_mm: 55.0,
             spine_beyond_max_mm3: 5000.0,
             weak_lateral_mm: 25.0,
+            bridge_hu_per_mm: 175.0,
             edge_other_mm: 40.0,
             min_component_mm3: 5000.0,
             boundary_depth_mm: 2.5,
@@ -648,6 +660,13 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
     let spine_seeds: Vec<bool> = (0..plane.slices())
         .map(|k| k + reach >= first && k <= last + reach)
         .collect();
+    // The CT at a voxel of the bone's box (for the second flood).
+    let box_dims = grid.dims;
+    let box_hu = |q: usize| -> f32 {
+        let (nx, ny) = (box_dims[0], box_dims[1]);
+        let c = [q % nx, (q / nx) % ny, q / (nx * ny)];
+        ct.data[(0..3).map(|a| ct_steps[a] * (c[a] + lo[a])).sum::<usize>()]
+    };
     let seeds = isolate::Seeds {
         track: &track,
         spine_slices: &spine_seeds,
@@ -663,6 +682,8 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
             hi[plane.v] == ct.grid.dims[plane.v],
         ],
         edge_other_mm: p.edge_other_mm,
+        hu: None,
+        hu_per_mm: p.bridge_hu_per_mm,
     };
     // Bone left to the spine beyond where vertebrae reach (left or right)
     // is a bone kept across a joint that partial volume or smoothing has
@@ -688,6 +709,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
             p.strong_bone_hu,
         );
         let again = isolate::Seeds {
+            hu: (p.bridge_hu_per_mm > 0.0).then_some(&box_hu as &(dyn Fn(usize) -> f32 + Sync)),
             weak_last: true,
             other_lateral_mm: p.spine_reach_mm,
             ..seeds
