@@ -801,27 +801,22 @@ pub fn label_vertebrae(
     // the disc levels (where the laminae of the vertebra above reach down),
     // seed too. The articular processes, farther out, are left to the flood:
     // those of the vertebra above lie beside those of the one below.
-    let ring_bone: Vec<usize> = (0..ns)
-        .into_par_iter()
-        .flat_map_iter(|k| {
-            let mut out = Vec::new();
-            for j in 0..nv {
-                for i in 0..nu {
-                    let idx = plane.index(k, i, j);
-                    if mask.data[idx] == 0 {
-                        continue;
-                    }
-                    let (lat, ant) = offsets(k, i, j);
-                    if ant < p.body_front_mm
-                        && lat * lat + ant * ant <= p.ring_seed_mm * p.ring_seed_mm
-                    {
-                        out.push(idx);
-                    }
+    let mut ring_bone = Vec::new();
+    for k in 0..ns {
+        for j in 0..nv {
+            for i in 0..nu {
+                let idx = plane.index(k, i, j);
+                if mask.data[idx] == 0 {
+                    continue;
+                }
+                let (lat, ant) = offsets(k, i, j);
+                if ant < p.body_front_mm && lat * lat + ant * ant <= p.ring_seed_mm * p.ring_seed_mm
+                {
+                    ring_bone.push(idx);
                 }
             }
-            out
-        })
-        .collect();
+        }
+    }
     let plane_above = |c: usize| {
         if frame.slices_go_up {
             planes.get(c).copied()
