@@ -147,7 +147,7 @@ pub fn reconstruct_volume(
     read_seconds: f64,
 ) -> Result<Report> {
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io("cannot create", out_dir, e))?;
-    let LoadedCt { volume, info } = ct;
+    let LoadedCt { volume, mut info } = ct;
     let mesh_file = params.mesh.file_name();
     let mesh_path = out_dir.join(&mesh_file);
     let mask_path = out_dir.join(MASK_FILE);
@@ -285,8 +285,9 @@ pub fn reconstruct_volume(
         .flatten()
         .map(|v| v.file.as_str())
         .collect();
-    let removed_stale =
-        remove_stale_outputs(out_dir, wrote_labels, overview_seconds.is_some(), &written)?;
+    let (removed_stale, not_removed) =
+        remove_stale_outputs(out_dir, wrote_labels, overview_seconds.is_some(), &written);
+    info.warnings.extend(not_removed);
     let write_seconds = mask_seconds + mesh_seconds + t.elapsed().as_secs_f64();
 
     let mut stages = vec![pipeline::Stage {
@@ -405,35 +406,32 @@ fn is_vertebra_mesh_name(name: &str) -> bool {
 /// in the vertebra meshes' folder every file named as this tool names
 /// them (see [`is_vertebra_mesh_name`]) but not in `vertebra_files` (paths
 /// relative to `out_dir`); the folder itself when that leaves it empty.
-/// Files with other names are never touched. Returns what was removed,
-/// relative to `out_dir`.
+/// Files with other names are never touched. Returns what was removed and,
+/// as warnings, what could not be (this run's files are in place by then: a
+/// file that cannot be removed does not fail the run), relative to `out_dir`.
 fn remove_stale_outputs(
     out_dir: &Path,
     wrote_labels: bool,
     wrote_overview: bool,
     vertebra_files: &[&str],
-) -> Result<Vec<String>> {
-    let mut removed = Vec::new();
-    let mut remove = |rel: String| -> Result<()> {
-        let path = out_dir.join(&rel);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {
-                removed.push(rel);
-                Ok(())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("cannot remove the earlier run's", &path, e)),
-        }
+) -> (Vec<String>, Vec<String>) {
+    let (mut removed, mut failed) = (Vec::new(), Vec::new());
+    let mut remove = |rel: String| match std::fs::remove_file(out_dir.join(&rel)) {
+        Ok(()) => removed.push(rel),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => failed.push(format!(
+            "{rel} in the output folder is left from an earlier run and could not be \
+                 removed ({e}); it is not this run's"
+        )),
     };
     if !wrote_labels && out_dir.join(VERTEBRAE_FILE).is_file() {
-        remove(VERTEBRAE_FILE.into())?;
+        remove(VERTEBRAE_FILE.into());
     }
     if !wrote_overview && out_dir.join(OVERVIEW_FILE).is_file() {
-        remove(OVERVIEW_FILE.into())?;
+        remove(OVERVIEW_FILE.into());
     }
     let dir = out_dir.join(VERTEBRA_MESH_DIR);
-    if dir.is_dir() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("cannot list", &dir, e))?;
+    if let Ok(entries) = std::fs::read_dir(&dir) {
         let mut stale: Vec<String> = entries
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
@@ -444,14 +442,14 @@ fn remove_stale_outputs(
             .collect();
         stale.sort();
         for rel in stale {
-            remove(rel)?;
+            remove(rel);
         }
         if vertebra_files.is_empty() {
             // Only when empty: anything else in it is the user's.
             let _ = std::fs::remove_dir(&dir);
         }
     }
-    Ok(removed)
+    (removed, failed)
 }
 
 /// What the demo did.
