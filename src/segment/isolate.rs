@@ -324,40 +324,40 @@ impl Coarse {
             .collect();
         let cplane = Plane::new(dims, plane.a);
         // A coarse voxel's CT: the mean of its fine voxels'.
-        let coarse_hu = |ci: usize| -> f32 {
-            let fine_hu = seeds.hu.expect("only called with a CT");
-            let c = [
-                ci % dims[0],
-                (ci / dims[0]) % dims[1],
-                ci / (dims[0] * dims[1]),
-            ];
-            let span = |a: usize| {
-                if a == u || a == v {
-                    2 * c[a]..(2 * c[a] + 2).min(g.dims[a])
-                } else {
-                    c[a]..c[a] + 1
-                }
-            };
-            let (mut sum, mut n) = (0f32, 0f32);
-            for z in span(2) {
-                for y in span(1) {
-                    for x in span(0) {
-                        sum += fine_hu(x + nx * (y + ny * z));
-                        n += 1.0;
+        let coarse_hu = seeds.hu.map(|fine_hu| {
+            move |ci: usize| -> f32 {
+                let c = [
+                    ci % dims[0],
+                    (ci / dims[0]) % dims[1],
+                    ci / (dims[0] * dims[1]),
+                ];
+                let span = |a: usize| {
+                    if a == u || a == v {
+                        2 * c[a]..(2 * c[a] + 2).min(g.dims[a])
+                    } else {
+                        c[a]..c[a] + 1
+                    }
+                };
+                let (mut sum, mut n) = (0f32, 0f32);
+                for z in span(2) {
+                    for y in span(1) {
+                        for x in span(0) {
+                            sum += fine_hu(x + nx * (y + ny * z));
+                            n += 1.0;
+                        }
                     }
                 }
+                sum / n
             }
-            sum / n
-        };
+        });
         let label = watershed_labels(
             &coarse,
             &cplane,
             &Seeds {
                 track: &ctrack,
-                hu: seeds
-                    .hu
-                    .is_some()
-                    .then_some(&coarse_hu as &(dyn Fn(usize) -> f32 + Sync)),
+                hu: coarse_hu
+                    .as_ref()
+                    .map(|f| f as &(dyn Fn(usize) -> f32 + Sync)),
                 ..*seeds
             },
         );
