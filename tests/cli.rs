@@ -18,6 +18,24 @@ fn spinemesh(args: &[&str], input: &Path, out: &Path) -> Output {
         .unwrap()
 }
 
+/// The demo phantom's CT written as `dir/ct.nii.gz`.
+fn demo_phantom_ct(dir: &Path) -> std::path::PathBuf {
+    let ct = dir.join("ct.nii.gz");
+    let phantom = spinemesh::phantom::generate(&spinemesh::phantom::PhantomParams::demo());
+    spinemesh::io::nifti::write_volume_i16(&ct, &phantom.ct).unwrap();
+    ct
+}
+
+/// The names of the entries of `dir`, sorted.
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut n: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    n.sort();
+    n
+}
+
 fn report(o: &Output) -> serde_json::Value {
     assert!(
         o.status.success(),
@@ -273,9 +291,7 @@ fn a_run_that_fails_at_the_end_leaves_the_folder_as_it_was() {
     // mask and the overview, made alongside, must not appear either, and no
     // temporary file may be left.
     let dir = tempfile::tempdir().unwrap();
-    let ct = dir.path().join("ct.nii.gz");
-    let phantom = spinemesh::phantom::generate(&spinemesh::phantom::PhantomParams::demo());
-    spinemesh::io::nifti::write_volume_i16(&ct, &phantom.ct).unwrap();
+    let ct = demo_phantom_ct(dir.path());
     let out = dir.path().join("out");
     std::fs::create_dir_all(out.join("spine.stl")).unwrap();
     std::fs::write(out.join("mask.nii.gz"), b"an older mask").unwrap();
@@ -352,9 +368,7 @@ fn levels_that_cannot_be_kept_are_refused() {
 #[test]
 fn a_mesh_per_vertebra_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let ct = dir.path().join("ct.nii.gz");
-    let phantom = spinemesh::phantom::generate(&spinemesh::phantom::PhantomParams::demo());
-    spinemesh::io::nifti::write_volume_i16(&ct, &phantom.ct).unwrap();
+    let ct = demo_phantom_ct(dir.path());
     let out = dir.path().join("out");
     let r = report(&spinemesh(&["--vertebra-meshes"], &ct, &out));
     assert_eq!(r["outputs"]["vertebra_meshes"], "vertebrae");
@@ -367,13 +381,8 @@ fn a_mesh_per_vertebra_is_written() {
         assert_eq!(v["watertight"], true);
         assert_eq!(v["manifold"], true);
     }
-    let mut files: Vec<String> = std::fs::read_dir(out.join("vertebrae"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
     assert_eq!(
-        files,
+        file_names(&out.join("vertebrae")),
         [
             "L1.stl",
             "L2.stl",
@@ -395,14 +404,6 @@ fn a_mesh_per_vertebra_is_written() {
     // Run again into the same folder, other levels in another format, no
     // overview: what the first run made and this one did not is removed
     // (and listed), a file of the user's in the folder stays.
-    let names = |dir: &Path| {
-        let mut n: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        n.sort();
-        n
-    };
     std::fs::write(out.join("vertebrae/notes.txt"), "mine").unwrap();
     let r = report(&spinemesh(
         &[
@@ -417,7 +418,7 @@ fn a_mesh_per_vertebra_is_written() {
         &out,
     ));
     assert_eq!(
-        names(&out.join("vertebrae")),
+        file_names(&out.join("vertebrae")),
         ["L2.ply", "L3.ply", "notes.txt"]
     );
     let removed: Vec<&str> = r["outputs"]["removed_stale"]
@@ -442,7 +443,7 @@ fn a_mesh_per_vertebra_is_written() {
     // Without the split: no label map, no vertebra meshes left behind.
     let r = report(&spinemesh(&["--no-vertebrae"], &ct, &out));
     assert!(!out.join("vertebrae.nii.gz").exists());
-    assert_eq!(names(&out.join("vertebrae")), ["notes.txt"]);
+    assert_eq!(file_names(&out.join("vertebrae")), ["notes.txt"]);
     assert_eq!(
         r["outputs"]["removed_stale"],
         serde_json::json!(["vertebrae.nii.gz", "vertebrae/L2.ply", "vertebrae/L3.ply"])
