@@ -31,6 +31,7 @@ pub mod edt;
 pub mod error;
 pub mod evaluate;
 pub mod io;
+pub mod mar;
 pub mod mesh;
 pub mod morphology;
 pub mod overview;

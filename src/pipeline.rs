@@ -220,6 +220,10 @@ pub fn run_with(
     }
     // `within`: a box of the grid holding the whole mask (all of it when
     // nothing narrower is known).
+    // Metal artefact reduction (spine preset, when the CT holds metal): the
+    // segmentation and the vertebra split read the corrected CT; the
+    // caller's overview shows the CT as read.
+    let mut corrected: Option<crate::Volume<f32>> = None;
     let (mask, within, components, threshold_voxels, closing_voxels, spine, vertebrae) =
         match &params.spine {
             None => {
@@ -229,7 +233,6 @@ pub fn run_with(
                 (mask, all, Some(components), t, c, None, None)
             }
             Some(sp) => {
-                let done = timed("segment");
                 let mut sp = sp.clone();
                 // The shared options (--sigma-mm, --threshold, …) act on the spine preset too.
                 sp.sigma_mm = params.sigma_mm;
@@ -237,8 +240,28 @@ pub fn run_with(
                 sp.bone_high_hu = params.threshold_hu[1];
                 sp.closing_mm = params.closing_mm;
                 sp.min_component_mm3 = params.min_component_mm3;
-                let out = crate::segment::spine_mask(ct, &sp)?;
-                let (mask, within, rep) = (out.mask, out.within, out.report);
+                let mar = sp.metal_artefacts.clone().and_then(|mut m| {
+                    m.metal_above_hu = sp.metal_above_hu;
+                    let done = timed("metal artefacts");
+                    let r = crate::mar::reduce_metal_artefacts(ct, ct.grid.axial_axis(), &m);
+                    done(&mut stages);
+                    r
+                });
+                let mar_report = mar.map(|m| {
+                    corrected = m.corrected;
+                    m.report
+                });
+                let done = timed("segment");
+                let out = crate::segment::spine_mask(corrected.as_ref().unwrap_or(ct), &sp)?;
+                let (mask, within, mut rep) = (out.mask, out.within, out.report);
+                if let Some(r) = mar_report.as_ref().filter(|r| r.beam_hardening > 0.0) {
+                    rep.warnings.push(format!(
+                        "metal streaks reduced before the segmentation in {} slices ({:.0} mm³ of metal; \
+                         mean change {:.0} HU); overview.png shows the CT as read",
+                        r.slices, r.metal_mm3, r.mean_change_hu
+                    ));
+                }
+                rep.metal_artefacts = mar_report;
                 done(&mut stages);
                 let job = out.vertebrae;
                 let vox = ct.grid.voxel_volume_mm3();
@@ -247,6 +270,8 @@ pub fn run_with(
                 (mask, within, None, t, c, Some(rep), job)
             }
         };
+
+    let ct = corrected.as_ref().unwrap_or(ct);
 
     // Alongside the surface and mesh steps: the vertebra split (spine
     // preset), then what the caller makes of the mask (overview, files).

@@ -161,6 +161,9 @@ pub struct SpineParams {
     pub spur_max_voxel_mm: f64,
     /// CT values above this are metal (screws, rods), not bone (step 5d), HU.
     pub metal_above_hu: f32,
+    /// Metal artefact reduction before the segmentation (see [`crate::mar`];
+    /// its metal limit is `metal_above_hu`); `None` leaves the CT as read.
+    pub metal_artefacts: Option<crate::mar::MarParams>,
     /// Split the mask into numbered vertebrae (step 7), with these parameters.
     pub vertebrae: Option<vertebrae::VertebraParams>,
 }
@@ -197,6 +200,7 @@ impl Default for SpineParams {
             cavity_max_mm3: 20_000.0,
             spur_max_voxel_mm: 1.0,
             metal_above_hu: crate::io::resample::METAL_ABOVE_HU,
+            metal_artefacts: Some(crate::mar::MarParams::default()),
             vertebrae: Some(vertebrae::VertebraParams::default()),
         }
     }
@@ -235,6 +239,8 @@ pub struct SpineReport {
     pub cavities_filled_mm3: f64,
     /// Voxels with at most one face neighbour in the mask, removed (step 5c).
     pub spurs_removed_mm3: f64,
+    /// Metal artefact reduction, when the CT held metal (step 0).
+    pub metal_artefacts: Option<crate::mar::MarReport>,
     /// Metal implants and the blurred rim around them (step 5d).
     pub metal_removed_mm3: f64,
     /// Pieces below `min_component_mm3` apart from the spine (step 6).
@@ -849,7 +855,10 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
                 .filter(|c| (0..3).all(|a| c[a] >= lo2[a] && c[a] < hi2[a]))
                 .map(|c| std::array::from_fn(|a| c[a] - lo2[a]))
                 .collect(),
-            params: vp.clone(),
+            params: vertebrae::VertebraParams {
+                metal_above_hu: p.metal_above_hu,
+                ..vp.clone()
+            },
         }
     });
     Ok(SpineOutput {

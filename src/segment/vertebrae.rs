@@ -109,6 +109,15 @@ pub struct VertebraParams {
     /// … this far or farther left or right of the canal, mm (beyond the
     /// bodies: transverse processes there are a few cm³).
     pub alae_from_mm: f64,
+    /// CT values above this are metal, HU …
+    pub metal_above_hu: f32,
+    /// … and no disc lies where metal is this close to the body line, in
+    /// the plane across it, mm: screws run into bodies, never into discs,
+    /// and the streaks between two screws darken the body like a disc.
+    pub metal_clear_mm: f64,
+    /// … nor this far along the line from such a place, mm (the streaks
+    /// fill the slices that hold the screw).
+    pub metal_reach_mm: f64,
 }
 
 impl Default for VertebraParams {
@@ -138,6 +147,9 @@ impl Default for VertebraParams {
             min_end_body_mm3: 1000.0,
             alae_min_mm3: 15000.0,
             alae_from_mm: 30.0,
+            metal_above_hu: crate::io::resample::METAL_ABOVE_HU,
+            metal_clear_mm: 15.0,
+            metal_reach_mm: 4.0,
         }
     }
 }
@@ -581,7 +593,7 @@ pub fn label_vertebrae(
     let cdims = ct.grid.dims;
     let r = p.roi_radius_mm;
     let ring = r.ceil() as i64;
-    let profile: Vec<f64> = (0..n)
+    let profile: Vec<(f64, bool)> = (0..n)
         .map(|m| {
             let t = tangent[m];
             let e1 = unit(cross(
@@ -613,28 +625,76 @@ pub fn label_vertebrae(
                     }
                 }
             }
+            let rm = p.metal_clear_mm;
+            let mring = rm.ceil() as i64;
+            let mut metal = vals.iter().any(|&v| v > p.metal_above_hu);
+            'metal: for a in (-mring..=mring).filter(|_| !metal) {
+                for b in -mring..=mring {
+                    let (a, b) = (a as f64, b as f64);
+                    if a * a + b * b > rm * rm {
+                        continue;
+                    }
+                    // In the axial slice: streaks lie in the slices that hold metal.
+                    let (pu, pv) = (frame.plane.u, frame.plane.v);
+                    let x: V3 = std::array::from_fn(|d| {
+                        pts[m][d]
+                            + if d == pu {
+                                a
+                            } else if d == pv {
+                                b
+                            } else {
+                                0.0
+                            }
+                    });
+                    let idx: Option<[usize; 3]> = (0..3)
+                        .map(|d| {
+                            let i = (x[d] / ct.grid.spacing[d]).round() + lo[d] as f64;
+                            (i >= 0.0 && (i as usize) < cdims[d]).then_some(i as usize)
+                        })
+                        .collect::<Option<Vec<_>>>()
+                        .map(|v| [v[0], v[1], v[2]]);
+                    if let Some([i, j, k]) = idx {
+                        if ct.data[i + cdims[0] * (j + cdims[1] * k)] > p.metal_above_hu {
+                            metal = true;
+                            break 'metal;
+                        }
+                    }
+                }
+            }
             if vals.is_empty() {
-                return 0.0;
+                return (0.0, metal);
             }
             let mid = vals.len() / 2;
-            *vals.select_nth_unstable_by(mid, f32::total_cmp).1 as f64
+            (
+                *vals.select_nth_unstable_by(mid, f32::total_cmp).1 as f64,
+                metal,
+            )
+        })
+        .collect();
+    let (profile, near_metal): (Vec<f64>, Vec<bool>) = profile.into_iter().unzip();
+    // Metal's streaks darken the slices around it, and metal itself
+    // brightens the sample: within `metal_reach_mm` along the line of a
+    // sample near metal, no disc, and no endplate for a valley beside it.
+    let reach_metal = p.metal_reach_mm.round() as usize;
+    let affected: Vec<bool> = (0..n)
+        .map(|m| {
+            near_metal[m.saturating_sub(reach_metal)..(m + reach_metal + 1).min(n)].contains(&true)
         })
         .collect();
     // Valleys between bright endplates.
     let reach = p.valley_reach_mm.round() as usize;
     let evidence: Vec<f64> = (0..n)
         .map(|m| {
-            if m < 2 || m + 2 >= n {
+            if m < 2 || m + 2 >= n || affected[m] {
                 return 0.0;
             }
-            let left = profile[m.saturating_sub(reach)..=m - 2]
-                .iter()
-                .copied()
-                .fold(f64::MIN, f64::max);
-            let right = profile[m + 2..=(m + reach).min(n - 1)]
-                .iter()
-                .copied()
-                .fold(f64::MIN, f64::max);
+            let brightest = |r: std::ops::RangeInclusive<usize>| {
+                r.filter(|&i| !near_metal[i])
+                    .map(|i| profile[i])
+                    .fold(f64::MIN, f64::max)
+            };
+            let left = brightest(m.saturating_sub(reach)..=m - 2);
+            let right = brightest(m + 2..=(m + reach).min(n - 1));
             (left.min(right) - profile[m]).max(0.0)
         })
         .collect();
