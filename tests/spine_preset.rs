@@ -100,10 +100,14 @@ fn spine_preset_on_phantoms_meets_the_targets() {
 
 /// Pedicle screws with streak artefacts (beam hardening; the dark band
 /// between two screws 300 HU deep): metal and other bones stay out of the
-/// mask. The streaks cost Dice (0.974 → 0.911 measured): bright streaks
-/// near the screw heads pass the bone threshold and join the spine
-/// (+39 cm³ outside it), the dark band hollows the bodies between the screws
-/// (+11 cm³ missed). This asserts the level reached, not a target met.
+/// mask. Uncorrected, the streaks cost Dice (0.974 → 0.911 measured):
+/// bright streaks near the screw heads pass the bone threshold and join the
+/// spine (+39 cm³ outside it), the dark band hollows the bodies between the
+/// screws (+11 cm³ missed). The beam-hardening correction (`spinemesh::mar`)
+/// fitted to this CT brings it to 0.9375 (k 183; the phantom's streaks are
+/// its own simulator's, not the correction's model alone: the metal's
+/// partial volume, Shepp-Logan filter, 180 views and clamping differ). This
+/// asserts the level reached, not a target met.
 #[test]
 fn spine_preset_with_metal_streaks() {
     let mut pp = PhantomParams::demo().realistic();
@@ -112,14 +116,35 @@ fn spine_preset_with_metal_streaks() {
     let ph = generate(&pp);
     let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
     let m = compare(&out.mask, &ph.spine_truth()).unwrap();
-    eprintln!("instrumented phantom with streaks: Dice {:.4}", m.dice);
+    let rep = out.spine.as_ref().unwrap();
+    eprintln!(
+        "instrumented phantom with streaks: Dice {:.4}, {:?}",
+        m.dice, rep.metal_artefacts
+    );
     assert_eq!(overlap(&out.mask, &ph.mask_of(&[LABEL_METAL]), true), 0);
     assert_eq!(
         overlap(&out.mask, &ph.mask_of(&[LABEL_RIB, LABEL_PELVIS]), true),
         0
     );
-    assert!(out.spine.as_ref().unwrap().metal_removed_mm3 > 0.0);
-    assert!(m.dice >= 0.90, "Dice {}", m.dice);
+    assert!(rep.metal_removed_mm3 > 0.0);
+    let mar = rep.metal_artefacts.as_ref().expect("metal found");
+    assert!(
+        mar.beam_hardening > 100.0 && mar.mean_change_hu > 10.0,
+        "{mar:?}"
+    );
+    assert!(rep
+        .warnings
+        .iter()
+        .any(|w| w.contains("metal streaks reduced")));
+    assert!(m.dice >= 0.93, "Dice {}", m.dice);
+
+    // Without the correction: where it stood.
+    let mut plain = Params::spine();
+    plain.spine.as_mut().unwrap().metal_artefacts = None;
+    let out = pipeline::run(&ph.ct, &plain, &|_| {}).unwrap();
+    let before = compare(&out.mask, &ph.spine_truth()).unwrap().dice;
+    eprintln!("without the correction: Dice {before:.4}");
+    assert!(before < m.dice - 0.015, "{before} vs {}", m.dice);
 }
 
 /// Thick slices (3 mm) or strong noise (80 HU, σ raised to 1.16 mm) let
