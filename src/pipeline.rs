@@ -7,6 +7,10 @@
 //!           ─→ mask on the input grid + mesh
 //! ```
 //!
+//! The `spine` preset replaces steps 1–4 with [`crate::segment::spine_mask`],
+//! run on the CT with its metal streaks reduced ([`crate::mar`]) when it
+//! holds metal, and splits the mask into vertebrae alongside steps 5–7.
+//!
 //! Reading the CT and writing the outputs happen outside, in [`crate::run`];
 //! here every step is a pure function of the previous one.
 

@@ -13,6 +13,9 @@
 //!    as a disc (60–130 HU in the shared cases), but between endplates a
 //!    body's height apart. The discs are the chain of valleys whose spacings
 //!    are vertebra heights, neighbouring heights alike ([`regular_discs`]).
+//!    Where metal lies near the line (screws run into bodies, never into
+//!    discs) no valley counts, nor serves as an endplate: even corrected
+//!    ([`crate::mar`]), a slice through two screws is darker than the body.
 //! 3. **Vertebrae**: body bone between two disc planes (`disc_margin_mm`
 //!    clear of them), and the bone around the canal (pedicles, laminae) in
 //!    the lower part of each vertebra's span where its axial slice joins it
