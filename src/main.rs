@@ -157,6 +157,10 @@ struct PipelineArgs {
     /// spine preset).
     #[arg(long)]
     no_vertebrae: bool,
+    /// Segment the CT as read even when it holds metal: no reduction of
+    /// metal streaks (spine preset).
+    #[arg(long)]
+    no_metal_correction: bool,
     /// Keep only these vertebrae in the mask and the mesh, from the head
     /// down: e.g. L1-L5, L3-S (S: the sacrum), T12-L2 or L4 (spine preset;
     /// the vertebrae must be named, from the sacrum or the ribs).
@@ -190,9 +194,12 @@ impl PipelineArgs {
         }
         p.mesh = self.mesh.apply(p.mesh);
         p.overview = !self.no_overview;
-        if self.no_vertebrae {
-            if let Some(sp) = p.spine.as_mut() {
+        if let Some(sp) = p.spine.as_mut() {
+            if self.no_vertebrae {
                 sp.vertebrae = None;
+            }
+            if self.no_metal_correction {
+                sp.metal_artefacts = None;
             }
         }
         p.levels = self.levels;

@@ -466,3 +466,43 @@ fn a_mesh_per_vertebra_is_written() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("spine preset"), "{err}");
 }
+
+/// A CT with metal streaks: the report says they were reduced (and by how
+/// much) and warns; `--no-metal-correction` segments it as read.
+#[test]
+fn metal_streaks_are_reduced_unless_asked_not_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = dir.path().join("ct.nii.gz");
+    let mut p = spinemesh::phantom::PhantomParams::demo().realistic();
+    p.pedicle_screws = true;
+    p.metal_streaks_hu = 300.0;
+    let phantom = spinemesh::phantom::generate(&p);
+    spinemesh::io::nifti::write_volume_i16(&ct, &phantom.ct).unwrap();
+    let r = report(&spinemesh(&["--no-overview"], &ct, &dir.path().join("a")));
+    let spine = &r["segmentation"]["spine"];
+    let mar = &spine["metal_artefacts"];
+    assert!(mar["beam_hardening"].as_f64().unwrap() > 100.0, "{mar}");
+    assert!(mar["slices"].as_u64().unwrap() > 20, "{mar}");
+    assert!(mar["mean_change_hu"].as_f64().unwrap() > 10.0, "{mar}");
+    let warns = spine["warnings"].as_array().unwrap();
+    assert!(warns
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("metal streaks reduced")));
+    let plain = report(&spinemesh(
+        &["--no-overview", "--no-metal-correction"],
+        &ct,
+        &dir.path().join("b"),
+    ));
+    let spine = &plain["segmentation"]["spine"];
+    assert!(spine["metal_artefacts"].is_null());
+    assert!(spine["metal_removed_mm3"].as_f64().unwrap() > 0.0);
+    // The corrected run keeps less outside the spine: the bright streaks
+    // no longer join it.
+    let kept = |r: &serde_json::Value| r["segmentation"]["spine"]["kept_mm3"].as_f64().unwrap();
+    assert!(
+        kept(&r) < kept(&plain) - 10_000.0,
+        "{} vs {}",
+        kept(&r),
+        kept(&plain)
+    );
+}
