@@ -11,12 +11,18 @@
 //! takes for cancellous bone; the dark band reads as a disc inside the body.
 //!
 //! Without the scanner's raw data, each axial slice's metal (CT above
-//! `metal_above_hu`) is projected (parallel beam over 180°): `L` per ray,
-//! and the image of the error's shape `F = FBP(L²)` follows. The slice is
-//! corrected to `I + k·F`, with one `k` for the whole scan (the metal and
-//! the beam are the same in every slice) chosen to minimise the squared
-//! gradient of the corrected tissue: streaks are sharp lines that `F`
-//! shares, anatomy is not, so `k = −Σ ∇I·∇F / Σ |∇F|²`. Unlike
+//! `metal_above_hu`; the pixels beside it part metal, read linearly from
+//! `rim_tissue_hu`) is projected (parallel beam, `views` over 180°): `L`
+//! per ray, and the image of the error's shape `F = FBP(L²)` follows
+//! (Shepp-Logan filter, only the rays that cross metal projected). The
+//! slice is corrected to `I + k·F`, with one `k` for the whole scan (the
+//! metal and the beam are the same in every slice) chosen to minimise the
+//! squared gradient of the corrected tissue: streaks are sharp lines that
+//! `F` shares, anatomy is not, so `k = −Σ ∇I·∇F / Σ |∇F|²`, over the
+//! tissue of the metal's slices more than `fit_clear_mm` from it, both
+//! images smoothed by `fit_sigma_mm` (at the pixel scale `F` carries
+//! view-sampling ripples and `I` noise, which pulled `k` to a tenth of the
+//! right value on the phantom). Unlike
 //! interpolating the metal trace, this keeps what the rays through metal
 //! saw — bone around a screw that lies in the slice, whose trace spans
 //! most views, stays bone. A scan whose streaks do not follow `F` gets
@@ -494,8 +500,12 @@ fn gradient_sums(
 ) -> (f64, f64) {
     let [su, sv] = spacing;
     let grid = crate::Grid::new([nu, nv, 1], [su, sv, 1.0], [0.0; 3]);
+    // (A σ the smoothing refuses leaves the slice as it is.)
     let smooth = |data: Vec<f32>| -> Vec<f32> {
-        let v = Volume::new(grid.clone(), data).expect("a slice's own size");
+        let v = Volume {
+            grid: grid.clone(),
+            data,
+        };
         match crate::smooth::gaussian(&v, [p.fit_sigma_mm, p.fit_sigma_mm, 0.0]) {
             Ok(s) => s.data,
             Err(_) => v.data,

@@ -222,12 +222,12 @@ pub fn run_with(
             _ => {}
         }
     }
-    // `within`: a box of the grid holding the whole mask (all of it when
-    // nothing narrower is known).
     // Metal artefact reduction (spine preset, when the CT holds metal): the
     // segmentation and the vertebra split read the corrected CT; the
     // caller's overview shows the CT as read.
     let mut corrected: Option<crate::Volume<f32>> = None;
+    // `within`: a box of the grid holding the whole mask (all of it when
+    // nothing narrower is known).
     let (mask, within, components, threshold_voxels, closing_voxels, spine, vertebrae) =
         match &params.spine {
             None => {

@@ -114,9 +114,10 @@ pub struct VertebraParams {
     pub alae_from_mm: f64,
     /// CT values above this are metal, HU …
     pub metal_above_hu: f32,
-    /// … and no disc lies where metal is this close to the body line, in
-    /// the plane across it, mm: screws run into bodies, never into discs,
-    /// and the streaks between two screws darken the body like a disc.
+    /// … and no disc lies where metal is this close to the body line in
+    /// the axial slice (or inside the CT sample across the line), mm: screws
+    /// run into bodies, never into discs, and the streaks between two screws
+    /// darken the body's slices like a disc.
     pub metal_clear_mm: f64,
     /// … nor this far along the line from such a place, mm (the streaks
     /// fill the slices that hold the screw).
@@ -596,6 +597,18 @@ pub fn label_vertebrae(
     let cdims = ct.grid.dims;
     let r = p.roi_radius_mm;
     let ring = r.ceil() as i64;
+    // The CT at a point of the box (mm from its first voxel), nearest voxel.
+    let ct_at = |x: V3| -> Option<f32> {
+        let mut at = [0usize; 3];
+        for d in 0..3 {
+            let i = (x[d] / ct.grid.spacing[d]).round() + lo[d] as f64;
+            if !(i >= 0.0 && (i as usize) < cdims[d]) {
+                return None;
+            }
+            at[d] = i as usize;
+        }
+        Some(ct.data[at[0] + cdims[0] * (at[1] + cdims[1] * at[2])])
+    };
     let profile: Vec<(f64, bool)> = (0..n)
         .map(|m| {
             let t = tangent[m];
@@ -616,16 +629,7 @@ pub fn label_vertebrae(
                         continue;
                     }
                     let x: V3 = std::array::from_fn(|d| pts[m][d] + a * e1[d] + b * e2[d]);
-                    let idx: Option<[usize; 3]> = (0..3)
-                        .map(|d| {
-                            let i = (x[d] / ct.grid.spacing[d]).round() + lo[d] as f64;
-                            (i >= 0.0 && (i as usize) < cdims[d]).then_some(i as usize)
-                        })
-                        .collect::<Option<Vec<_>>>()
-                        .map(|v| [v[0], v[1], v[2]]);
-                    if let Some([i, j, k]) = idx {
-                        vals.push(ct.data[i + cdims[0] * (j + cdims[1] * k)]);
-                    }
+                    vals.extend(ct_at(x));
                 }
             }
             let rm = p.metal_clear_mm;
@@ -649,18 +653,9 @@ pub fn label_vertebrae(
                                 0.0
                             }
                     });
-                    let idx: Option<[usize; 3]> = (0..3)
-                        .map(|d| {
-                            let i = (x[d] / ct.grid.spacing[d]).round() + lo[d] as f64;
-                            (i >= 0.0 && (i as usize) < cdims[d]).then_some(i as usize)
-                        })
-                        .collect::<Option<Vec<_>>>()
-                        .map(|v| [v[0], v[1], v[2]]);
-                    if let Some([i, j, k]) = idx {
-                        if ct.data[i + cdims[0] * (j + cdims[1] * k)] > p.metal_above_hu {
-                            metal = true;
-                            break 'metal;
-                        }
+                    if ct_at(x).is_some_and(|v| v > p.metal_above_hu) {
+                        metal = true;
+                        break 'metal;
                     }
                 }
             }
@@ -676,8 +671,9 @@ pub fn label_vertebrae(
         .collect();
     let (profile, near_metal): (Vec<f64>, Vec<bool>) = profile.into_iter().unzip();
     // Metal's streaks darken the slices around it, and metal itself
-    // brightens the sample: within `metal_reach_mm` along the line of a
-    // sample near metal, no disc, and no endplate for a valley beside it.
+    // brightens the sample: no disc within `metal_reach_mm` along the line
+    // of a sample near metal, and such a sample is no endplate for a
+    // valley beside it.
     let reach_metal = p.metal_reach_mm.round() as usize;
     let affected: Vec<bool> = (0..n)
         .map(|m| {
