@@ -366,22 +366,21 @@ impl Geometry {
                 }
             }
         }
-        for j in j0..j1 {
-            let fy = (j - j0) as f32 / stride as f32;
-            let y0 = (fy as usize).min(cv - 1);
-            let (y1, wy) = if y0 + 1 < cv {
-                (y0 + 1, fy - y0 as f32)
+        // Offset `d` from the box's start on a lattice of `len` points: the
+        // lattice points around it and the weight of the second.
+        let around = |d: usize, len: usize| -> (usize, usize, f32) {
+            let f = d as f32 / stride as f32;
+            let a = (f as usize).min(len - 1);
+            if a + 1 < len {
+                (a, a + 1, f - a as f32)
             } else {
-                (y0, 0.0)
-            };
+                (a, a, 0.0)
+            }
+        };
+        for j in j0..j1 {
+            let (y0, y1, wy) = around(j - j0, cv);
             for i in i0..i1 {
-                let fx = (i - i0) as f32 / stride as f32;
-                let x0 = (fx as usize).min(cu - 1);
-                let (x1, wx) = if x0 + 1 < cu {
-                    (x0 + 1, fx - x0 as f32)
-                } else {
-                    (x0, 0.0)
-                };
+                let (x0, x1, wx) = around(i - i0, cu);
                 let top = coarse[x0 + cu * y0] * (1.0 - wx) + coarse[x1 + cu * y0] * wx;
                 let bottom = coarse[x0 + cu * y1] * (1.0 - wx) + coarse[x1 + cu * y1] * wx;
                 out[i + self.nu * j] += top * (1.0 - wy) + bottom * wy;
