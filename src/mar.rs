@@ -175,8 +175,11 @@ pub fn reduce_metal_artefacts(
                 for i in 0..nu {
                     let at = index(*z, i, j);
                     if out.data[at] <= p.metal_above_hu {
-                        let d = k as f32 * e.shape[i + nu * j];
-                        out.data[at] += d;
+                        // What was not metal does not become metal (the
+                        // metal step would widen the implants' gap).
+                        let h = out.data[at];
+                        let d = (h + k as f32 * e.shape[i + nu * j]).min(p.metal_above_hu) - h;
+                        out.data[at] = h + d;
                         sum += f64::from(d.abs());
                         n += 1;
                     }
@@ -425,9 +428,11 @@ fn trace_runs(g: &Geometry, pixels: &[(f64, f64)]) -> Vec<Vec<(usize, usize)>> {
 struct SliceError {
     /// Filtered back-projection of the squared metal path length, per pixel.
     shape: Vec<f32>,
-    /// Pixels of metal or its rim (left out of the fit, never corrected
-    /// where metal).
+    /// Pixels within `fit_clear_mm` of metal (left out of the fit).
     near_metal: Vec<bool>,
+    /// The box (columns, rows: `[start, end)`) where `shape` was computed:
+    /// the tissue's; zero outside, and left out of the fit.
+    body: [[usize; 2]; 2],
 }
 
 /// The error shape of one slice (`nu` × `nv`, row-major in u): the squared
@@ -522,7 +527,11 @@ fn error_shape(
             }
         }
     }
-    Some(SliceError { shape, near_metal })
+    Some(SliceError {
+        shape,
+        near_metal,
+        body,
+    })
 }
 
 /// The slice's sums for the fit of `k`: Σ ∇I·∇F and Σ |∇F|² over pixel
@@ -564,7 +573,14 @@ fn gradient_sums(
             .map(|(&f, &h)| if h > p.metal_above_hu { 0.0 } else { f })
             .collect(),
     );
-    let ok = |i: usize| !e.near_metal[i] && img[i] >= p.air_below_hu;
+    let [[i0, i1], [j0, j1]] = e.body;
+    let ok = |v: usize| {
+        let (i, j) = (v % nu, v / nu);
+        (i0..i1).contains(&i)
+            && (j0..j1).contains(&j)
+            && !e.near_metal[v]
+            && img[v] >= p.air_below_hu
+    };
     let (mut cross, mut energy) = (0.0, 0.0);
     for j in 0..nv {
         for i in 0..nu {

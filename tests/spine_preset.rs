@@ -104,7 +104,7 @@ fn spine_preset_on_phantoms_meets_the_targets() {
 /// bright streaks near the screw heads pass the bone threshold and join the
 /// spine (+39 cm³ outside it), the dark band hollows the bodies between the
 /// screws (+11 cm³ missed). The beam-hardening correction (`spinemesh::mar`)
-/// fitted to this CT brings it to 0.9375 (k 183; the phantom's streaks are
+/// fitted to this CT brings it to 0.9393 (k 184; the phantom's streaks are
 /// its own simulator's, not the correction's model alone: the metal's
 /// partial volume, Shepp-Logan filter, 180 views and clamping differ). This
 /// asserts the level reached, not a target met.
