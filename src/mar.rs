@@ -58,7 +58,9 @@ pub struct MarParams {
     /// Less metal than this in the whole CT is left alone, mm³ (a few
     /// saturated voxels are not an implant).
     pub min_metal_mm3: f64,
-    /// Pixels darker than this are air, left out of the fit, HU.
+    /// Pixels below this are left out of the fit, HU: air, and tissue
+    /// that a dark streak pushed to the scanner's floor (its gradient no
+    /// longer follows the error).
     pub air_below_hu: f32,
 }
 
@@ -424,6 +426,9 @@ fn trace_runs(g: &Geometry, pixels: &[(f64, f64)]) -> Vec<Vec<(usize, usize)>> {
         .collect()
 }
 
+/// Darker than this is air, not tissue, HU.
+const TISSUE_ABOVE_HU: f32 = -500.0;
+
 /// One slice's metal and the image of its beam-hardening error shape.
 struct SliceError {
     /// Filtered back-projection of the squared metal path length, per pixel.
@@ -493,9 +498,9 @@ fn error_shape(
         })
         .collect();
     // The shape is needed where there is tissue: the box of the pixels
-    // above −500 HU (air stays air whatever the streaks).
+    // above TISSUE_ABOVE_HU (air stays air whatever the streaks).
     let mut body = [[usize::MAX, 0usize]; 2];
-    for i in (0..nu * nv).filter(|&i| img[i] >= -500.0) {
+    for i in (0..nu * nv).filter(|&i| img[i] >= TISSUE_ABOVE_HU) {
         for (a, c) in [i % nu, i / nu].into_iter().enumerate() {
             body[a] = [body[a][0].min(c), body[a][1].max(c + 1)];
         }
