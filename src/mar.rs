@@ -53,7 +53,8 @@ pub struct MarParams {
     /// Views over 180°.
     pub views: usize,
     /// The error's shape is computed on pixels at least about this size,
-    /// mm (finer slices: every `shape_pixel_mm / pixel` -th, interpolated).
+    /// mm (along a finer axis: every `shape_pixel_mm / pixel`-th pixel,
+    /// the rest interpolated).
     pub shape_pixel_mm: f64,
     /// Less metal than this in the whole CT is left alone, mm³ (a few
     /// saturated voxels are not an implant).
@@ -308,7 +309,7 @@ impl Geometry {
     /// Only the pixels of `within` (columns, rows: `[start, end)`) are
     /// written.
     ///
-    /// With `stride` > 1 only every `stride`-th pixel along each axis (from
+    /// With a stride > 1 only every `stride[a]`-th pixel along axis a (from
     /// the box's first) is back-projected and those between are
     /// interpolated bilinearly (the box's last row and column from the
     /// nearest computed ones).
@@ -317,15 +318,15 @@ impl Geometry {
         changes: &[Vec<(usize, f64)>],
         out: &mut [f32],
         within: [[usize; 2]; 2],
-        stride: usize,
+        stride: [usize; 2],
     ) {
         let [[i0, i1], [j0, j1]] = within;
         if i1 <= i0 || j1 <= j0 {
             return;
         }
-        let stride = stride.max(1);
+        let [su_step, sv_step] = stride.map(|s| s.max(1));
         // The computed lattice: (cu, cv) points.
-        let (cu, cv) = ((i1 - i0).div_ceil(stride), (j1 - j0).div_ceil(stride));
+        let (cu, cv) = ((i1 - i0).div_ceil(su_step), (j1 - j0).div_ceil(sv_step));
         let mut coarse = vec![0f32; cu * cv];
         let n = self.bins;
         // Shepp-Logan kernel over offsets −(n − 1)…(n − 1), ÷ ds (the ramp
@@ -357,9 +358,9 @@ impl Geometry {
                 *pair = [q[f], q[(f + 1).min(n - 1)] - q[f]];
             }
             let (c, s) = self.angle(k);
-            let step = (self.su * (stride as f64) * c / self.ds * 65536.0).round() as i64;
+            let step = (self.su * (su_step as f64) * c / self.ds * 65536.0).round() as i64;
             for (b_row, row) in coarse.chunks_mut(cu).enumerate() {
-                let y = ((j0 + stride * b_row) as f64 - self.cv) * self.sv;
+                let y = ((j0 + sv_step * b_row) as f64 - self.cv) * self.sv;
                 let x = (i0 as f64 - self.cu) * self.su;
                 // Bins span the diagonal: every pixel's position lies in
                 // [1, n − 2].
@@ -371,10 +372,11 @@ impl Geometry {
                 }
             }
         }
-        // Offset `d` from the box's start on a lattice of `len` points: the
-        // lattice points around it and the weight of the second.
-        let around = |d: usize, len: usize| -> (usize, usize, f32) {
-            let f = d as f32 / stride as f32;
+        // Offset `d` from the box's start on a lattice of `len` points
+        // `step` apart: the lattice points around it and the weight of the
+        // second.
+        let around = |d: usize, step: usize, len: usize| -> (usize, usize, f32) {
+            let f = d as f32 / step as f32;
             let a = (f as usize).min(len - 1);
             if a + 1 < len {
                 (a, a + 1, f - a as f32)
@@ -383,9 +385,9 @@ impl Geometry {
             }
         };
         for j in j0..j1 {
-            let (y0, y1, wy) = around(j - j0, cv);
+            let (y0, y1, wy) = around(j - j0, sv_step, cv);
             for i in i0..i1 {
-                let (x0, x1, wx) = around(i - i0, cu);
+                let (x0, x1, wx) = around(i - i0, su_step, cu);
                 let top = coarse[x0 + cu * y0] * (1.0 - wx) + coarse[x1 + cu * y0] * wx;
                 let bottom = coarse[x0 + cu * y1] * (1.0 - wx) + coarse[x1 + cu * y1] * wx;
                 out[i + self.nu * j] += top * (1.0 - wy) + bottom * wy;
@@ -506,10 +508,10 @@ fn error_shape(
         }
     }
     let mut shape = vec![0f32; nu * nv];
-    // On pixels finer than `shape_pixel_mm`, every other one (or fewer) is
-    // back-projected and the rest interpolated: the correction is smooth at
+    // Along an axis whose pixels are finer than `shape_pixel_mm`, every
+    // other one (or fewer) is back-projected and the rest interpolated: the correction is smooth at
     // that scale beyond the metal's rim, which the mask leaves out anyway.
-    let stride = (p.shape_pixel_mm / su.min(sv)).floor().max(1.0) as usize;
+    let stride = [su, sv].map(|s| (p.shape_pixel_mm / s).floor().max(1.0) as usize);
     g.back_project(&squared, &mut shape, body, stride);
     // Pixels within fit_clear_mm of metal.
     let r = p.fit_clear_mm;
@@ -647,7 +649,7 @@ mod tests {
             })
             .collect();
         let mut out = vec![0f32; n * n];
-        g.back_project(&all, &mut out, [[0, n], [0, n]], 1);
+        g.back_project(&all, &mut out, [[0, n], [0, n]], [1, 1]);
         let c = 0.5 * (n as f64 - 1.0);
         let at =
             |x: f64, y: f64| out[(x / s + c).round() as usize + n * (y / s + c).round() as usize];
@@ -663,7 +665,7 @@ mod tests {
         // away from the disc's edge, up to the ripples 180 views leave
         // around a sharp edge (±25 HU here), sampled differently.
         let mut coarse = vec![0f32; n * n];
-        g.back_project(&all, &mut coarse, [[0, n], [0, n]], 2);
+        g.back_project(&all, &mut coarse, [[0, n], [0, n]], [2, 2]);
         let (mut worst, mut sum, mut compared) = (0f32, 0f32, 0);
         for (i, (&a, &b)) in out.iter().zip(&coarse).enumerate() {
             let (x, y) = (((i % n) as f64 - c) * s, ((i / n) as f64 - c) * s);
