@@ -112,6 +112,16 @@ pub fn reduce_metal_artefacts(
     axial: usize,
     p: &MarParams,
 ) -> Option<MetalArtefacts> {
+    reduce_keeping(ct, axial, p, KEEP_SHAPES_BYTES)
+}
+
+/// [`reduce_metal_artefacts`], keeping the shapes up to `keep_bytes`.
+fn reduce_keeping(
+    ct: &Volume<f32>,
+    axial: usize,
+    p: &MarParams,
+    keep_bytes: usize,
+) -> Option<MetalArtefacts> {
     let t0 = std::time::Instant::now();
     let dims = ct.grid.dims;
     let (u, v) = match axial {
@@ -152,14 +162,18 @@ pub fn reduce_metal_artefacts(
         return None;
     }
     let spacing = [ct.grid.spacing[u], ct.grid.spacing[v]];
-    let shapes: Vec<(usize, SliceError, (f64, f64))> = (0..dims[axial])
-        .into_par_iter()
-        .filter(|&k| counts[k] > 0)
-        .filter_map(|k| {
+    let metal_slices: Vec<usize> = (0..dims[axial]).filter(|&k| counts[k] > 0).collect();
+    // The shapes are kept for the correction when they fit in
+    // KEEP_SHAPES_BYTES (a lumbar fusion: tens of slices); a long construct
+    // on thin slices has them computed again, a batch at a time.
+    let keep = metal_slices.len() * nu * nv * 4 <= keep_bytes;
+    let shapes: Vec<Fitted> = metal_slices
+        .par_iter()
+        .filter_map(|&k| {
             let img = slice(k);
             let e = error_shape(&img, nu, nv, spacing, p)?;
             let sums = gradient_sums(&img, &e, nu, nv, spacing, p);
-            Some((k, e, sums))
+            Some((k, keep.then_some(e.shape), sums))
         })
         .collect();
     let (cross, energy) = shapes
@@ -173,18 +187,30 @@ pub fn reduce_metal_artefacts(
     let (mut sum, mut n) = (0.0, 0usize);
     let corrected = (k > 0.0).then(|| {
         let mut out = ct.clone();
-        for (z, e, _) in &shapes {
-            for j in 0..nv {
-                for i in 0..nu {
-                    let at = index(*z, i, j);
-                    if out.data[at] <= p.metal_above_hu {
-                        // What was not metal does not become metal (the
-                        // metal step would widen the implants' gap).
-                        let h = out.data[at];
-                        let d = (h + k as f32 * e.shape[i + nu * j]).min(p.metal_above_hu) - h;
-                        out.data[at] = h + d;
-                        sum += f64::from(d.abs());
-                        n += 1;
+        for batch in shapes.chunks(BATCH_SLICES) {
+            let again: Vec<Option<Vec<f32>>> = batch
+                .par_iter()
+                .map(|(z, kept, _)| match kept {
+                    Some(_) => None,
+                    None => error_shape(&slice(*z), nu, nv, spacing, p).map(|e| e.shape),
+                })
+                .collect();
+            for ((z, kept, _), again) in batch.iter().zip(&again) {
+                let Some(shape) = kept.as_ref().or(again.as_ref()) else {
+                    continue;
+                };
+                for j in 0..nv {
+                    for i in 0..nu {
+                        let at = index(*z, i, j);
+                        if out.data[at] <= p.metal_above_hu {
+                            // What was not metal does not become metal (the
+                            // metal step would widen the implants' gap).
+                            let h = out.data[at];
+                            let d = (h + k as f32 * shape[i + nu * j]).min(p.metal_above_hu) - h;
+                            out.data[at] = h + d;
+                            sum += f64::from(d.abs());
+                            n += 1;
+                        }
                     }
                 }
             }
@@ -427,6 +453,15 @@ fn trace_runs(g: &Geometry, pixels: &[(f64, f64)]) -> Vec<Vec<(usize, usize)>> {
         })
         .collect()
 }
+
+/// A metal slice: its index, its error shape when kept, its fit sums.
+type Fitted = (usize, Option<Vec<f32>>, (f64, f64));
+
+/// The error shapes of all metal slices are kept until `k` is known when
+/// they take at most this many bytes; otherwise they are computed again.
+const KEEP_SHAPES_BYTES: usize = 256 << 20;
+/// Slices whose shapes are computed again together (in parallel).
+const BATCH_SLICES: usize = 16;
 
 /// Darker than this is air, not tissue, HU.
 const TISSUE_ABOVE_HU: f32 = -500.0;
@@ -777,6 +812,10 @@ mod tests {
                     }
                 }
                 let m2 = reduce_metal_artefacts(&moved, 0, &MarParams::default()).unwrap();
+                // Shapes computed again instead of kept: the same CT.
+                let m3 = reduce_keeping(&ct, 2, &MarParams::default(), 0).unwrap();
+                assert_eq!(m3.corrected, m.corrected);
+                assert_eq!(m3.report.mean_change_hu, m.report.mean_change_hu);
                 assert!(
                     (m2.report.beam_hardening - m.report.beam_hardening).abs()
                         < 1e-6 * m.report.beam_hardening
