@@ -5,7 +5,9 @@
 //! memory of the process.
 //!
 //! `cargo bench --bench pipeline` (runs: `SPINEMESH_BENCH_RUNS`, default 5;
-//! preset: `SPINEMESH_BENCH_PRESET`, default `paper`).
+//! preset: `SPINEMESH_BENCH_PRESET`, default `paper`; with
+//! `SPINEMESH_BENCH_METAL=1` the phantom has L4–L5 pedicle screws and rods
+//! with 300 HU streaks).
 
 mod common;
 
@@ -21,9 +23,20 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let preset = std::env::var("SPINEMESH_BENCH_PRESET").unwrap_or_else(|_| "paper".into());
+    let metal = std::env::var("SPINEMESH_BENCH_METAL").is_ok_and(|v| v == "1");
+    let mut params = PhantomParams::paper_grid();
+    if metal {
+        params.pedicle_screws = true;
+        params.metal_streaks_hu = 300.0;
+    }
+    let name = if metal {
+        "paper-grid-metal"
+    } else {
+        "paper-grid"
+    };
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let dicom = phantom_series(&tmp, "paper-grid", &PhantomParams::paper_grid());
-    let root = tmp.join("paper-grid");
+    let dicom = phantom_series(&tmp, name, &params);
+    let root = tmp.join(name);
     let exe = env!("CARGO_BIN_EXE_spinemesh");
     let out = root.join("out");
     let mut stages: Vec<(String, Vec<f64>)> = Vec::new();
