@@ -32,6 +32,7 @@
 //! anything but the `L²` term. Metal voxels keep their value (the metal step
 //! removes them and their rim from the mask).
 
+use crate::segment::Plane;
 use crate::volume::Volume;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -123,37 +124,18 @@ fn reduce_keeping(
     keep_bytes: usize,
 ) -> Option<MetalArtefacts> {
     let t0 = std::time::Instant::now();
-    let dims = ct.grid.dims;
-    let (u, v) = match axial {
-        0 => (1, 2),
-        1 => (0, 2),
-        _ => (0, 1),
-    };
-    let strides = [1, dims[0], dims[0] * dims[1]];
-    let (nu, nv) = (dims[u], dims[v]);
-    let index = |k: usize, i: usize, j: usize| k * strides[axial] + i * strides[u] + j * strides[v];
-    let slice = |k: usize| -> Vec<f32> {
-        let mut img = vec![0f32; nu * nv];
-        for j in 0..nv {
-            for i in 0..nu {
-                img[i + nu * j] = ct.data[index(k, i, j)];
-            }
-        }
-        img
-    };
-    // Metal voxels per slice (a vectorised count; most scans have none).
-    let counts: Vec<usize> = (0..dims[axial])
+    let plane = Plane::new(ct.grid.dims, axial);
+    let (nu, nv) = (plane.nu(), plane.nv());
+    // Metal voxels per slice (axial stacks are read in place; most scans
+    // have none).
+    let counts: Vec<usize> = (0..plane.slices())
         .into_par_iter()
         .map(|k| {
-            if axial == 2 {
-                let plane = nu * nv;
-                ct.data[k * plane..(k + 1) * plane]
-                    .iter()
-                    .filter(|&&h| h > p.metal_above_hu)
-                    .count()
-            } else {
-                slice(k).iter().filter(|&&h| h > p.metal_above_hu).count()
-            }
+            plane
+                .gather(&ct.data, k)
+                .iter()
+                .filter(|&&h| h > p.metal_above_hu)
+                .count()
         })
         .collect();
     let metal_voxels: usize = counts.iter().sum();
@@ -161,8 +143,8 @@ fn reduce_keeping(
     if metal_voxels == 0 || metal_mm3 < p.min_metal_mm3 {
         return None;
     }
-    let spacing = [ct.grid.spacing[u], ct.grid.spacing[v]];
-    let metal_slices: Vec<usize> = (0..dims[axial]).filter(|&k| counts[k] > 0).collect();
+    let spacing = [ct.grid.spacing[plane.u], ct.grid.spacing[plane.v]];
+    let metal_slices: Vec<usize> = (0..plane.slices()).filter(|&k| counts[k] > 0).collect();
     // The shapes are kept for the correction when they fit in
     // KEEP_SHAPES_BYTES (a lumbar fusion: tens of slices); a long construct
     // on thin slices has them computed again, a batch at a time.
@@ -170,7 +152,7 @@ fn reduce_keeping(
     let shapes: Vec<Fitted> = metal_slices
         .par_iter()
         .filter_map(|&k| {
-            let img = slice(k);
+            let img = plane.gather(&ct.data, k);
             let e = error_shape(&img, nu, nv, spacing, p)?;
             let sums = gradient_sums(&img, &e, nu, nv, spacing, p);
             Some((k, keep.then_some(e.shape), sums))
@@ -192,7 +174,8 @@ fn reduce_keeping(
                 .par_iter()
                 .map(|(z, kept, _)| match kept {
                     Some(_) => None,
-                    None => error_shape(&slice(*z), nu, nv, spacing, p).map(|e| e.shape),
+                    None => error_shape(&plane.gather(&ct.data, *z), nu, nv, spacing, p)
+                        .map(|e| e.shape),
                 })
                 .collect();
             for ((z, kept, _), again) in batch.iter().zip(&again) {
@@ -201,7 +184,7 @@ fn reduce_keeping(
                 };
                 for j in 0..nv {
                     for i in 0..nu {
-                        let at = index(*z, i, j);
+                        let at = plane.index(*z, i, j);
                         if out.data[at] <= p.metal_above_hu {
                             // What was not metal does not become metal (the
                             // metal step would widen the implants' gap).
@@ -477,6 +460,25 @@ struct SliceError {
     body: [[usize; 2]; 2],
 }
 
+/// The box (columns, rows: `[start, end)`) of the pixels of a slice `nu`
+/// wide for which `pred` holds; empty (start > end) when none does.
+fn pixel_box(img: &[f32], nu: usize, pred: impl Fn(f32) -> bool) -> [[usize; 2]; 2] {
+    let mut b = [[usize::MAX, 0usize]; 2];
+    for (j, row) in img.chunks(nu).enumerate() {
+        let mut hits = row
+            .iter()
+            .enumerate()
+            .filter(|(_, &v)| pred(v))
+            .map(|(i, _)| i);
+        if let Some(first) = hits.next() {
+            let last = hits.last().unwrap_or(first);
+            b[0] = [b[0][0].min(first), b[0][1].max(last + 1)];
+            b[1] = [b[1][0].min(j), j + 1];
+        }
+    }
+    b
+}
+
 /// The error shape of one slice (`nu` × `nv`, row-major in u): the squared
 /// metal path `L²` (mm²) of every ray that crosses metal, ramp-filtered and
 /// back-projected. `None` without metal.
@@ -516,13 +518,13 @@ fn error_shape(
         .collect();
     let runs = trace_runs(&g, &part);
     let pad = g.padded(&fraction, |f| f);
-    // Rays are sampled only across the metal's box (padded coordinates).
-    let mut bx = [[f64::MAX, 0.0f64]; 2];
-    for i in (0..nu * nv).filter(|&i| fraction[i] > 0.0) {
-        for (a, c) in [(i % nu) as f64, (i / nu) as f64].into_iter().enumerate() {
-            bx[a] = [bx[a][0].min(c), bx[a][1].max(c + 2.0)];
-        }
-    }
+    // Rays are sampled only across the metal's box, in padded coordinates
+    // (pixel i lies at i + 1; its bilinear reach ends at i + 2).
+    let [[ilo, ihi], [jlo, jhi]] = pixel_box(&fraction, nu, |f| f > 0.0);
+    let bx = [
+        [ilo as f64, (ihi + 1) as f64],
+        [jlo as f64, (jhi + 1) as f64],
+    ];
     let squared: Vec<Vec<(usize, f64)>> = runs
         .iter()
         .enumerate()
@@ -536,12 +538,7 @@ fn error_shape(
         .collect();
     // The shape is needed where there is tissue: the box of the pixels
     // above TISSUE_ABOVE_HU (air stays air whatever the streaks).
-    let mut body = [[usize::MAX, 0usize]; 2];
-    for i in (0..nu * nv).filter(|&i| img[i] >= TISSUE_ABOVE_HU) {
-        for (a, c) in [i % nu, i / nu].into_iter().enumerate() {
-            body[a] = [body[a][0].min(c), body[a][1].max(c + 1)];
-        }
-    }
+    let body = pixel_box(img, nu, |h| h >= TISSUE_ABOVE_HU);
     let mut shape = vec![0f32; nu * nv];
     // Along an axis whose pixels are finer than `shape_pixel_mm`, every
     // other one (or fewer) is back-projected and the rest interpolated: the correction is smooth at
@@ -549,23 +546,17 @@ fn error_shape(
     let stride = [su, sv].map(|s| (p.shape_pixel_mm / s).floor().max(1.0) as usize);
     g.back_project(&squared, &mut shape, body, stride);
     // Pixels within fit_clear_mm of metal.
-    let r = p.fit_clear_mm;
-    let (ru, rv) = ((r / su).floor() as i64, (r / sv).floor() as i64);
+    let disc: Vec<[isize; 3]> = crate::morphology::ellipsoid(p.fit_clear_mm, [su, sv, 1.0])
+        .into_iter()
+        .filter(|o| o[2] == 0)
+        .collect();
     let mut near_metal = vec![false; nu * nv];
     for &m in &metal {
-        let (i, j) = ((m % nu) as i64, (m / nu) as i64);
-        for dj in -rv..=rv {
-            for di in -ru..=ru {
-                let (x, y) = (di as f64 * su, dj as f64 * sv);
-                let (a, b) = (i + di, j + dj);
-                if x * x + y * y <= r * r + 1e-9
-                    && a >= 0
-                    && b >= 0
-                    && (a as usize) < nu
-                    && (b as usize) < nv
-                {
-                    near_metal[a as usize + nu * b as usize] = true;
-                }
+        let (i, j) = ((m % nu) as isize, (m / nu) as isize);
+        for &[di, dj, _] in &disc {
+            let (a, b) = (i + di, j + dj);
+            if a >= 0 && b >= 0 && (a as usize) < nu && (b as usize) < nv {
+                near_metal[a as usize + nu * b as usize] = true;
             }
         }
     }
