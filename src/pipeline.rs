@@ -9,7 +9,9 @@
 //!
 //! The `spine` preset replaces steps 1–4 with [`crate::segment::spine_mask`],
 //! run on the CT with its metal streaks reduced ([`crate::mar`]) when it
-//! holds metal, and splits the mask into vertebrae alongside steps 5–7.
+//! holds metal, and splits the mask into vertebrae before steps 5–7 (the
+//! split fills each vertebra's holes in its sagittal and coronal planes,
+//! which the mask and the mesh take in).
 //!
 //! Reading the CT and writing the outputs happen outside, in [`crate::run`];
 //! here every step is a pure function of the previous one.
@@ -277,44 +279,49 @@ pub fn run_with(
 
     let ct = corrected.as_ref().unwrap_or(ct);
 
-    // Alongside the surface and mesh steps: the vertebra split (spine
-    // preset), then what the caller makes of the mask (overview, files).
-    // With chosen levels the split comes first and the mask keeps them only.
-    let split: std::sync::OnceLock<(crate::Volume<u8>, VertebraReport, f64)> =
-        std::sync::OnceLock::new();
-    let (mut mask, mut spine, mut vertebrae) = (mask, spine, vertebrae);
-    if let Some(levels) = params.levels {
-        let Some(job) = vertebrae.take() else {
-            return Err(Error::Empty(format!(
-                "cannot keep {}: without a spinal canal the vertebrae were not split",
-                crate::segment::vertebrae::levels_name(levels)
-            )));
-        };
-        let t = Instant::now();
-        let (labels, rep) = job.run(ct, &mask);
-        let (labels, kept) = keep_levels(labels, &rep, levels)?;
-        mask = kept;
-        if let Some(s) = spine.as_mut() {
-            s.levels_removed_mm3 = s.kept_mm3 - mask.count() as f64 * ct.grid.voxel_volume_mm3();
-        }
-        let _ = split.set((labels, rep, t.elapsed().as_secs_f64()));
-    }
-    let processed = rayon::in_place_scope(|scope| {
-        scope.spawn(|_| {
-            let labels = vertebrae.as_ref().map(|job| {
-                let t = Instant::now();
-                let (labels, rep) = job.run(ct, &mask);
-                (labels, rep, t.elapsed().as_secs_f64())
-            });
-            match (labels, split.get()) {
-                (Some(l), _) => {
-                    with_mask(&mask, Some((&l.0, &l.1)));
-                    let _ = split.set(l);
-                }
-                (None, Some(l)) => with_mask(&mask, Some((&l.0, &l.1))),
-                (None, None) => with_mask(&mask, None),
+    // The vertebra split (spine preset) comes before the mesh: it fills each
+    // vertebra's holes in its sagittal and coronal planes, which the mask
+    // takes in; with chosen levels the mask keeps them only. Then what the
+    // caller makes of the mask (overview, files) runs alongside the surface
+    // and mesh steps.
+    let (mut mask, mut spine) = (mask, spine);
+    let split = match vertebrae {
+        Some(job) => {
+            let t = Instant::now();
+            let (labels, rep) = job.run(ct, &mask);
+            for (m, &l) in mask.data.iter_mut().zip(&labels.data) {
+                *m |= u8::from(l != 0);
             }
-        });
+            let labels = match params.levels {
+                Some(levels) => {
+                    let (labels, kept) = keep_levels(labels, &rep, levels)?;
+                    if let Some(s) = spine.as_mut() {
+                        s.levels_removed_mm3 =
+                            (mask.count() - kept.count()) as f64 * ct.grid.voxel_volume_mm3();
+                    }
+                    mask = kept;
+                    labels
+                }
+                None => labels,
+            };
+            stages.push(Stage {
+                name: "vertebrae",
+                seconds: t.elapsed().as_secs_f64(),
+            });
+            Some((labels, rep))
+        }
+        None => {
+            if let Some(levels) = params.levels {
+                return Err(Error::Empty(format!(
+                    "cannot keep {}: without a spinal canal the vertebrae were not split",
+                    crate::segment::vertebrae::levels_name(levels)
+                )));
+            }
+            None
+        }
+    };
+    let processed = rayon::in_place_scope(|scope| {
+        scope.spawn(|_| with_mask(&mask, split.as_ref().map(|(l, r)| (l, r))));
 
         let done = timed("crop");
         let (cropped, crop) = crop::crop_to_mask_in(&mask, params.margin_mm, within)?;
@@ -332,10 +339,9 @@ pub fn run_with(
     });
     let (processed, crop) = processed?;
     // The split's report joins the segmentation's; its time is a stage of
-    // its own (spent alongside the mesh steps).
-    let split = split.into_inner();
+    // its own.
     let vertebra_meshes = match (&split, params.vertebra_meshes) {
-        (Some((labels, rep, _)), true) => {
+        (Some((labels, rep)), true) => {
             let done = timed("vertebra meshes");
             let meshes = crate::vertebra_mesh::vertebra_meshes(labels, rep, &params.mesh)?;
             done(&mut stages);
@@ -352,15 +358,11 @@ pub fn run_with(
         }
         _ => None,
     };
-    let vertebrae = split.map(|(labels, rep, seconds)| {
+    let vertebrae = split.map(|(labels, rep)| {
         if let Some(s) = spine.as_mut() {
             s.warnings.extend(rep.warnings.iter().cloned());
             s.vertebrae = Some(rep);
         }
-        stages.push(Stage {
-            name: "vertebrae",
-            seconds,
-        });
         labels
     });
 

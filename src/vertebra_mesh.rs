@@ -198,7 +198,7 @@ mod tests {
             numbered_from: "sacrum",
             discs_found: 1,
             vertebrae: vec![vertebra(23, "L4"), vertebra(24, "L5")],
-            warnings: vec![],
+            ..Default::default()
         };
         let meshes = vertebra_meshes(&labels, &rep, &MeshParams::paper()).unwrap();
         assert_eq!(meshes.len(), 2);

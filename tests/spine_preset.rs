@@ -330,7 +330,9 @@ fn spine_preset_on_real_abdominal_ct() {
         return;
     };
     eprintln!("totalseg-abdomen-3mm L1–S1, spine preset: Dice {dice:.4} (paper: 0.55)");
-    assert!(dice >= 0.90, "Dice {dice}");
+    // 0.9092 measured (0.9003 before each vertebra's sagittal and coronal
+    // holes were filled).
+    assert!(dice >= 0.905, "Dice {dice}");
 }
 
 /// A bone threshold 10–30 HU off the default (another scanner's calibration,
@@ -340,9 +342,9 @@ fn spine_preset_on_real_abdominal_ct() {
 #[test]
 fn spine_preset_survives_other_bone_thresholds() {
     for (low, min_ts, min_verse) in [
-        (100.0, 0.86, 0.76),
-        (140.0, 0.87, 0.77),
-        (150.0, 0.86, 0.76),
+        (100.0, 0.87, 0.775),
+        (140.0, 0.89, 0.78),
+        (150.0, 0.885, 0.775),
     ] {
         let mut p = Params::spine();
         p.threshold_hu[0] = low;

@@ -132,8 +132,8 @@ fn vertebrae_of_the_real_thoracolumbar_slab() {
     let l1_l3 = label_dice(dir.path(), case, &[20, 21, 22], true);
     let t10_l3 = label_dice(dir.path(), case, &[17, 18, 19, 20, 21, 22], true);
     eprintln!("verse012 by vertebra labels: L1–L3 Dice {l1_l3:.4}, T10–L3 {t10_l3:.4}");
-    assert!(l1_l3 >= 0.86, "L1–L3 Dice {l1_l3}");
-    assert!(t10_l3 >= 0.86, "T10–L3 Dice {t10_l3}");
+    assert!(l1_l3 >= 0.87, "L1–L3 Dice {l1_l3}");
+    assert!(t10_l3 >= 0.865, "T10–L3 Dice {t10_l3}");
     for l in 17..=22 {
         let d = label_dice(dir.path(), case, &[l], false);
         eprintln!("verse012 label {l}: Dice {d:.4}");
@@ -194,6 +194,18 @@ fn vertebrae_of_the_real_abdominal_ct() {
     let pred = spinemesh::io::nifti::read_nifti(&dir.path().join(VERTEBRAE_FILE))
         .unwrap()
         .volume;
+    // Marrow darker than the fill's limit in narrow spinous processes: holes
+    // of their vertebra in its sagittal planes (8.7 cm³ filled measured),
+    // which the written mask holds too.
+    assert!(rep.holes_filled_mm3 > 4000.0, "{}", rep.holes_filled_mm3);
+    let mask = spinemesh::io::nifti::read_nifti(&dir.path().join("mask.nii.gz"))
+        .unwrap()
+        .volume;
+    assert!(pred
+        .data
+        .iter()
+        .zip(&mask.data)
+        .all(|(&l, &m)| (l != 0.0) == (m != 0.0)));
     let reference = spinemesh::io::nifti::read_nifti(
         &common::shared_case(case).unwrap().join("vertebrae.nii.gz"),
     )
@@ -202,13 +214,13 @@ fn vertebrae_of_the_real_abdominal_ct() {
     let p: Vec<u8> = pred.data.iter().map(|&x| x as u8).collect();
     let r: Vec<u8> = reference.data.iter().map(|&x| x as u8).collect();
     for (ours, theirs, least) in [
-        (26u8, 26u8, 0.72),
-        (24, 27, 0.84),
-        (23, 28, 0.91),
-        (22, 29, 0.88),
-        (21, 30, 0.85),
-        (20, 31, 0.87),
-        (19, 32, 0.85),
+        (26u8, 26u8, 0.74),
+        (24, 27, 0.85),
+        (23, 28, 0.92),
+        (22, 29, 0.89),
+        (21, 30, 0.86),
+        (20, 31, 0.89),
+        (19, 32, 0.86),
     ] {
         let d = dice(&p, ours, &r, theirs);
         let name = spinemesh::segment::vertebrae::verse_name(ours);
@@ -286,7 +298,7 @@ fn real_thoracolumbar_slab_with_chosen_levels() {
     .unwrap()
     .dice;
     eprintln!("verse012 --levels L1-L3: mask Dice {d:.4}");
-    assert!(d >= 0.86, "Dice {d}");
+    assert!(d >= 0.87, "Dice {d}");
 }
 
 /// Whether `p` lies inside the closed mesh `m`: the parity of its triangles

@@ -12,12 +12,37 @@ use crate::{morphology, Result};
 use rayon::prelude::*;
 
 /// What [`remove_metal`] found and did.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct MetalRemoval {
     /// CT voxels above the metal limit inside the mask's box.
     pub metal_voxels: usize,
     /// Mask voxels cleared.
     pub removed: usize,
+    /// The voxels within the margin of metal (`None` without metal).
+    pub zone: Option<MetalZone>,
+}
+
+/// Voxels within the margin of metal: a box of the mask's box.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetalZone {
+    /// The zone's first voxel in the mask's box.
+    pub lo: [usize; 3],
+    pub zone: Mask,
+}
+
+impl MetalZone {
+    /// Whether voxel `c` of the mask's box is within the margin of metal.
+    pub fn contains(&self, c: [usize; 3]) -> bool {
+        let d = self.zone.grid.dims;
+        let mut r = [0usize; 3];
+        for a in 0..3 {
+            if c[a] < self.lo[a] || c[a] >= self.lo[a] + d[a] {
+                return false;
+            }
+            r[a] = c[a] - self.lo[a];
+        }
+        self.zone.get(r[0], r[1], r[2]) != 0
+    }
 }
 
 /// Clears from `mask` (a box of `ct` whose first voxel is `lo`) every voxel
@@ -84,6 +109,7 @@ pub fn remove_metal(
     Ok(MetalRemoval {
         metal_voxels: count,
         removed,
+        zone: Some(MetalZone { lo: rlo, zone }),
     })
 }
 
@@ -110,6 +136,13 @@ mod tests {
         let r = remove_metal(&mut mask, &ct, lo, 3000.0, 1.0).unwrap();
         assert_eq!(r.metal_voxels, 36 * 4);
         assert_eq!(before - mask.count(), r.removed);
+        // The zone is what was cleared.
+        let zone = r.zone.as_ref().unwrap();
+        for (i, &m) in mask.data.iter().enumerate() {
+            let d = mask.grid.dims;
+            let c = [i % d[0], (i / d[0]) % d[1], i / (d[0] * d[1])];
+            assert_eq!(m == 0, zone.contains(c), "{c:?}");
+        }
         // In box coordinates the rod is at y 12–13, z 9–10; 1 mm is two
         // voxels in-plane, one slice.
         for (y, z, kept) in [

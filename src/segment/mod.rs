@@ -62,7 +62,10 @@
 //!
 //! 7. **Vertebrae** ([`vertebrae`]): the mask split at the discs and
 //!    numbered (VerSe labels), returned as a [`vertebrae::VertebraJob`] that
-//!    the pipeline runs alongside the mesh steps; it leaves the mask as it is.
+//!    the pipeline runs before the mesh steps: each vertebra's holes in its
+//!    sagittal and coronal planes ([`holes`]: cancellous bone whose cortex
+//!    is open in the axial plane, which step 2 cannot see) are filled, and
+//!    the mask takes them in.
 //!
 //! Without a canal (too few slices show one) the isolation and the split are
 //! skipped, the largest component is kept as in the paper, and a warning
@@ -72,6 +75,7 @@ pub mod boundary;
 pub mod canal;
 pub mod cavity;
 pub mod fill;
+pub mod holes;
 pub mod isolate;
 pub mod metal;
 pub mod noise;
@@ -403,8 +407,8 @@ pub struct SpineOutput {
     /// be read.
     pub within: ([usize; 3], [usize; 3]),
     /// The vertebra split (step 7), to run on `mask` with
-    /// [`vertebrae::VertebraJob::run`]: the pipeline runs it alongside the
-    /// mesh steps.
+    /// [`vertebrae::VertebraJob::run`]: the pipeline runs it before the
+    /// mesh steps and adds the holes it fills to the mask.
     pub vertebrae: Option<vertebrae::VertebraJob>,
     pub report: SpineReport,
 }
@@ -796,7 +800,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
     // 2σ (where the smoothed rim falls below the bone threshold) plus half
     // a voxel (the partial-volume rim) from the metal; what that leaves
     // apart goes with the fragments.
-    let removed = metal::remove_metal(&mut solid, ct, lo, p.metal_above_hu, metal_margin_mm)?;
+    let mut removed = metal::remove_metal(&mut solid, ct, lo, p.metal_above_hu, metal_margin_mm)?;
     if removed.metal_voxels > 0 {
         rep.metal_removed_mm3 = removed.removed as f64 * vox;
         rep.warnings.push(format!(
@@ -834,8 +838,9 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
     }
     lap(&mut rep, "edge+pockets+spurs+metal+fragments");
 
-    // 7. Vertebrae: what the split needs, to run alongside the surface and
-    // mesh steps (it changes nothing in the mask).
+    // 7. Vertebrae: what the split needs; it runs before the surface (it
+    // fills each vertebra's holes in its sagittal and coronal planes, but
+    // not where metal was removed).
     let vertebrae = p.vertebrae.as_ref().map(|vp| {
         let ap = if lr_is_u { plane.v } else { plane.u };
         vertebrae::VertebraJob {
@@ -859,6 +864,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
                 metal_above_hu: p.metal_above_hu,
                 ..vp.clone()
             },
+            metal_zone: removed.zone.take(),
         }
     });
     Ok(SpineOutput {

@@ -25,6 +25,9 @@
 //!    and neighbours meet at the narrowest necks and the dark clefts the
 //!    closing bridged: the discs, the facet joints, touching spinous
 //!    processes.
+//!    Then each vertebra's holes in its sagittal and coronal planes are
+//!    filled ([`super::holes`]): bone the axial fill could not see, never a
+//!    disc (between two vertebrae), the canal or a screw's channel.
 //! 4. **Numbers** (VerSe: 8–19 T1–T12, 20–24 L1–L5, 26 sacrum), counted up
 //!    from the **sacrum**: the lowest pieces that the ilium touches over
 //!    `si_contact_mm2` (the sacroiliac joints), or a long bottom piece with
@@ -122,6 +125,10 @@ pub struct VertebraParams {
     /// … nor this far along the line from such a place, mm (the streaks
     /// fill the slices that hold the screw).
     pub metal_reach_mm: f64,
+    /// Each vertebra's holes in its sagittal and coronal planes are filled
+    /// ([`super::holes`]) unless they come this close to the canal's centre
+    /// line, mm; negative: not filled.
+    pub hole_canal_clear_mm: f64,
 }
 
 impl Default for VertebraParams {
@@ -154,6 +161,7 @@ impl Default for VertebraParams {
             metal_above_hu: crate::io::resample::METAL_ABOVE_HU,
             metal_clear_mm: 15.0,
             metal_reach_mm: 4.0,
+            hole_canal_clear_mm: 5.0,
         }
     }
 }
@@ -180,6 +188,9 @@ pub struct VertebraReport {
     pub numbered_from: &'static str,
     pub discs_found: usize,
     pub vertebrae: Vec<Vertebra>,
+    /// Added to the mask: the vertebrae's holes in their sagittal and
+    /// coronal planes, mm³.
+    pub holes_filled_mm3: f64,
     pub warnings: Vec<String>,
 }
 
@@ -290,6 +301,9 @@ pub struct VertebraJob {
     /// Spine voxels that touched other bone in the isolation, box indices.
     pub contacts: Vec<[usize; 3]>,
     pub params: VertebraParams,
+    /// Where metal and its margin were cleared from the mask (box
+    /// coordinates): no hole is filled there.
+    pub metal_zone: Option<super::metal::MetalZone>,
 }
 
 impl VertebraJob {
@@ -305,7 +319,7 @@ impl VertebraJob {
             anterior_sign: self.anterior_sign,
             slices_go_up: self.slices_go_up,
         };
-        let (labels, rep) = label_vertebrae_fast(
+        let (mut labels, mut rep) = label_vertebrae_fast(
             &boxed,
             ct,
             self.lo,
@@ -314,9 +328,35 @@ impl VertebraJob {
             &self.params,
             0.8,
         );
+        if self.params.hole_canal_clear_mm >= 0.0 {
+            let metal = |c: [usize; 3]| self.metal_zone.as_ref().is_some_and(|z| z.contains(c));
+            let n = super::holes::fill_vertebra_holes(
+                &mut labels,
+                frame.plane,
+                &self.track,
+                self.params.hole_canal_clear_mm,
+                &metal,
+            );
+            if n > 0 {
+                let vox = mask.grid.voxel_volume_mm3();
+                rep.holes_filled_mm3 = n as f64 * vox;
+                set_volumes(&mut rep, &labels.data, vox);
+            }
+        }
         let mut full = Volume::filled(mask.grid.clone(), 0u8);
         full.paste(&labels, self.lo);
         (full, rep)
+    }
+}
+
+/// Each vertebra's volume in `rep` from the label map `labels`.
+fn set_volumes(rep: &mut VertebraReport, labels: &[u8], voxel_mm3: f64) {
+    let mut count = [0usize; 256];
+    for &l in labels {
+        count[l as usize] += 1;
+    }
+    for v in &mut rep.vertebrae {
+        v.volume_mm3 = count[v.label as usize] as f64 * voxel_mm3;
     }
 }
 
@@ -415,14 +455,8 @@ pub fn label_vertebrae_fast(
             }
         });
     // Volumes on the fine grid.
-    let mut count = [0usize; 256];
-    for &l in &data {
-        count[l as usize] += 1;
-    }
     let mut rep = rep;
-    for v in &mut rep.vertebrae {
-        v.volume_mm3 = count[v.label as usize] as f64 * g.voxel_volume_mm3();
-    }
+    set_volumes(&mut rep, &data, g.voxel_volume_mm3());
     (
         Volume {
             grid: g.clone(),
