@@ -279,9 +279,9 @@ pub fn run_with(
 
     let ct = corrected.as_ref().unwrap_or(ct);
 
-    // The vertebra split (spine preset) comes before the mesh: it fills each
-    // vertebra's holes in its sagittal and coronal planes, which the mask
-    // takes in; with chosen levels the mask keeps them only. Then what the
+    // The vertebra split (spine preset) comes before the mesh: it clears
+    // the clefts where vertebrae meet and fills each vertebra's holes in its
+    // sagittal and coronal planes, and the mask follows; with chosen levels the mask keeps them only. Then what the
     // caller makes of the mask (overview, files) runs alongside the surface
     // and mesh steps.
     let (mut mask, mut spine) = (mask, spine);
@@ -289,8 +289,10 @@ pub fn run_with(
         Some(job) => {
             let t = Instant::now();
             let (labels, rep) = job.run(ct, &mask);
+            // The split labels every voxel of the mask, less the clefts it
+            // cleared and plus the holes it filled.
             for (m, &l) in mask.data.iter_mut().zip(&labels.data) {
-                *m |= u8::from(l != 0);
+                *m = u8::from(l != 0);
             }
             let labels = match params.levels {
                 Some(levels) => {

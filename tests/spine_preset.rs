@@ -330,7 +330,7 @@ fn spine_preset_on_real_abdominal_ct() {
         return;
     };
     eprintln!("totalseg-abdomen-3mm L1–S1, spine preset: Dice {dice:.4} (paper: 0.55)");
-    // 0.9092 measured (0.9003 before each vertebra's sagittal and coronal
+    // 0.9089 measured (0.9003 before each vertebra's sagittal and coronal
     // holes were filled).
     assert!(dice >= 0.905, "Dice {dice}");
 }
@@ -342,9 +342,9 @@ fn spine_preset_on_real_abdominal_ct() {
 #[test]
 fn spine_preset_survives_other_bone_thresholds() {
     for (low, min_ts, min_verse) in [
-        (100.0, 0.87, 0.775),
-        (140.0, 0.89, 0.78),
-        (150.0, 0.885, 0.775),
+        (100.0, 0.875, 0.80),
+        (140.0, 0.89, 0.79),
+        (150.0, 0.885, 0.78),
     ] {
         let mut p = Params::spine();
         p.threshold_hu[0] = low;
@@ -364,7 +364,10 @@ fn spine_preset_on_real_noisy_thoracolumbar_ct() {
         return;
     };
     eprintln!("verse012 L1–L3, spine preset: Dice {dice:.4} (paper: 0.70)");
-    assert!(dice >= 0.78, "Dice {dice}");
+    // 0.8117 measured (0.785 before the split cleared the discs the mask
+    // took in and filled each vertebra's holes; L4 and T12 in the same
+    // slices count against it).
+    assert!(dice >= 0.80, "Dice {dice}");
 }
 
 #[test]

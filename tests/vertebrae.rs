@@ -132,12 +132,19 @@ fn vertebrae_of_the_real_thoracolumbar_slab() {
     let l1_l3 = label_dice(dir.path(), case, &[20, 21, 22], true);
     let t10_l3 = label_dice(dir.path(), case, &[17, 18, 19, 20, 21, 22], true);
     eprintln!("verse012 by vertebra labels: L1–L3 Dice {l1_l3:.4}, T10–L3 {t10_l3:.4}");
-    assert!(l1_l3 >= 0.87, "L1–L3 Dice {l1_l3}");
-    assert!(t10_l3 >= 0.865, "T10–L3 Dice {t10_l3}");
+    assert!(l1_l3 >= 0.89, "L1–L3 Dice {l1_l3}");
+    assert!(t10_l3 >= 0.88, "T10–L3 Dice {t10_l3}");
+    // Its thoracic and upper lumbar discs, blurred above the bone threshold
+    // on this noisy slab, are cleared where two vertebrae meet (33 cm³).
+    assert!(
+        rep.clefts_cleared_mm3 > 15_000.0,
+        "{}",
+        rep.clefts_cleared_mm3
+    );
     for l in 17..=22 {
         let d = label_dice(dir.path(), case, &[l], false);
         eprintln!("verse012 label {l}: Dice {d:.4}");
-        assert!(d >= 0.78, "label {l}: Dice {d}");
+        assert!(d >= 0.80, "label {l}: Dice {d}");
     }
 }
 
@@ -195,8 +202,8 @@ fn vertebrae_of_the_real_abdominal_ct() {
         .unwrap()
         .volume;
     // Marrow darker than the fill's limit in narrow spinous processes: holes
-    // of their vertebra in its sagittal planes (8.7 cm³ filled measured),
-    // which the written mask holds too.
+    // of their vertebra in its sagittal planes (9.2 cm³ filled measured),
+    // which the written mask holds too, as it leaves out the clefts cleared.
     assert!(rep.holes_filled_mm3 > 4000.0, "{}", rep.holes_filled_mm3);
     let mask = spinemesh::io::nifti::read_nifti(&dir.path().join("mask.nii.gz"))
         .unwrap()
@@ -274,7 +281,7 @@ fn chosen_levels_are_kept_alone() {
 }
 
 /// verse012 with `--levels L1-L3`: the mask itself now scores what its
-/// labels did (0.840 within the reference's slices, 0.785 whole).
+/// labels did (0.8946 within the reference's slices).
 #[test]
 fn real_thoracolumbar_slab_with_chosen_levels() {
     let case = "verse012-thoracolumbar";
@@ -298,7 +305,7 @@ fn real_thoracolumbar_slab_with_chosen_levels() {
     .unwrap()
     .dice;
     eprintln!("verse012 --levels L1-L3: mask Dice {d:.4}");
-    assert!(d >= 0.87, "Dice {d}");
+    assert!(d >= 0.89, "Dice {d}");
 }
 
 /// Whether `p` lies inside the closed mesh `m`: the parity of its triangles

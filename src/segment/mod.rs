@@ -74,6 +74,7 @@
 pub mod boundary;
 pub mod canal;
 pub mod cavity;
+pub mod clefts;
 pub mod fill;
 pub mod holes;
 pub mod isolate;

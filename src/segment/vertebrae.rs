@@ -129,6 +129,9 @@ pub struct VertebraParams {
     /// ([`super::holes`]) unless they come this close to the canal's centre
     /// line, mm; negative: not filled.
     pub hole_canal_clear_mm: f64,
+    /// Clefts where two vertebrae meet (discs the mask took in) are
+    /// cleared first ([`super::clefts`]); `None`: not.
+    pub clefts: Option<super::clefts::CleftParams>,
 }
 
 impl Default for VertebraParams {
@@ -162,6 +165,7 @@ impl Default for VertebraParams {
             metal_clear_mm: 15.0,
             metal_reach_mm: 4.0,
             hole_canal_clear_mm: 5.0,
+            clefts: Some(Default::default()),
         }
     }
 }
@@ -188,7 +192,9 @@ pub struct VertebraReport {
     pub numbered_from: &'static str,
     pub discs_found: usize,
     pub vertebrae: Vec<Vertebra>,
-    /// Added to the mask: the vertebrae's holes in their sagittal and
+    /// Cleared from the mask: clefts where two vertebrae meet, mm³ …
+    pub clefts_cleared_mm3: f64,
+    /// … and added to it: the vertebrae's holes in their sagittal and
     /// coronal planes, mm³.
     pub holes_filled_mm3: f64,
     pub warnings: Vec<String>,
@@ -328,6 +334,15 @@ impl VertebraJob {
             &self.params,
             0.8,
         );
+        let vox = mask.grid.voxel_volume_mm3();
+        if let Some(cp) = &self.params.clefts {
+            match super::clefts::clear_clefts(&mut labels, ct, self.lo, frame.plane, cp) {
+                Ok(n) => rep.clefts_cleared_mm3 = n as f64 * vox,
+                Err(e) => rep.warnings.push(format!(
+                    "the clefts between vertebrae were not cleared: {e}"
+                )),
+            }
+        }
         if self.params.hole_canal_clear_mm >= 0.0 {
             let metal = |c: [usize; 3]| self.metal_zone.as_ref().is_some_and(|z| z.contains(c));
             let n = super::holes::fill_vertebra_holes(
@@ -337,11 +352,10 @@ impl VertebraJob {
                 self.params.hole_canal_clear_mm,
                 &metal,
             );
-            if n > 0 {
-                let vox = mask.grid.voxel_volume_mm3();
-                rep.holes_filled_mm3 = n as f64 * vox;
-                set_volumes(&mut rep, &labels.data, vox);
-            }
+            rep.holes_filled_mm3 = n as f64 * vox;
+        }
+        if rep.clefts_cleared_mm3 > 0.0 || rep.holes_filled_mm3 > 0.0 {
+            set_volumes(&mut rep, &labels.data, vox);
         }
         let mut full = Volume::filled(mask.grid.clone(), 0u8);
         full.paste(&labels, self.lo);
