@@ -21,6 +21,7 @@ use crate::crop::{self, CropBox};
 use crate::segment::vertebrae::VertebraReport;
 use crate::surface::{self, Mesh};
 use crate::{morphology, smooth, Error, Mask, Result, Volume};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -290,10 +291,25 @@ pub fn run_with(
             let t = Instant::now();
             let (labels, rep) = job.run(ct, &mask);
             // The split labels every voxel of the mask, less the clefts it
-            // cleared and plus the holes it filled.
-            for (m, &l) in mask.data.iter_mut().zip(&labels.data) {
-                *m = u8::from(l != 0);
-            }
+            // cleared and plus the holes it filled; all inside `within`.
+            let (lo, hi) = within;
+            let [nx, ny, _] = mask.grid.dims;
+            mask.data
+                .par_chunks_mut(nx * ny)
+                .zip(labels.data.par_chunks(nx * ny))
+                .enumerate()
+                .filter(|(z, _)| (lo[2]..hi[2]).contains(z))
+                .for_each(|(_, (m, l))| {
+                    for y in lo[1]..hi[1] {
+                        let r = y * nx;
+                        for (m, &l) in m[r + lo[0]..r + hi[0]]
+                            .iter_mut()
+                            .zip(&l[r + lo[0]..r + hi[0]])
+                        {
+                            *m = u8::from(l != 0);
+                        }
+                    }
+                });
             let labels = match params.levels {
                 Some(levels) => {
                     let (labels, kept) = keep_levels(labels, &rep, levels)?;

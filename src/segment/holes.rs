@@ -40,33 +40,47 @@ pub fn fill_vertebra_holes(
         let dv = (c[axial.v] as f64 - t[1]) * grid.spacing[axial.v];
         du.hypot(dv) <= canal_clear_mm
     };
-    let fills: Vec<(u8, Vec<usize>)> = label_boxes(labels)
+    // Each label's box on its own (its slices are short strides), then every
+    // slice of every box in parallel: one box (the sacrum) can hold half
+    // the work.
+    let boxes: Vec<(u8, [usize; 3], Volume<u8>)> = label_boxes(labels)
         .into_par_iter()
-        .map(|(l, lo, hi)| {
-            // The label's box on its own: its slices are short strides.
-            let b = labels.crop(lo, std::array::from_fn(|a| hi[a] + 1));
-            let mut found = Vec::new();
-            for a in [axial.u, axial.v] {
-                let plane = Plane::new(b.grid.dims, a);
-                for k in 0..plane.slices() {
-                    let cells = plane.gather(&b.data, k);
-                    let to_volume = |p: usize| {
-                        let mut c = [0usize; 3];
-                        c[a] = k;
-                        c[plane.u] = p % plane.nu();
-                        c[plane.v] = p / plane.nu();
-                        std::array::from_fn(|d| lo[d] + c[d])
-                    };
-                    for p in slice_holes(&cells, plane.nu(), plane.nv(), l, |p| {
-                        let c = to_volume(p);
-                        !near_canal(c) && !excluded(c)
-                    }) {
-                        let c: [usize; 3] = to_volume(p);
-                        found.push(grid.index(c[0], c[1], c[2]));
-                    }
-                }
-            }
-            (l, found)
+        .map(|(l, lo, hi)| (l, lo, labels.crop(lo, std::array::from_fn(|a| hi[a] + 1))))
+        .collect();
+    let slices: Vec<(usize, usize, usize)> = boxes
+        .iter()
+        .enumerate()
+        .flat_map(|(b, (_, _, v))| {
+            [axial.u, axial.v]
+                .into_iter()
+                .flat_map(move |a| (0..v.grid.dims[a]).map(move |k| (b, a, k)))
+        })
+        .collect();
+    let fills: Vec<(u8, Vec<usize>)> = slices
+        .into_par_iter()
+        .map(|(b, a, k)| {
+            let (l, lo, v) = &boxes[b];
+            let plane = Plane::new(v.grid.dims, a);
+            let cells = plane.gather(&v.data, k);
+            let to_volume = |p: usize| -> [usize; 3] {
+                let mut c = [0usize; 3];
+                c[a] = k;
+                c[plane.u] = p % plane.nu();
+                c[plane.v] = p / plane.nu();
+                std::array::from_fn(|d| lo[d] + c[d])
+            };
+            let holes = slice_holes(&cells, plane.nu(), plane.nv(), *l, |p| {
+                let c = to_volume(p);
+                !near_canal(c) && !excluded(c)
+            });
+            let found = holes
+                .into_iter()
+                .map(|p| {
+                    let c = to_volume(p);
+                    grid.index(c[0], c[1], c[2])
+                })
+                .collect();
+            (*l, found)
         })
         .collect();
     let mut filled = 0;
@@ -117,45 +131,65 @@ fn slice_holes(
     l: u8,
     keep: impl Fn(usize) -> bool,
 ) -> Vec<usize> {
+    // Each row's and each column's first and last cell of `l`.
     let mut rows = vec![(usize::MAX, 0usize); nv];
     let mut cols = vec![(usize::MAX, 0usize); nu];
-    for j in 0..nv {
-        for i in 0..nu {
-            if cells[i + nu * j] == l {
-                rows[j] = (rows[j].0.min(i), i);
-                cols[i] = (cols[i].0.min(j), j);
+    for (j, row) in cells.chunks_exact(nu).enumerate() {
+        let Some(first) = row.iter().position(|&c| c == l) else {
+            continue;
+        };
+        let last = row.iter().rposition(|&c| c == l).unwrap_or(first);
+        rows[j] = (first, last);
+        for (i, _) in row[first..=last]
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c == l)
+        {
+            let col = &mut cols[first + i];
+            col.0 = col.0.min(j);
+            col.1 = j;
+        }
+    }
+    // 1: a candidate, 2: a candidate visited.
+    let mut cand = vec![0u8; nu * nv];
+    let mut any = false;
+    for (j, row) in cells.chunks_exact(nu).enumerate() {
+        let (first, last) = rows[j];
+        if first == usize::MAX {
+            continue;
+        }
+        for i in first + 1..last {
+            if row[i] != l && cols[i].0 < j && j < cols[i].1 {
+                cand[i + nu * j] = 1;
+                any = true;
             }
         }
     }
-    let inside = |p: usize| {
-        let (i, j) = (p % nu, p / nu);
-        cells[p] != l && rows[j].0 < i && i < rows[j].1 && cols[i].0 < j && j < cols[i].1
-    };
-    let mut seen = vec![false; nu * nv];
-    let (mut out, mut comp, mut stack) = (Vec::new(), Vec::new(), Vec::new());
+    let mut out = Vec::new();
+    if !any {
+        return out;
+    }
+    let (mut comp, mut stack) = (Vec::new(), Vec::new());
     for p in 0..nu * nv {
-        if seen[p] || !inside(p) {
+        if cand[p] != 1 {
             continue;
         }
-        seen[p] = true;
+        cand[p] = 2;
         stack.push(p);
         comp.clear();
         let mut hole = true;
         while let Some(q) = stack.pop() {
             comp.push(q);
             hole &= cells[q] == 0;
-            let (i, j) = (q % nu, q / nu);
             // Candidates are never on the border, so all 4 neighbours exist.
-            debug_assert!(i > 0 && j > 0 && i + 1 < nu && j + 1 < nv);
             for r in [q - 1, q + 1, q - nu, q + nu] {
-                if cells[r] == l || seen[r] {
-                    continue;
-                }
-                if inside(r) {
-                    seen[r] = true;
-                    stack.push(r);
-                } else {
-                    hole = false;
+                match cand[r] {
+                    1 => {
+                        cand[r] = 2;
+                        stack.push(r);
+                    }
+                    0 if cells[r] != l => hole = false,
+                    _ => {}
                 }
             }
         }

@@ -305,11 +305,13 @@ impl Plane {
         if self.a == 2 {
             return Cow::Borrowed(&v[k * nu * nv..(k + 1) * nu * nv]);
         }
-        let mut out = vec![T::default(); nu * nv];
+        let stride = |a: usize| self.dims[..a].iter().product::<usize>();
+        let (su, sv) = (stride(self.u), stride(self.v));
+        let base = k * stride(self.a);
+        let mut out = Vec::with_capacity(nu * nv);
         for j in 0..nv {
-            for i in 0..nu {
-                out[i + nu * j] = v[self.index(k, i, j)];
-            }
+            let row = base + j * sv;
+            out.extend((0..nu).map(|i| v[row + i * su]));
         }
         Cow::Owned(out)
     }

@@ -335,14 +335,6 @@ impl VertebraJob {
             0.8,
         );
         let vox = mask.grid.voxel_volume_mm3();
-        if let Some(cp) = &self.params.clefts {
-            match super::clefts::clear_clefts(&mut labels, ct, self.lo, frame.plane, cp) {
-                Ok(n) => rep.clefts_cleared_mm3 = n as f64 * vox,
-                Err(e) => rep.warnings.push(format!(
-                    "the clefts between vertebrae were not cleared: {e}"
-                )),
-            }
-        }
         if self.params.hole_canal_clear_mm >= 0.0 {
             let metal = |c: [usize; 3]| self.metal_zone.as_ref().is_some_and(|z| z.contains(c));
             let n = super::holes::fill_vertebra_holes(
@@ -361,6 +353,27 @@ impl VertebraJob {
         full.paste(&labels, self.lo);
         (full, rep)
     }
+}
+
+/// [`super::clefts::clear_clefts`] with `p.clefts` (when set) on `labels`, a
+/// box of `ct` from voxel `lo`; the voxels cleared, or `None` (not run, or
+/// failed: a warning in `rep`).
+fn clefts_reported(
+    labels: &mut Volume<u8>,
+    ct: &Volume<f32>,
+    lo: [usize; 3],
+    plane: Plane,
+    p: &VertebraParams,
+    rep: &mut VertebraReport,
+) -> Option<usize> {
+    let cp = p.clefts.as_ref()?;
+    super::clefts::clear_clefts(labels, ct, lo, plane, cp)
+        .map_err(|e| {
+            rep.warnings.push(format!(
+                "the clefts between vertebrae were not cleared: {e}"
+            ))
+        })
+        .ok()
 }
 
 /// Each vertebra's volume in `rep` from the label map `labels`.
@@ -392,7 +405,11 @@ pub fn label_vertebrae_fast(
     let plane = frame.plane;
     let (u, v) = (plane.u, plane.v);
     if g.spacing[u].max(g.spacing[v]) >= coarse_below_mm {
-        return label_vertebrae(mask, ct, lo, frame, contacts, p);
+        let (mut labels, mut rep) = label_vertebrae(mask, ct, lo, frame, contacts, p);
+        if let Some(n) = clefts_reported(&mut labels, ct, lo, plane, p, &mut rep) {
+            rep.clefts_cleared_mm3 = n as f64 * g.voxel_volume_mm3();
+        }
+        return (labels, rep);
     }
     let halve = |a: usize| a == u || a == v;
     let dims: [usize; 3] = std::array::from_fn(|a| {
@@ -456,7 +473,39 @@ pub fn label_vertebrae_fast(
         ..*frame
     };
     let ccontacts: Vec<[usize; 3]> = contacts.iter().map(|&c| to_c(c)).collect();
-    let (clabels, rep) = label_vertebrae(&coarse, ct, lo, &cframe, &ccontacts, p);
+    let (mut clabels, mut rep) = label_vertebrae(&coarse, ct, lo, &cframe, &ccontacts, p);
+    // The clefts on the coarse grid too, from the CT averaged over each
+    // coarse voxel: a cleared coarse voxel clears its fine ones.
+    let cleared = p.clefts.is_some() && {
+        let mut cct = Volume::filled(clabels.grid.clone(), 0f32);
+        // Coarse slices in parallel, each from its one or two fine slices.
+        cct.data
+            .par_chunks_mut(cplane_len.max(1))
+            .enumerate()
+            .for_each(|(cz, cslice)| {
+                let zs = if halve(2) {
+                    2 * cz..(2 * cz + 2).min(nz)
+                } else {
+                    cz..cz + 1
+                };
+                let mut n = vec![0u8; cslice.len()];
+                for z in zs {
+                    for y in 0..ny {
+                        let row = &ct.data[ct.grid.index(lo[0], lo[1] + y, lo[2] + z)..][..nx];
+                        for (x, &h) in row.iter().enumerate() {
+                            let c = to_c([x, y, z]);
+                            cslice[c[0] + dims[0] * c[1]] += h;
+                            n[c[0] + dims[0] * c[1]] += 1;
+                        }
+                    }
+                }
+                for (h, &k) in cslice.iter_mut().zip(&n) {
+                    *h /= f32::from(k.max(1));
+                }
+            });
+        clefts_reported(&mut clabels, &cct, [0; 3], cframe.plane, p, &mut rep)
+            .is_some_and(|n| n > 0)
+    };
     let mut data = vec![0u8; mask.data.len()];
     data.par_chunks_mut((nx * ny).max(1))
         .enumerate()
@@ -469,8 +518,14 @@ pub fn label_vertebrae_fast(
             }
         });
     // Volumes on the fine grid.
-    let mut rep = rep;
     set_volumes(&mut rep, &data, g.voxel_volume_mm3());
+    if cleared {
+        let fine = data
+            .iter()
+            .zip(&mask.data)
+            .filter(|(&l, &m)| m != 0 && l == 0);
+        rep.clefts_cleared_mm3 = fine.count() as f64 * g.voxel_volume_mm3();
+    }
     (
         Volume {
             grid: g.clone(),
