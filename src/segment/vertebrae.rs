@@ -437,26 +437,28 @@ pub fn label_vertebrae_fast(
     };
     let [nx, ny, nz] = g.dims;
     let mut coarse = Mask::filled(cgrid, 0);
-    // Coarse slices in parallel, each from its one or two fine slices.
+    // Coarse slices are made in parallel, each from the fine rows (z, y) of
+    // its one or two fine slices.
     let cplane_len = dims[0] * dims[1];
+    let fine_rows = |cz: usize| {
+        let zs = if halve(2) {
+            2 * cz..(2 * cz + 2).min(nz)
+        } else {
+            cz..cz + 1
+        };
+        zs.flat_map(move |z| (0..ny).map(move |y| (z, y)))
+    };
     coarse
         .data
         .par_chunks_mut(cplane_len.max(1))
         .enumerate()
         .for_each(|(cz, cslice)| {
-            let zs = if halve(2) {
-                2 * cz..(2 * cz + 2).min(nz)
-            } else {
-                cz..cz + 1
-            };
-            for z in zs {
-                for y in 0..ny {
-                    let row = &mask.data[(z * ny + y) * nx..][..nx];
-                    for (x, &m) in row.iter().enumerate() {
-                        if m != 0 {
-                            let c = to_c([x, y, z]);
-                            cslice[c[0] + dims[0] * c[1]] = 1;
-                        }
+            for (z, y) in fine_rows(cz) {
+                let row = &mask.data[(z * ny + y) * nx..][..nx];
+                for (x, &m) in row.iter().enumerate() {
+                    if m != 0 {
+                        let c = to_c([x, y, z]);
+                        cslice[c[0] + dims[0] * c[1]] = 1;
                     }
                 }
             }
@@ -478,25 +480,17 @@ pub fn label_vertebrae_fast(
     // coarse voxel: a cleared coarse voxel clears its fine ones.
     let cleared = p.clefts.is_some() && {
         let mut cct = Volume::filled(clabels.grid.clone(), 0f32);
-        // Coarse slices in parallel, each from its one or two fine slices.
         cct.data
             .par_chunks_mut(cplane_len.max(1))
             .enumerate()
             .for_each(|(cz, cslice)| {
-                let zs = if halve(2) {
-                    2 * cz..(2 * cz + 2).min(nz)
-                } else {
-                    cz..cz + 1
-                };
                 let mut n = vec![0u8; cslice.len()];
-                for z in zs {
-                    for y in 0..ny {
-                        let row = &ct.data[ct.grid.index(lo[0], lo[1] + y, lo[2] + z)..][..nx];
-                        for (x, &h) in row.iter().enumerate() {
-                            let c = to_c([x, y, z]);
-                            cslice[c[0] + dims[0] * c[1]] += h;
-                            n[c[0] + dims[0] * c[1]] += 1;
-                        }
+                for (z, y) in fine_rows(cz) {
+                    let row = &ct.data[ct.grid.index(lo[0], lo[1] + y, lo[2] + z)..][..nx];
+                    for (x, &h) in row.iter().enumerate() {
+                        let c = to_c([x, y, z]);
+                        cslice[c[0] + dims[0] * c[1]] += h;
+                        n[c[0] + dims[0] * c[1]] += 1;
                     }
                 }
                 for (h, &k) in cslice.iter_mut().zip(&n) {
