@@ -154,7 +154,8 @@ struct PipelineArgs {
     #[arg(long)]
     no_overview: bool,
     /// Do not split the spine into numbered vertebrae (vertebrae.nii.gz;
-    /// spine preset).
+    /// spine preset); the mask then keeps the discs the split clears where
+    /// vertebrae meet and lacks the holes it fills.
     #[arg(long)]
     no_vertebrae: bool,
     /// Segment the CT as read even when it holds metal: no reduction of
