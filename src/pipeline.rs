@@ -10,8 +10,8 @@
 //! The `spine` preset replaces steps 1–4 with [`crate::segment::spine_mask`],
 //! run on the CT with its metal streaks reduced ([`crate::mar`]) when it
 //! holds metal, and splits the mask into vertebrae before steps 5–7 (the
-//! split fills each vertebra's holes in its sagittal and coronal planes,
-//! which the mask and the mesh take in).
+//! split clears the clefts where vertebrae meet and fills each vertebra's
+//! holes in its sagittal and coronal planes; the mask and the mesh follow).
 //!
 //! Reading the CT and writing the outputs happen outside, in [`crate::run`];
 //! here every step is a pure function of the previous one.
@@ -282,9 +282,9 @@ pub fn run_with(
 
     // The vertebra split (spine preset) comes before the mesh: it clears
     // the clefts where vertebrae meet and fills each vertebra's holes in its
-    // sagittal and coronal planes, and the mask follows; with chosen levels the mask keeps them only. Then what the
-    // caller makes of the mask (overview, files) runs alongside the surface
-    // and mesh steps.
+    // sagittal and coronal planes, and the mask follows; with chosen levels
+    // the mask keeps them only. Then what the caller makes of the mask
+    // (overview, files) runs alongside the surface and mesh steps.
     let (mut mask, mut spine) = (mask, spine);
     let split = match vertebrae {
         Some(job) => {

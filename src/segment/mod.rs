@@ -62,10 +62,11 @@
 //!
 //! 7. **Vertebrae** ([`vertebrae`]): the mask split at the discs and
 //!    numbered (VerSe labels), returned as a [`vertebrae::VertebraJob`] that
-//!    the pipeline runs before the mesh steps: each vertebra's holes in its
-//!    sagittal and coronal planes ([`holes`]: cancellous bone whose cortex
-//!    is open in the axial plane, which step 2 cannot see) are filled, and
-//!    the mask takes them in.
+//!    the pipeline runs before the mesh steps: the clefts where two
+//!    vertebrae meet ([`clefts`]: discs that smoothing blurred above the
+//!    bone threshold) are cleared, each vertebra's holes in its sagittal and
+//!    coronal planes ([`holes`]: cancellous bone whose cortex is open in the
+//!    axial plane, which step 2 cannot see) filled, and the mask follows.
 //!
 //! Without a canal (too few slices show one) the isolation and the split are
 //! skipped, the largest component is kept as in the paper, and a warning
@@ -411,7 +412,8 @@ pub struct SpineOutput {
     pub within: ([usize; 3], [usize; 3]),
     /// The vertebra split (step 7), to run on `mask` with
     /// [`vertebrae::VertebraJob::run`]: the pipeline runs it before the
-    /// mesh steps and adds the holes it fills to the mask.
+    /// mesh steps and makes the mask follow its labels (clefts cleared,
+    /// holes filled).
     pub vertebrae: Option<vertebrae::VertebraJob>,
     pub report: SpineReport,
 }
@@ -842,8 +844,8 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
     lap(&mut rep, "edge+pockets+spurs+metal+fragments");
 
     // 7. Vertebrae: what the split needs; it runs before the surface (it
-    // fills each vertebra's holes in its sagittal and coronal planes, but
-    // not where metal was removed).
+    // clears clefts between vertebrae and fills each vertebra's holes in
+    // its sagittal and coronal planes, but not where metal was removed).
     let vertebrae = p.vertebrae.as_ref().map(|vp| {
         let ap = if lr_is_u { plane.v } else { plane.u };
         vertebrae::VertebraJob {

@@ -25,9 +25,12 @@
 //!    and neighbours meet at the narrowest necks and the dark clefts the
 //!    closing bridged: the discs, the facet joints, touching spinous
 //!    processes.
-//!    Then each vertebra's holes in its sagittal and coronal planes are
-//!    filled ([`super::holes`]): bone the axial fill could not see, never a
-//!    disc (between two vertebrae), the canal or a screw's channel.
+//!    Then the clefts where two vertebrae meet are cleared
+//!    ([`super::clefts`]: discs blurred above the bone threshold, on the
+//!    coarse grid when there is one) and each vertebra's holes in its
+//!    sagittal and coronal planes filled ([`super::holes`]): bone the axial
+//!    fill could not see, never a disc (between two vertebrae), the canal
+//!    or a screw's channel.
 //! 4. **Numbers** (VerSe: 8–19 T1–T12, 20–24 L1–L5, 26 sacrum), counted up
 //!    from the **sacrum**: the lowest pieces that the ilium touches over
 //!    `si_contact_mm2` (the sacroiliac joints), or a long bottom piece with
