@@ -13,6 +13,7 @@
 //! [`super::holes`] fills again afterwards.
 
 use super::Plane;
+use crate::components::{self, Connectivity};
 use crate::{edt, smooth, Mask, Result, Volume};
 use rayon::prelude::*;
 
@@ -30,6 +31,10 @@ pub struct CleftParams {
     pub depth_hu: f32,
     /// … looked for from this far to this far along the axial axis, mm.
     pub reach_mm: [f64; 2],
+    /// Pieces the clearing cuts off that are smaller than this go too, mm³
+    /// (specks of a disc's rim or an endplate's edge; the smallest process
+    /// of a vertebra is far larger).
+    pub min_piece_mm3: f64,
 }
 
 impl Default for CleftParams {
@@ -40,6 +45,7 @@ impl Default for CleftParams {
             max_hu: 250.0,
             depth_hu: 60.0,
             reach_mm: [2.0, 8.0],
+            min_piece_mm3: 100.0,
         }
     }
 }
@@ -48,7 +54,8 @@ impl Default for CleftParams {
 /// `lo`; `axial`: its slices): labelled voxels within `near_mm` of a voxel
 /// of another label where the CT smoothed by `sigma_mm` is below `max_hu`
 /// and `depth_hu` below the brightest value both above and below along the
-/// axial axis, `reach_mm` away. Returns the number of voxels cleared.
+/// axial axis, `reach_mm` away, and the pieces smaller than `min_piece_mm3`
+/// that this cuts off. Returns the number of voxels cleared.
 pub fn clear_clefts(
     labels: &mut Volume<u8>,
     ct: &Volume<f32>,
@@ -117,7 +124,22 @@ pub fn clear_clefts(
     for &i in &clear {
         labels.data[i] = 0;
     }
-    Ok(clear.len())
+    if clear.is_empty() {
+        return Ok(0);
+    }
+    // Specks cut off: 6-connected pieces below the limit, never the
+    // largest (the fragments step ran before, so any such piece is new).
+    let pieces = components::label(&labels.map(|l| u8::from(l != 0)), Connectivity::Six);
+    let min_vox = (p.min_piece_mm3 / g.voxel_volume_mm3()).ceil() as u64;
+    let specks = pieces.mask_of(|c| c > 0 && pieces.sizes[c] < min_vox);
+    let mut n = clear.len();
+    for (l, &s) in labels.data.iter_mut().zip(&specks.data) {
+        if s != 0 {
+            *l = 0;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -125,7 +147,7 @@ mod tests {
     use super::*;
     use crate::volume::Grid;
 
-    /// Two bodies (labels 1 and 2, 300 HU cancellous bone under 700 HU
+    /// Two bodies (labels 1 and 2, 150 HU cancellous bone under 700 HU
     /// endplates) with a 4 mm, 100 HU disc between them that the mask
     /// holds, half in each label; 1 × 1 × 1 mm voxels, axial slices along z.
     fn two_bodies() -> (Volume<u8>, Volume<f32>) {
@@ -165,6 +187,18 @@ mod tests {
             }
         }
         assert!(n >= 2 * 12 * 12, "{n}");
+        // Pieces the clearing cuts off below `min_piece_mm3` go, never the
+        // largest: with a limit above each body's volume (~3.4 cm³), one
+        // body is left.
+        let (mut cut, _) = two_bodies();
+        let big = CleftParams {
+            min_piece_mm3: 4000.0,
+            ..Default::default()
+        };
+        clear_clefts(&mut cut, &ct, [0; 3], axial, &big).unwrap();
+        let left: std::collections::BTreeSet<u8> =
+            cut.data.iter().copied().filter(|&l| l != 0).collect();
+        assert_eq!(left.len(), 1, "{left:?}");
         // One vertebra (a body with a dark band across it, as dark and as
         // thin as a disc): no other vertebra near, nothing cleared.
         let (mut one, ct) = two_bodies();
