@@ -12,7 +12,7 @@
 //! (a dark spot of its cancellous bone) is a hole of that vertebra, which
 //! [`super::holes`] fills again afterwards.
 
-use super::Plane;
+use super::{face_neighbours, Plane};
 use crate::components::{self, Connectivity};
 use crate::{edt, smooth, Mask, Result, Volume};
 use rayon::prelude::*;
@@ -65,29 +65,23 @@ pub fn clear_clefts(
 ) -> Result<usize> {
     let g = &labels.grid;
     let dims = g.dims;
-    let [nx, ny, nz] = dims;
-    let at = |x: usize, y: usize, z: usize| x + nx * (y + ny * z);
+    let [nx, ny, _] = dims;
     // Where two vertebrae meet: a voxel with a face neighbour of another label.
     let mut meet = Mask::filled(g.clone(), 0);
     meet.data
         .par_chunks_mut(nx * ny)
         .enumerate()
         .for_each(|(z, slice)| {
-            for y in 0..ny {
-                for x in 0..nx {
-                    let l = labels.data[at(x, y, z)];
-                    if l == 0 {
-                        continue;
-                    }
-                    let other = |q: usize| labels.data[q] != 0 && labels.data[q] != l;
-                    let touch = (x > 0 && other(at(x - 1, y, z)))
-                        || (x + 1 < nx && other(at(x + 1, y, z)))
-                        || (y > 0 && other(at(x, y - 1, z)))
-                        || (y + 1 < ny && other(at(x, y + 1, z)))
-                        || (z > 0 && other(at(x, y, z - 1)))
-                        || (z + 1 < nz && other(at(x, y, z + 1)));
-                    slice[x + nx * y] = u8::from(touch);
-                }
+            for (j, m) in slice.iter_mut().enumerate() {
+                let i = z * nx * ny + j;
+                let l = labels.data[i];
+                *m = u8::from(
+                    l != 0
+                        && face_neighbours(i, dims)
+                            .into_iter()
+                            .flatten()
+                            .any(|q| labels.data[q] != 0 && labels.data[q] != l),
+                );
             }
         });
     if !meet.data.contains(&1) {

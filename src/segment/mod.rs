@@ -318,6 +318,21 @@ impl Plane {
     }
 }
 
+/// The face neighbours of voxel `i` in a volume of `dims` (x fastest);
+/// `None` beyond its edges. A slice is a volume one voxel deep.
+#[inline]
+pub(crate) fn face_neighbours(i: usize, [nx, ny, nz]: [usize; 3]) -> [Option<usize>; 6] {
+    let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
+    [
+        (x > 0).then(|| i - 1),
+        (x + 1 < nx).then(|| i + 1),
+        (y > 0).then(|| i - nx),
+        (y + 1 < ny).then(|| i + nx),
+        (z > 0).then(|| i - nx * ny),
+        (z + 1 < nz).then(|| i + nx * ny),
+    ]
+}
+
 /// The σ (mm) for a CT with `noise_hu` of noise.
 pub fn adaptive_sigma_mm(p: &SpineParams, noise_hu: f64) -> f64 {
     if !noise_hu.is_finite() || noise_hu <= p.noise_reference_hu {

@@ -47,7 +47,7 @@
 //!    pairs) is not recognised: the count is anatomical only when the spine
 //!    is typical.
 
-use super::Plane;
+use super::{face_neighbours, Plane};
 use crate::vec3::{cross, dot, sub, V3};
 use crate::{edt, Mask, Volume};
 use rayon::prelude::*;
@@ -1242,21 +1242,6 @@ fn flood_priority(mask: &Mask, ct: &Volume<f32>, lo: [usize; 3], hu_per_mm: f64)
         }
     });
     prio
-}
-
-/// The face neighbours of voxel `i` in a volume of `dims` (x fastest);
-/// `None` beyond its edges. A slice is a volume one voxel deep.
-#[inline]
-fn face_neighbours(i: usize, [nx, ny, nz]: [usize; 3]) -> [Option<usize>; 6] {
-    let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
-    [
-        (x > 0).then(|| i - 1),
-        (x + 1 < nx).then(|| i + 1),
-        (y > 0).then(|| i - nx),
-        (y + 1 < ny).then(|| i + nx),
-        (z > 0).then(|| i - nx * ny),
-        (z + 1 < nz).then(|| i + nx * ny),
-    ]
 }
 
 /// Gives each island of a label (a 6-connected piece other than its
