@@ -174,7 +174,9 @@ fn spine_preset_cuts_joints_bridged_by_thick_slices_or_noise() {
     // ala; by depth alone the floods met at the iliac wing's neck beyond it
     // (57 and 58 cm³ of ilium kept, Dice 0.900 / 0.899). Flooding bright
     // bone before dark in the second flood: seed 4 none (0.980), seed 6
-    // 5.5 cm³ (0.972; the other 14 of seeds 1–16 keep none either way).
+    // 5.5 cm³ (0.972; the other 14 of seeds 1–16 keep none either way; 5.8
+    // cm³ since the floods resolve ties by their neighbours, not by the
+    // order the voxels are stored in).
     let varied = |seed: u64| PhantomParams {
         anatomy_variation: 0.08,
         seed,
@@ -185,7 +187,7 @@ fn spine_preset_cuts_joints_bridged_by_thick_slices_or_noise() {
         ("80 HU noise", fov(2.0, 80.0), 0.945, 0),
         ("5 mm slices", fov(5.0, 20.0), 0.92, 100),
         ("anatomy seed 4", varied(4), 0.975, 0),
-        ("anatomy seed 6", varied(6), 0.965, 6000),
+        ("anatomy seed 6", varied(6), 0.965, 6500),
     ] {
         let ph = generate(&pp);
         let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
@@ -330,9 +332,14 @@ fn spine_preset_on_real_abdominal_ct() {
         return;
     };
     eprintln!("totalseg-abdomen-3mm L1–S1, spine preset: Dice {dice:.4} (paper: 0.55)");
-    // 0.9089 measured (0.9003 before the split cleared clefts and filled
-    // each vertebra's sagittal and coronal holes).
-    assert!(dice >= 0.905, "Dice {dice}");
+    // 0.9028 measured, the same in every voxel order (tests/orientation.rs).
+    // As stored it was 0.9089 (0.9003 before the split cleared clefts and
+    // filled each vertebra's sagittal and coronal holes), flipped front-back
+    // 0.9024: the canal's first centres, in the sacrum, were dropped as
+    // outliers in one order only, and with them 9 cm³ of the sacrum's back
+    // (laminae and median crest behind S1–S2, which the S1-only reference
+    // leaves out) went to the other flood.
+    assert!(dice >= 0.90, "Dice {dice}");
 }
 
 /// A bone threshold 10–30 HU off the default (another scanner's calibration,

@@ -149,10 +149,12 @@ fn vertebrae_of_the_real_thoracolumbar_slab() {
         .map(|v| u8::from(v != 0.0));
     let pieces = spinemesh::components::label(&mask, spinemesh::components::Connectivity::Six);
     assert_eq!(pieces.count(), 1, "{:?}", pieces.sizes);
+    // Measured: T10 0.786, T11 0.803, T12 0.835, L1 0.845, L2 0.856, L3
+    // 0.853 (T10 0.818 and T11 0.810 with the ties taken in storage order).
     for l in 17..=22 {
         let d = label_dice(dir.path(), case, &[l], false);
         eprintln!("verse012 label {l}: Dice {d:.4}");
-        assert!(d >= 0.80, "label {l}: Dice {d}");
+        assert!(d >= 0.78, "label {l}: Dice {d}");
     }
 }
 
@@ -228,13 +230,19 @@ fn vertebrae_of_the_real_abdominal_ct() {
     .volume;
     let p: Vec<u8> = pred.data.iter().map(|&x| x as u8).collect();
     let r: Vec<u8> = reference.data.iter().map(|&x| x as u8).collect();
+    // Measured (whole volume): sacrum 0.712, L5 0.834, L4 0.882, L3 0.904,
+    // L2 0.898, L1 0.924, T12 0.876, in every voxel order. As stored before
+    // (ties in storage order): 0.757, 0.871, 0.935, 0.899, 0.876, 0.910,
+    // 0.876 — which side of a facet joint a tie falls on moves a few cm³
+    // between neighbours; the sacrum and L5 also hold the sacrum's back
+    // now (see spine_preset.rs), outside the S1-only reference.
     for (ours, theirs, least) in [
-        (26u8, 26u8, 0.74),
-        (24, 27, 0.85),
-        (23, 28, 0.92),
+        (26u8, 26u8, 0.70),
+        (24, 27, 0.82),
+        (23, 28, 0.87),
         (22, 29, 0.89),
-        (21, 30, 0.86),
-        (20, 31, 0.89),
+        (21, 30, 0.88),
+        (20, 31, 0.91),
         (19, 32, 0.86),
     ] {
         let d = dice(&p, ours, &r, theirs);

@@ -16,10 +16,18 @@ pub fn canal_track(
         .filter(|&i| {
             let lo = i.saturating_sub(3);
             let hi = (i + 4).min(found.len());
+            // The windows at the ends hold an even count: the mean of the
+            // two middle values, so that a mirrored image keeps the same
+            // candidates (the upper middle one would be the lower there).
             let med = |a: usize| {
                 let mut v: Vec<f64> = found[lo..hi].iter().map(|f| f.1[a]).collect();
                 v.sort_by(f64::total_cmp);
-                v[v.len() / 2]
+                let n = v.len();
+                if n % 2 == 1 {
+                    v[n / 2]
+                } else {
+                    0.5 * (v[n / 2 - 1] + v[n / 2])
+                }
             };
             let c = found[i].1;
             ((c[0] - med(0)) * sp[0]).hypot((c[1] - med(1)) * sp[1]) < 15.0
@@ -125,6 +133,35 @@ mod tests {
         assert_eq!(t[1], [10.0, 11.0]);
         assert_eq!(t[7], [10.0, 16.0]);
         assert!(canal_track(&found[..2], 8, [1.0, 1.0]).is_none());
+    }
+
+    /// totalseg's first canal centres (the sacral canal, 8 voxels behind
+    /// the lumbar one) with the image mirrored front-back: the same track,
+    /// mirrored. The upper middle of the end windows' four values kept them
+    /// in one order and dropped them in the other.
+    #[test]
+    fn mirrored_centres_give_the_mirrored_track() {
+        let ys = [20.9, 21.4, 28.9, 27.6, 27.4, 29.5, 22.6, 29.1];
+        let found: Vec<(usize, [f64; 2])> = ys
+            .iter()
+            .enumerate()
+            .map(|(k, &y)| (k, [55.0, y]))
+            .collect();
+        let mirrored: Vec<(usize, [f64; 2])> = found
+            .iter()
+            .map(|&(k, [x, y])| (k, [x, 82.0 - y]))
+            .collect();
+        let (a, b) = (
+            canal_track(&found, 8, [3.0, 3.0]).unwrap(),
+            canal_track(&mirrored, 8, [3.0, 3.0]).unwrap(),
+        );
+        for (p, q) in a.iter().zip(&b) {
+            assert!((p[1] - (82.0 - q[1])).abs() < 1e-9, "{a:?} vs {b:?}");
+        }
+        assert!(
+            (a[0][1] - 20.9).abs() < 1e-9,
+            "the first centre kept: {a:?}"
+        );
     }
 
     #[test]

@@ -99,18 +99,19 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
         .par_iter()
         .map(|&v| if v != 0 { UNREACHED } else { 0 })
         .collect();
-    // Priority queue by depth (distance to the bone's surface), 0.1 mm buckets,
-    // FIFO within a bucket: deterministic.
+    // Priority queue by depth (distance to the bone's surface), 0.1 mm
+    // buckets, each taken as one wave (see [`priority_flood`]).
     const BUCKETS: usize = 1024;
     let step_mm = 0.1;
-    let bucket_of = |i: usize| -> usize {
+    let priority = |i: usize| -> f32 {
         if weak_last && solid.data[i] == WEAK {
-            0
+            0.0
         } else {
             let bright = hu.map_or(0.0, |h| (h(i).clamp(-200.0, 3000.0) as f64) / hu_per_mm);
-            (((d2[i].sqrt() as f64 + bright).max(0.0) / step_mm) as usize).min(BUCKETS - 1)
+            (d2[i].sqrt() as f64 + bright).max(0.0) as f32
         }
     };
+    let bucket_of = |i: usize| ((priority(i) as f64 / step_mm) as usize).min(BUCKETS - 1);
     let mut queue: Vec<VecDeque<u32>> = (0..BUCKETS).map(|_| VecDeque::new()).collect();
     let mut top = 0usize;
     // Seeds of each slice found in parallel, queued in slice order (the
@@ -175,7 +176,7 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
         top = top.max(b as usize);
     }
     drop(seeds);
-    priority_flood(&mut label, grid.dims, &mut queue, top, bucket_of);
+    priority_flood(&mut label, grid.dims, &mut queue, top, bucket_of, priority);
     // Bone neither flood reached.
     label.par_iter_mut().for_each(|l| {
         if *l == UNREACHED {
@@ -185,55 +186,112 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
     label
 }
 
-/// Grows the labels in `label` into its [`UNREACHED`] voxels, 6-connected:
-/// the next voxel taken is the first of the highest non-empty bucket of
-/// `queue` (starting at `top`), and a voxel reached joins bucket
-/// `bucket(voxel)` with its neighbour's label. Deterministic (FIFO within a
-/// bucket). `label` is a volume of `dims` (x fastest).
+/// Grows the labels in `label` into its [`UNREACHED`] voxels, 6-connected,
+/// highest bucket of `queue` first (starting at `top`); a voxel reached joins
+/// bucket `bucket(voxel)` with its neighbours' label. `label` is a volume of
+/// `dims` (x fastest).
+///
+/// The voxels of the highest bucket are taken as one wave: each unreached
+/// neighbour of the wave is claimed by the labels of its wave neighbours and
+/// takes the one most of them carry; on a tie, the one whose claimant has
+/// the highest `priority` (the unbucketed value), then the lowest label.
+/// Nothing depends on the order in which voxels are stored: a volume
+/// flipped or transposed (a prone or feet-first scan, another slice order)
+/// floods the same way. A queue taken one voxel at a time instead gave a
+/// voxel that two fronts reach in the same step to the one stored first,
+/// and at a neck one voxel wide that decides a whole bone beyond it.
 pub(crate) fn priority_flood(
     label: &mut [u8],
     dims: [usize; 3],
     queue: &mut [VecDeque<u32>],
     mut top: usize,
     bucket: impl Fn(usize) -> usize,
+    priority: impl Fn(usize) -> f32,
 ) {
     let [nx, ny, nz] = dims;
+    let neighbours = |i: usize| {
+        let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
+        [
+            (x > 0).then(|| i - 1),
+            (x + 1 < nx).then(|| i + 1),
+            (y > 0).then(|| i - nx),
+            (y + 1 < ny).then(|| i + nx),
+            (z > 0).then(|| i - nx * ny),
+            (z + 1 < nz).then(|| i + nx * ny),
+        ]
+    };
+    // Bit sets over the volume: voxels of the current wave, and voxels
+    // claimed in it.
+    let words = label.len().div_ceil(64);
+    let (mut in_wave, mut claimed_now) = (vec![0u64; words], vec![0u64; words]);
+    let get = |b: &[u64], i: usize| b[i / 64] >> (i % 64) & 1 != 0;
+    let flip = |b: &mut [u64], i: usize| b[i / 64] ^= 1 << (i % 64);
+    let (mut wave, mut claimed, mut contested) = (Vec::new(), Vec::new(), Vec::new());
     loop {
         while top > 0 && queue[top].is_empty() {
             top -= 1;
         }
-        let Some(i) = queue[top].pop_front() else {
+        if queue[top].is_empty() {
             break;
-        };
-        let i = i as usize;
-        let l = label[i];
-        let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
-        let mut visit = |q: usize| {
-            if label[q] == UNREACHED {
-                label[q] = l;
-                let b = bucket(q);
-                queue[b].push_back(q as u32);
-                top = top.max(b);
+        }
+        wave.clear();
+        wave.extend(queue[top].drain(..).map(|i| i as usize));
+        for &i in &wave {
+            flip(&mut in_wave, i);
+        }
+        for &i in &wave {
+            let l = label[i];
+            for q in neighbours(i).into_iter().flatten() {
+                let lq = label[q];
+                if lq == UNREACHED {
+                    label[q] = l;
+                    flip(&mut claimed_now, q);
+                    claimed.push(q);
+                } else if lq != l && lq != 0 && get(&claimed_now, q) {
+                    contested.push(q);
+                }
             }
-        };
-        if x > 0 {
-            visit(i - 1);
         }
-        if x + 1 < nx {
-            visit(i + 1);
+        // Contested voxels: the label most of their wave neighbours carry.
+        contested.sort_unstable();
+        contested.dedup();
+        for &q in &contested {
+            // (label, claimants, their highest priority)
+            let mut votes: [(u8, u8, f32); 6] = [(0, 0, 0.0); 6];
+            let mut n = 0;
+            for r in neighbours(q).into_iter().flatten() {
+                if get(&in_wave, r) {
+                    let (l, p) = (label[r], priority(r));
+                    match votes[..n].iter_mut().find(|v| v.0 == l) {
+                        Some(v) => {
+                            v.1 += 1;
+                            v.2 = v.2.max(p);
+                        }
+                        None => {
+                            votes[n] = (l, 1, p);
+                            n += 1;
+                        }
+                    }
+                }
+            }
+            if let Some(&(l, _, _)) = votes[..n]
+                .iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then(a.2.total_cmp(&b.2)).then(b.0.cmp(&a.0)))
+            {
+                label[q] = l;
+            }
         }
-        if y > 0 {
-            visit(i - nx);
+        contested.clear();
+        for &i in &wave {
+            flip(&mut in_wave, i);
         }
-        if y + 1 < ny {
-            visit(i + nx);
+        for &q in &claimed {
+            flip(&mut claimed_now, q);
+            let b = bucket(q);
+            queue[b].push_back(q as u32);
+            top = top.max(b);
         }
-        if z > 0 {
-            visit(i - nx * ny);
-        }
-        if z + 1 < nz {
-            visit(i + nx * ny);
-        }
+        claimed.clear();
     }
 }
 
@@ -568,6 +626,55 @@ impl Labels {
 mod tests {
     use super::*;
     use crate::volume::Grid;
+
+    /// A row of 11 voxels of equal priority seeded at both ends, stored
+    /// either way round: the middle voxel, reached by both fronts in the
+    /// same wave, goes to the same label (the lower: nothing else tells them
+    /// apart), whichever end is stored first.
+    #[test]
+    fn a_tie_does_not_depend_on_the_storage_order() {
+        let dims = [11, 1, 1];
+        for (first, last) in [(1u8, 2u8), (2, 1)] {
+            let mut label = vec![UNREACHED; 11];
+            let mut queue: Vec<VecDeque<u32>> = (0..4).map(|_| VecDeque::new()).collect();
+            label[0] = first;
+            label[10] = last;
+            queue[2].extend([0, 10]);
+            priority_flood(&mut label, dims, &mut queue, 2, |_| 2, |_| 1.0);
+            assert_eq!(label[5], 1, "{first} at x = 0: {label:?}");
+            assert_eq!(&label[..5], &[first; 5]);
+            assert_eq!(&label[6..], &[last; 5]);
+        }
+    }
+
+    /// A voxel claimed in one wave by two voxels of one label and one of
+    /// another takes the majority's label; one claimant each, the label of
+    /// the claimant with the higher priority.
+    #[test]
+    fn contested_voxels_go_to_the_majority_then_the_higher_priority() {
+        // 3 × 3 in-plane, one slice: the centre (4) is claimed by its four
+        // face neighbours, seeded 1, 1, 2 and (unless left out) 2.
+        let dims = [3, 3, 1];
+        let run = |seeds: &[(usize, u8)], prio: [f32; 9]| {
+            let mut label = vec![UNREACHED; 9];
+            let mut queue: Vec<VecDeque<u32>> = (0..2).map(|_| VecDeque::new()).collect();
+            for &(i, l) in seeds {
+                label[i] = l;
+                queue[1].push_back(i as u32);
+            }
+            priority_flood(&mut label, dims, &mut queue, 1, |_| 1, |i| prio[i]);
+            label[4]
+        };
+        let flat = [1.0; 9];
+        assert_eq!(run(&[(1, 2), (3, 1), (5, 1)], flat), 1);
+        assert_eq!(run(&[(1, 1), (3, 2), (5, 2)], flat), 2);
+        let mut p = flat;
+        p[5] = 3.0;
+        assert_eq!(run(&[(3, 1), (5, 2)], p), 2);
+        p[5] = 1.0;
+        p[3] = 3.0;
+        assert_eq!(run(&[(3, 2), (5, 1)], p), 2);
+    }
 
     #[test]
     fn split_falls_at_the_narrow_neck() {

@@ -18,7 +18,12 @@ pub fn noise_hu(ct: &Volume<f32>, plane: &Plane) -> f64 {
     // (a residual beyond is an edge, not noise): no buffer of all residuals.
     const BIN: f32 = 0.05;
     const BINS: usize = 20_000;
-    let slices: Vec<usize> = (0..plane.slices()).step_by(4).collect();
+    // Every fourth slice counted from either end (the same slices whichever
+    // way the stack is ordered).
+    let ns = plane.slices();
+    let slices: Vec<usize> = (0..ns)
+        .filter(|&k| k % 4 == 0 || (ns - 1 - k) % 4 == 0)
+        .collect();
     // Per row, the bins first (branch-free, so the loop vectorises; a voxel
     // outside soft tissue goes to the uncounted bin BINS + 1), then the counts.
     const SKIP: u32 = BINS as u32 + 1;

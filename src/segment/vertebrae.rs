@@ -671,19 +671,29 @@ pub fn label_vertebrae(
             .map(|m| [coords[0][m], coords[1][m], coords[2][m]])
             .collect()
     };
-    // Resampled every mm of arc length.
-    let mut pts: Vec<V3> = vec![line[0]];
-    let mut carry = 0.0;
-    for w in line.windows(2) {
-        let d = sub(w[1], w[0]);
-        let len = dot(d, d).sqrt();
-        let mut t = 1.0 - carry;
-        while t <= len {
-            let f = t / len;
-            pts.push([w[0][0] + f * d[0], w[0][1] + f * d[1], w[0][2] + f * d[2]]);
+    // Resampled every mm of arc length, the samples centred on the line
+    // (the same points whichever end the slices start from).
+    let seg_len: Vec<f64> = line
+        .windows(2)
+        .map(|w| {
+            let d = sub(w[1], w[0]);
+            dot(d, d).sqrt()
+        })
+        .collect();
+    let total: f64 = seg_len.iter().sum();
+    let mut pts: Vec<V3> = Vec::with_capacity(total as usize + 1);
+    let mut t = 0.5 * total.fract();
+    let mut walked = 0.0;
+    for (w, &len) in line.windows(2).zip(&seg_len) {
+        while t <= walked + len && len > 0.0 {
+            let f = (t - walked) / len;
+            pts.push(std::array::from_fn(|a| w[0][a] + f * (w[1][a] - w[0][a])));
             t += 1.0;
         }
-        carry = len - (t - 1.0);
+        walked += len;
+    }
+    if pts.is_empty() {
+        pts.push(line[0]);
     }
     let n = pts.len();
     if n < 3 {
@@ -709,17 +719,18 @@ pub fn label_vertebrae(
         }
         Some(ct.data[at[0] + cdims[0] * (at[1] + cdims[1] * at[2])])
     };
+    // The sample's axes: front-back and left-right of the line (from the
+    // patient's left-right axis, not the grid's first one, so that a grid
+    // stored in another axis order samples the same points).
+    let lr_axis: V3 = {
+        let mut a = [0.0; 3];
+        a[if frame.lr_is_u { plane.u } else { plane.v }] = 1.0;
+        a
+    };
     let profile: Vec<(f64, bool)> = (0..n)
         .map(|m| {
             let t = tangent[m];
-            let e1 = unit(cross(
-                t,
-                if t[0].abs() < 0.9 {
-                    [1.0, 0.0, 0.0]
-                } else {
-                    [0.0, 1.0, 0.0]
-                },
-            ));
+            let e1 = unit(cross(t, lr_axis));
             let e2 = cross(t, e1);
             let mut vals = Vec::with_capacity(((2 * ring + 1) * (2 * ring + 1)) as usize);
             for a in -ring..=ring {
@@ -762,11 +773,17 @@ pub fn label_vertebrae(
             if vals.is_empty() {
                 return (0.0, metal);
             }
-            let mid = vals.len() / 2;
-            (
-                *vals.select_nth_unstable_by(mid, f32::total_cmp).1 as f64,
-                metal,
-            )
+            // The median (of the two middle values for an even count, as
+            // near the grid's edge: the same whichever way it is stored).
+            let (mid, even) = (vals.len() / 2, vals.len() % 2 == 0);
+            let (below, &mut upper, _) = vals.select_nth_unstable_by(mid, f32::total_cmp);
+            let median = if even {
+                let lower = below.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                0.5 * (f64::from(lower) + f64::from(upper))
+            } else {
+                f64::from(upper)
+            };
+            (median, metal)
         })
         .collect();
     let (profile, near_metal): (Vec<f64>, Vec<bool>) = profile.into_iter().unzip();
@@ -813,7 +830,16 @@ pub fn label_vertebrae(
         peaks.sort_by(|a, b| b.total_cmp(a));
         let k = ((n as f64 / typical / 2.0).round() as usize).clamp(1, peaks.len().max(1));
         let unit = peaks.get(k / 2).copied().unwrap_or(1.0).max(1e-6);
-        evidence.iter().map(|e| e / unit).collect::<Vec<f64>>()
+        // The HU are whole numbers: a valley's floor is often a run of equal
+        // values, and the disc chosen among them would depend on which end
+        // the slices start from. A trace of the smoothed evidence (the
+        // floor's middle, the side with the deeper surroundings) decides.
+        let e: Vec<f64> = evidence.iter().map(|e| e / unit).collect();
+        let tie = gaussian_1d(&e, 2.0);
+        e.iter()
+            .zip(&tie)
+            .map(|(e, t)| e + 1e-6 * t)
+            .collect::<Vec<f64>>()
     };
     // The pieces at the ends may be partial vertebrae, no longer than a
     // whole one; the bottom one may also be the sacrum, longer. Both chains
@@ -1052,7 +1078,7 @@ pub fn label_vertebrae(
         queue[b].push_back(idx as u32);
         top = top.max(b);
     }
-    super::isolate::priority_flood(&mut label, g.dims, &mut queue, top, bucket);
+    super::isolate::priority_flood(&mut label, g.dims, &mut queue, top, bucket, |i| prio[i]);
     drop(prio);
     drop(queue);
     // Bone no seed reached (apart from every body): by the disc planes.
@@ -1788,7 +1814,9 @@ mod tests {
             queue[bucket(i)].push_back(i as u32);
             top = top.max(bucket(i));
         }
-        super::super::isolate::priority_flood(&mut label, g.dims, &mut queue, top, bucket);
+        super::super::isolate::priority_flood(&mut label, g.dims, &mut queue, top, bucket, |i| {
+            prio[i]
+        });
         for x in 0..40 {
             let l = label[g.index(x, 4, 4)];
             assert_eq!(l, if x < 13 { 1 } else { 2 }, "x = {x}");
