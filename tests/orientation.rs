@@ -68,40 +68,27 @@ impl Order {
     }
 }
 
+/// The voxels flipped along the axes marked, in their order.
+const fn flipped(flip: [bool; 3]) -> Order {
+    Order {
+        perm: [0, 1, 2],
+        flip,
+    }
+}
+
 const ORDERS: [(&str, Order); 5] = [
+    ("flipped left-right", flipped([true, false, false])),
     (
-        "flipped left-right",
-        Order {
-            perm: [0, 1, 2],
-            flip: [true, false, false],
-        },
+        "prone (left-right and front-back)",
+        flipped([true, true, false]),
     ),
-    (
-        "flipped front-back (prone)",
-        Order {
-            perm: [0, 1, 2],
-            flip: [true, true, false],
-        },
-    ),
-    (
-        "flipped head-feet",
-        Order {
-            perm: [0, 1, 2],
-            flip: [false, false, true],
-        },
-    ),
-    (
-        "all three flipped",
-        Order {
-            perm: [0, 1, 2],
-            flip: [true, true, true],
-        },
-    ),
+    ("flipped head-feet", flipped([false, false, true])),
+    ("all three flipped", flipped([true, true, true])),
     (
         "slices along index axis 0",
         Order {
             perm: [2, 1, 0],
-            flip: [false, false, false],
+            flip: [false; 3],
         },
     ),
 ];

@@ -208,18 +208,7 @@ pub(crate) fn priority_flood(
     bucket: impl Fn(usize) -> usize,
     priority: impl Fn(usize) -> f32,
 ) {
-    let [nx, ny, nz] = dims;
-    let neighbours = |i: usize| {
-        let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
-        [
-            (x > 0).then(|| i - 1),
-            (x + 1 < nx).then(|| i + 1),
-            (y > 0).then(|| i - nx),
-            (y + 1 < ny).then(|| i + nx),
-            (z > 0).then(|| i - nx * ny),
-            (z + 1 < nz).then(|| i + nx * ny),
-        ]
-    };
+    let neighbours = |i: usize| super::face_neighbours(i, dims);
     // Bit sets over the volume: voxels of the current wave, and voxels
     // claimed in it.
     let words = label.len().div_ceil(64);
