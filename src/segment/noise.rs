@@ -18,11 +18,14 @@ pub fn noise_hu(ct: &Volume<f32>, plane: &Plane) -> f64 {
     // (a residual beyond is an edge, not noise): no buffer of all residuals.
     const BIN: f32 = 0.05;
     const BINS: usize = 20_000;
-    // Every fourth slice counted from either end (the same slices whichever
-    // way the stack is ordered).
-    let ns = plane.slices();
+    // One slice in four, placed symmetrically about the stack's middle (the
+    // same slices whichever way the stack is ordered): with m = 2k − (n − 1),
+    // twice slice k's offset from the middle, those with m ≡ 0 or 8 (mod 16)
+    // for an odd count, m ≡ ±1 (mod 16) for an even one.
+    let ns = plane.slices() as i64;
     let slices: Vec<usize> = (0..ns)
-        .filter(|&k| k % 4 == 0 || (ns - 1 - k) % 4 == 0)
+        .filter(|&k| matches!((2 * k - (ns - 1)).rem_euclid(16), 0 | 8 | 1 | 15))
+        .map(|k| k as usize)
         .collect();
     // Per row, the bins first (branch-free, so the loop vectorises; a voxel
     // outside soft tissue goes to the uncounted bin BINS + 1), then the counts.
