@@ -114,8 +114,8 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
     let bucket_of = |i: usize| ((priority(i) as f64 / step_mm) as usize).min(BUCKETS - 1);
     let mut queue: Vec<VecDeque<u32>> = (0..BUCKETS).map(|_| VecDeque::new()).collect();
     let mut top = 0usize;
-    // Seeds of each slice found in parallel, queued in slice order (the
-    // same order as one sequential scan: the flood is deterministic).
+    // Seeds of each slice found in parallel (the flood does not depend on
+    // the order they are queued in).
     let seeds: Vec<Vec<(u32, u8, u16)>> = track
         .par_iter()
         .enumerate()
