@@ -159,6 +159,37 @@ impl Grid {
         }
     }
 
+    /// How to pair the voxels along index axis `a` two by two the same way
+    /// whichever way round the axis is stored: voxel `i` goes to pair
+    /// `(i + offset) / 2`. The pairs are fixed in the patient's space (by
+    /// the voxel's place along the axis, counted in voxels from the patient
+    /// origin, sign chosen by the direction's largest component), so a
+    /// flipped, transposed or shifted grid over the same voxels pairs them
+    /// alike.
+    pub fn pair_offset(&self, a: usize) -> usize {
+        let d = self.direction[a];
+        let k = (0..3)
+            .max_by(|&i, &j| d[i].abs().total_cmp(&d[j].abs()))
+            .unwrap_or(a);
+        let sign = if d[k] < 0.0 { -1.0 } else { 1.0 };
+        let along: f64 = (0..3).map(|i| self.origin[i] * d[i] * sign).sum();
+        // The first voxel's place, in voxels (rounded away from the
+        // half-voxel, where storage orders would round apart).
+        let first = (along / self.spacing[a] + 0.25).floor() as i64;
+        usize::from((first.rem_euclid(2) == 0) != (sign > 0.0))
+    }
+
+    /// Which voxel of each pair of [`Grid::pair_offset`] along axis `a` is
+    /// the same one whichever way round the axis is stored: 0 the first in
+    /// index order, 1 the second.
+    pub fn pair_pick(&self, a: usize) -> usize {
+        let d = self.direction[a];
+        let k = (0..3)
+            .max_by(|&i, &j| d[i].abs().total_cmp(&d[j].abs()))
+            .unwrap_or(a);
+        usize::from(d[k] < 0.0)
+    }
+
     /// Index axis most aligned with the patient's superior–inferior axis (the
     /// "axial" slice axis).
     pub fn axial_axis(&self) -> usize {

@@ -291,6 +291,10 @@ pub struct Coarse {
     dims: [usize; 3],
     /// Per fine index along each axis, the coarse one.
     to_coarse: [Vec<usize>; 3],
+    /// Per axis, the pairs' offset ([`crate::volume::Grid::pair_offset`];
+    /// 0 along the slice axis): coarse voxel `c` covers fine `2c - off` and
+    /// `2c - off + 1`.
+    off: [usize; 3],
 }
 
 impl Coarse {
@@ -301,9 +305,18 @@ impl Coarse {
         if g.spacing[u].max(g.spacing[v]) >= coarse_below_mm {
             return None;
         }
+        // Pairs fixed in the patient's space: the same coarse voxels
+        // whichever way round the grid is stored.
+        let off: [usize; 3] = std::array::from_fn(|a| {
+            if a == u || a == v {
+                g.pair_offset(a)
+            } else {
+                0
+            }
+        });
         let mut dims = g.dims;
-        dims[u] = dims[u].div_ceil(2);
-        dims[v] = dims[v].div_ceil(2);
+        dims[u] = (dims[u] + off[u]).div_ceil(2);
+        dims[v] = (dims[v] + off[v]).div_ceil(2);
         let mut spacing = g.spacing;
         spacing[u] *= 2.0;
         spacing[v] *= 2.0;
@@ -316,7 +329,7 @@ impl Coarse {
         let to_coarse: [Vec<usize>; 3] = std::array::from_fn(|a| {
             let halve = a == u || a == v;
             (0..g.dims[a])
-                .map(|i| if halve { i / 2 } else { i })
+                .map(|i| if halve { (i + off[a]) / 2 } else { i })
                 .collect()
         });
         let [nx, ny, nz] = g.dims;
@@ -337,7 +350,7 @@ impl Coarse {
                     let zs = if plane.a == 2 {
                         cz..cz + 1
                     } else {
-                        2 * cz..(2 * cz + 2).min(nz)
+                        (2 * cz).saturating_sub(off[2])..(2 * cz + 2 - off[2]).min(nz)
                     };
                     for z in zs {
                         for y in 0..ny {
@@ -363,11 +376,17 @@ impl Coarse {
                     }
                 },
             );
-        // Coarse voxel (i, j) covers fine (2i, 2i+1): its centre is at fine 2i + 0.5.
+        // Coarse voxel c covers fine 2c - off and 2c - off + 1: its centre
+        // is at fine 2c - off + 0.5.
         let ctrack: Vec<[f64; 2]> = seeds
             .track
             .iter()
-            .map(|t| [(t[0] - 0.5) / 2.0, (t[1] - 0.5) / 2.0])
+            .map(|t| {
+                [
+                    (t[0] + off[u] as f64 - 0.5) / 2.0,
+                    (t[1] + off[v] as f64 - 0.5) / 2.0,
+                ]
+            })
             .collect();
         let cplane = Plane::new(dims, plane.a);
         // A coarse voxel's CT: the mean of its fine voxels'.
@@ -380,7 +399,7 @@ impl Coarse {
                 ];
                 let span = |a: usize| {
                     if a == u || a == v {
-                        2 * c[a]..(2 * c[a] + 2).min(g.dims[a])
+                        (2 * c[a]).saturating_sub(off[a])..(2 * c[a] + 2 - off[a]).min(g.dims[a])
                     } else {
                         c[a]..c[a] + 1
                     }
@@ -412,6 +431,7 @@ impl Coarse {
             label,
             dims,
             to_coarse,
+            off,
         })
     }
 
@@ -484,20 +504,21 @@ impl Labels {
         seeds: &Seeds,
         reach_mm: f64,
     ) -> f64 {
-        let (label, dims, halve) = match self {
-            Labels::Coarse(c) => (&c.label, c.dims, 2.0),
-            Labels::Fine(f) => (f, grid.dims, 1.0),
+        let (label, dims, halve, off) = match self {
+            Labels::Coarse(c) => (&c.label, c.dims, 2.0, [c.off[plane.u], c.off[plane.v]]),
+            Labels::Fine(f) => (f, grid.dims, 1.0, [0, 0]),
         };
         let cplane = Plane::new(dims, plane.a);
         let (su, sv) = (grid.spacing[plane.u] * halve, grid.spacing[plane.v] * halve);
         let n: usize = (0..cplane.slices())
             .into_par_iter()
             .map(|k| {
-                // Track in fine voxels; coarse voxel i covers fine 2i, 2i + 1.
+                // Track in fine voxels; coarse voxel i covers fine 2i - off
+                // and 2i - off + 1.
                 let t = seeds.track[k];
                 let (cu, cv) = (
-                    (t[0] - (halve - 1.0) * 0.5) / halve,
-                    (t[1] - (halve - 1.0) * 0.5) / halve,
+                    (t[0] + off[0] as f64 - (halve - 1.0) * 0.5) / halve,
+                    (t[1] + off[1] as f64 - (halve - 1.0) * 0.5) / halve,
                 );
                 // Only the voxels beyond the reach, on either side, are read.
                 let beyond = |c: f64, lim: f64, n: usize| {
@@ -529,12 +550,17 @@ impl Labels {
     /// floods met (a rib's neck, a sacroiliac joint), as voxel indices of
     /// the fine grid `dims` (a coarse voxel gives its first fine one).
     pub fn spine_contacts(&self, dims: [usize; 3]) -> Vec<[usize; 3]> {
-        let (label, cdims) = match self {
-            Labels::Coarse(c) => (&c.label, c.dims),
-            Labels::Fine(f) => (f, dims),
+        let (label, cdims, off) = match self {
+            Labels::Coarse(c) => (&c.label, c.dims, Some(c.off)),
+            Labels::Fine(f) => (f, dims, None),
         };
         let [nx, ny, nz] = cdims;
-        let scale: [usize; 3] = std::array::from_fn(|a| if cdims[a] == dims[a] { 1 } else { 2 });
+        // Fine index of coarse index c along axis a (halved when the
+        // coarse grid is shorter there).
+        let fine = |a: usize, c: usize| match off {
+            Some(off) if cdims[a] != dims[a] || off[a] > 0 => (2 * c).saturating_sub(off[a]),
+            _ => c,
+        };
         (0..nz)
             .into_par_iter()
             .flat_map_iter(|z| {
@@ -553,7 +579,7 @@ impl Labels {
                             || (z > 0 && other(i - nx * ny))
                             || (z + 1 < nz && other(i + nx * ny));
                         if touches {
-                            out.push([x * scale[0], y * scale[1], z * scale[2]]);
+                            out.push([fine(0, x), fine(1, y), fine(2, z)]);
                         }
                     }
                 }
