@@ -168,10 +168,7 @@ impl Grid {
     /// alike.
     pub fn pair_offset(&self, a: usize) -> usize {
         let d = self.direction[a];
-        let k = (0..3)
-            .max_by(|&i, &j| d[i].abs().total_cmp(&d[j].abs()))
-            .unwrap_or(a);
-        let sign = if d[k] < 0.0 { -1.0 } else { 1.0 };
+        let sign = if self.pair_pick(a) == 1 { -1.0 } else { 1.0 };
         let along: f64 = (0..3).map(|i| self.origin[i] * d[i] * sign).sum();
         // The first voxel's place, in voxels (rounded away from the
         // half-voxel, where storage orders would round apart).
@@ -181,7 +178,8 @@ impl Grid {
 
     /// Which voxel of each pair of [`Grid::pair_offset`] along axis `a` is
     /// the same one whichever way round the axis is stored: 0 the first in
-    /// index order, 1 the second.
+    /// index order, 1 the second (the axis runs against the patient axis
+    /// it is closest to).
     pub fn pair_pick(&self, a: usize) -> usize {
         let d = self.direction[a];
         let k = (0..3)
@@ -527,6 +525,43 @@ mod tests {
         assert_eq!(a[1][3], 20.0);
         let back = Grid::from_ras_affine(g.dims, &a).unwrap();
         assert!(back.same_as(&g));
+    }
+
+    /// A row of voxels stored either way round (and shifted by one voxel in
+    /// the patient) pairs the same voxels and picks the same one of each
+    /// pair, for odd and even lengths.
+    #[test]
+    fn pairs_are_the_same_whichever_way_round() {
+        for (n, x0) in [(5usize, 0.0), (5, 0.5), (6, -12.5), (7, 3.0)] {
+            let g = Grid::new([n, 1, 1], [0.5, 1.0, 1.0], [x0, 0.0, 0.0]);
+            let mut f = g.clone();
+            f.origin[0] = x0 + 0.5 * (n - 1) as f64;
+            f.direction[0] = [-1.0, 0.0, 0.0];
+            // Per voxel (in g's order): its pair's voxels and the picked one.
+            let pairs = |g: &Grid, to_g: &dyn Fn(usize) -> usize| {
+                let (off, pick) = (g.pair_offset(0), g.pair_pick(0));
+                let mut out = vec![(Vec::new(), usize::MAX); n];
+                for i in 0..n {
+                    let c = (i + off) / 2;
+                    let mut members: Vec<usize> =
+                        (0..n).filter(|&j| (j + off) / 2 == c).map(to_g).collect();
+                    members.sort_unstable();
+                    let first = (2 * c).saturating_sub(off);
+                    let picked = if (2 * c + pick).checked_sub(off).is_some_and(|k| k < n) {
+                        2 * c + pick - off
+                    } else {
+                        first
+                    };
+                    out[to_g(i)] = (members, to_g(picked));
+                }
+                out
+            };
+            assert_eq!(
+                pairs(&g, &|i| i),
+                pairs(&f, &|i| n - 1 - i),
+                "{n} voxels from {x0} mm"
+            );
+        }
     }
 
     #[test]
