@@ -288,13 +288,10 @@ pub(crate) fn priority_flood(
 /// fine voxel finds its coarse label.
 pub struct Coarse {
     label: Vec<u8>,
-    dims: [usize; 3],
-    /// Per fine index along each axis, the coarse one.
+    /// The coarse grid and how fine voxels pair into it.
+    h: super::Halving,
+    /// Per fine index along each axis, the coarse one (`h.coarse`, looked up).
     to_coarse: [Vec<usize>; 3],
-    /// Per axis, the pairs' offset ([`crate::volume::Grid::pair_offset`];
-    /// 0 along the slice axis): coarse voxel `c` covers fine `2c - off` and
-    /// `2c - off + 1`.
-    off: [usize; 3],
 }
 
 impl Coarse {
@@ -307,34 +304,13 @@ impl Coarse {
         }
         // Pairs fixed in the patient's space: the same coarse voxels
         // whichever way round the grid is stored.
-        let off: [usize; 3] = std::array::from_fn(|a| {
-            if a == u || a == v {
-                g.pair_offset(a)
-            } else {
-                0
-            }
-        });
-        let mut dims = g.dims;
-        dims[u] = (dims[u] + off[u]).div_ceil(2);
-        dims[v] = (dims[v] + off[v]).div_ceil(2);
-        let mut spacing = g.spacing;
-        spacing[u] *= 2.0;
-        spacing[v] *= 2.0;
-        let cgrid = crate::volume::Grid {
-            dims,
-            spacing,
-            origin: g.origin,
-            direction: g.direction,
-        };
-        let to_coarse: [Vec<usize>; 3] = std::array::from_fn(|a| {
-            let halve = a == u || a == v;
-            (0..g.dims[a])
-                .map(|i| if halve { (i + off[a]) / 2 } else { i })
-                .collect()
-        });
-        let [nx, ny, nz] = g.dims;
+        let h = super::Halving::new(g, plane);
+        let dims = h.grid.dims;
+        let to_coarse: [Vec<usize>; 3] =
+            std::array::from_fn(|a| (0..g.dims[a]).map(|i| h.coarse(a, i)).collect());
+        let [nx, ny, _] = g.dims;
         let cplane_len = dims[0] * dims[1];
-        let mut coarse = Mask::filled(cgrid, 0);
+        let mut coarse = Mask::filled(h.grid.clone(), 0);
         // Each coarse slice gathers its one or two fine slices (in parallel).
         // A coarse voxel is bone when any of its fine ones is, and weak when
         // most of its bone is.
@@ -347,12 +323,7 @@ impl Coarse {
                 |balance, (cz, cslice)| {
                     balance.fill(0);
                     // Slices along z are halved unless z is the slice axis.
-                    let zs = if plane.a == 2 {
-                        cz..cz + 1
-                    } else {
-                        (2 * cz).saturating_sub(off[2])..(2 * cz + 2 - off[2]).min(nz)
-                    };
-                    for z in zs {
+                    for z in h.fine(2, cz) {
                         for y in 0..ny {
                             let at = dims[0] * to_coarse[1][y];
                             let crow = &mut cslice[at..][..dims[0]];
@@ -376,20 +347,10 @@ impl Coarse {
                     }
                 },
             );
-        // Coarse voxel c covers fine 2c - off and 2c - off + 1: its centre
-        // is at fine 2c - off + 0.5.
-        let ctrack: Vec<[f64; 2]> = seeds
-            .track
-            .iter()
-            .map(|t| {
-                [
-                    (t[0] + off[u] as f64 - 0.5) / 2.0,
-                    (t[1] + off[v] as f64 - 0.5) / 2.0,
-                ]
-            })
-            .collect();
+        let ctrack: Vec<[f64; 2]> = seeds.track.iter().map(|&t| h.position(plane, t)).collect();
         let cplane = Plane::new(dims, plane.a);
         // A coarse voxel's CT: the mean of its fine voxels'.
+        let hr = &h;
         let coarse_hu = seeds.hu.map(|fine_hu| {
             move |ci: usize| -> f32 {
                 let c = [
@@ -397,17 +358,10 @@ impl Coarse {
                     (ci / dims[0]) % dims[1],
                     ci / (dims[0] * dims[1]),
                 ];
-                let span = |a: usize| {
-                    if a == u || a == v {
-                        (2 * c[a]).saturating_sub(off[a])..(2 * c[a] + 2 - off[a]).min(g.dims[a])
-                    } else {
-                        c[a]..c[a] + 1
-                    }
-                };
                 let (mut sum, mut n) = (0f32, 0f32);
-                for z in span(2) {
-                    for y in span(1) {
-                        for x in span(0) {
+                for z in hr.fine(2, c[2]) {
+                    for y in hr.fine(1, c[1]) {
+                        for x in hr.fine(0, c[0]) {
                             sum += fine_hu(x + nx * (y + ny * z));
                             n += 1.0;
                         }
@@ -429,15 +383,14 @@ impl Coarse {
         );
         Some(Coarse {
             label,
-            dims,
+            h,
             to_coarse,
-            off,
         })
     }
 
     /// The coarse labels of fine row (y, z), indexed by `to_coarse[0][x]`.
     fn row(&self, y: usize, z: usize) -> &[u8] {
-        let [cx, cy, _] = self.dims;
+        let [cx, cy, _] = self.h.grid.dims;
         let cz = self.to_coarse[2][z];
         &self.label[cx * (self.to_coarse[1][y] + cy * cz)..][..cx]
     }
@@ -481,7 +434,7 @@ pub fn watershed_labels_fast(
 
 /// The watershed's labels, on the fine grid or a coarse one.
 pub enum Labels {
-    Coarse(Coarse),
+    Coarse(Box<Coarse>),
     Fine(Vec<u8>),
 }
 
@@ -489,7 +442,7 @@ impl Labels {
     /// [`watershed_labels_fast`]'s labels, kept coarse when computed so.
     pub fn compute(solid: &Mask, plane: &Plane, seeds: &Seeds, coarse_below_mm: f64) -> Self {
         match Coarse::of(solid, plane, seeds, coarse_below_mm) {
-            Some(c) => Labels::Coarse(c),
+            Some(c) => Labels::Coarse(Box::new(c)),
             None => Labels::Fine(watershed_labels(solid, plane, seeds)),
         }
     }
@@ -504,22 +457,18 @@ impl Labels {
         seeds: &Seeds,
         reach_mm: f64,
     ) -> f64 {
-        let (label, dims, halve, off) = match self {
-            Labels::Coarse(c) => (&c.label, c.dims, 2.0, [c.off[plane.u], c.off[plane.v]]),
-            Labels::Fine(f) => (f, grid.dims, 1.0, [0, 0]),
+        let (label, dims, halve, h) = match self {
+            Labels::Coarse(c) => (&c.label, c.h.grid.dims, 2.0, Some(&c.h)),
+            Labels::Fine(f) => (f, grid.dims, 1.0, None),
         };
         let cplane = Plane::new(dims, plane.a);
         let (su, sv) = (grid.spacing[plane.u] * halve, grid.spacing[plane.v] * halve);
         let n: usize = (0..cplane.slices())
             .into_par_iter()
             .map(|k| {
-                // Track in fine voxels; coarse voxel i covers fine 2i - off
-                // and 2i - off + 1.
+                // The track in (coarse) voxels.
                 let t = seeds.track[k];
-                let (cu, cv) = (
-                    (t[0] + off[0] as f64 - (halve - 1.0) * 0.5) / halve,
-                    (t[1] + off[1] as f64 - (halve - 1.0) * 0.5) / halve,
-                );
+                let [cu, cv] = h.map_or(t, |h| h.position(plane, t));
                 // Only the voxels beyond the reach, on either side, are read.
                 let beyond = |c: f64, lim: f64, n: usize| {
                     let left = (c - lim).ceil().clamp(0.0, n as f64) as usize;
@@ -550,17 +499,12 @@ impl Labels {
     /// floods met (a rib's neck, a sacroiliac joint), as voxel indices of
     /// the fine grid `dims` (a coarse voxel gives its first fine one).
     pub fn spine_contacts(&self, dims: [usize; 3]) -> Vec<[usize; 3]> {
-        let (label, cdims, off) = match self {
-            Labels::Coarse(c) => (&c.label, c.dims, Some(c.off)),
+        let (label, cdims, h) = match self {
+            Labels::Coarse(c) => (&c.label, c.h.grid.dims, Some(&c.h)),
             Labels::Fine(f) => (f, dims, None),
         };
         let [nx, ny, nz] = cdims;
-        // Fine index of coarse index c along axis a (halved when the
-        // coarse grid is shorter there).
-        let fine = |a: usize, c: usize| match off {
-            Some(off) if cdims[a] != dims[a] || off[a] > 0 => (2 * c).saturating_sub(off[a]),
-            _ => c,
-        };
+        let fine = |a: usize, c: usize| h.map_or(c, |h| h.fine(a, c).start);
         (0..nz)
             .into_par_iter()
             .flat_map_iter(|z| {

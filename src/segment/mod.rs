@@ -333,6 +333,97 @@ pub(crate) fn face_neighbours(i: usize, [nx, ny, nz]: [usize; 3]) -> [Option<usi
     ]
 }
 
+/// A grid coarsened 2 × 2 in-plane (the isolation's and the split's coarse
+/// path), its voxels paired in the patient's space
+/// ([`crate::volume::Grid::pair_offset`]): coarse voxel `c` along a halved
+/// axis covers fine `2c - off` and `2c - off + 1` (those inside the grid).
+#[derive(Clone, Debug)]
+pub(crate) struct Halving {
+    /// The fine grid's size.
+    fine: [usize; 3],
+    halved: [bool; 3],
+    off: [usize; 3],
+    /// Which voxel of a pair is the same one in every storage order
+    /// ([`crate::volume::Grid::pair_pick`]).
+    pick: [usize; 3],
+    /// The coarse grid.
+    pub grid: crate::Grid,
+}
+
+impl Halving {
+    /// `g` halved along the in-plane axes of `plane`.
+    pub fn new(g: &crate::Grid, plane: &Plane) -> Self {
+        let halved: [bool; 3] = std::array::from_fn(|a| a == plane.u || a == plane.v);
+        let off = std::array::from_fn(|a| if halved[a] { g.pair_offset(a) } else { 0 });
+        let pick = std::array::from_fn(|a| if halved[a] { g.pair_pick(a) } else { 0 });
+        let k = |a: usize| if halved[a] { 2.0 } else { 1.0 };
+        let grid = crate::Grid {
+            dims: std::array::from_fn(|a| {
+                if halved[a] {
+                    (g.dims[a] + off[a]).div_ceil(2)
+                } else {
+                    g.dims[a]
+                }
+            }),
+            spacing: std::array::from_fn(|a| k(a) * g.spacing[a]),
+            origin: g.origin,
+            direction: g.direction,
+        };
+        Halving {
+            fine: g.dims,
+            halved,
+            off,
+            pick,
+            grid,
+        }
+    }
+
+    /// The coarse index of fine index `i` along axis `a`.
+    #[inline]
+    pub fn coarse(&self, a: usize, i: usize) -> usize {
+        if self.halved[a] {
+            (i + self.off[a]) / 2
+        } else {
+            i
+        }
+    }
+
+    /// The fine indices of coarse index `c` along axis `a`.
+    pub fn fine(&self, a: usize, c: usize) -> std::ops::Range<usize> {
+        if self.halved[a] {
+            (2 * c).saturating_sub(self.off[a])..(2 * c + 2 - self.off[a]).min(self.fine[a])
+        } else {
+            c..c + 1
+        }
+    }
+
+    /// The fine voxel of coarse index `c` along axis `a` that a single-voxel
+    /// sample reads: the pair's picked one, or its other where the grid
+    /// cuts the pair.
+    pub fn picked(&self, a: usize, c: usize) -> usize {
+        let f = self.fine(a, c);
+        if f.len() == 2 {
+            f.start + self.pick[a]
+        } else {
+            f.start
+        }
+    }
+
+    /// A fine in-plane position (voxel units along `plane.u`, `plane.v`) in
+    /// coarse voxel units: coarse voxel `c`'s centre is at fine
+    /// `2c - off + 0.5`.
+    pub fn position(&self, plane: &Plane, t: [f64; 2]) -> [f64; 2] {
+        let c = |x: f64, a: usize| {
+            if self.halved[a] {
+                (x + self.off[a] as f64 - 0.5) / 2.0
+            } else {
+                x
+            }
+        };
+        [c(t[0], plane.u), c(t[1], plane.v)]
+    }
+}
+
 /// The σ (mm) for a CT with `noise_hu` of noise.
 pub fn adaptive_sigma_mm(p: &SpineParams, noise_hu: f64) -> f64 {
     if !noise_hu.is_finite() || noise_hu <= p.noise_reference_hu {

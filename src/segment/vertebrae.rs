@@ -416,45 +416,19 @@ pub fn label_vertebrae_fast(
         }
         return (labels, rep);
     }
-    let halve = |a: usize| a == u || a == v;
-    // Pairs fixed in the patient's space (see `Grid::pair_offset`): the same
-    // coarse voxels whichever way round the grid is stored.
-    let off: [usize; 3] = std::array::from_fn(|a| if halve(a) { g.pair_offset(a) } else { 0 });
-    let dims: [usize; 3] = std::array::from_fn(|a| {
-        if halve(a) {
-            (g.dims[a] + off[a]).div_ceil(2)
-        } else {
-            g.dims[a]
-        }
-    });
-    let spacing: [f64; 3] = std::array::from_fn(|a| {
-        if halve(a) {
-            2.0 * g.spacing[a]
-        } else {
-            g.spacing[a]
-        }
-    });
-    let cgrid = crate::volume::Grid {
-        dims,
-        spacing,
-        origin: g.origin,
-        direction: g.direction,
-    };
-    let to_c = |c: [usize; 3]| -> [usize; 3] {
-        std::array::from_fn(|a| if halve(a) { (c[a] + off[a]) / 2 } else { c[a] })
-    };
-    let [nx, ny, nz] = g.dims;
-    let mut coarse = Mask::filled(cgrid, 0);
+    // Pairs fixed in the patient's space: the same coarse voxels whichever
+    // way round the grid is stored.
+    let h = super::Halving::new(g, &plane);
+    let dims = h.grid.dims;
+    let to_c = |c: [usize; 3]| -> [usize; 3] { std::array::from_fn(|a| h.coarse(a, c[a])) };
+    let [nx, ny, _] = g.dims;
+    let mut coarse = Mask::filled(h.grid.clone(), 0);
     // Coarse slices are made in parallel, each from the fine rows (z, y) of
     // its one or two fine slices.
     let cplane_len = dims[0] * dims[1];
     let fine_rows = |cz: usize| {
-        let zs = if halve(2) {
-            (2 * cz).saturating_sub(off[2])..(2 * cz + 2 - off[2]).min(nz)
-        } else {
-            cz..cz + 1
-        };
-        zs.flat_map(move |z| (0..ny).map(move |y| (z, y)))
+        h.fine(2, cz)
+            .flat_map(move |z| (0..ny).map(move |y| (z, y)))
     };
     coarse
         .data
@@ -471,18 +445,7 @@ pub fn label_vertebrae_fast(
                 }
             }
         });
-    // Coarse voxel i covers fine 2i - off and 2i - off + 1: its centre is
-    // at fine 2i - off + 0.5.
-    let ctrack: Vec<[f64; 2]> = frame
-        .track
-        .iter()
-        .map(|t| {
-            [
-                (t[0] + off[u] as f64 - 0.5) / 2.0,
-                (t[1] + off[v] as f64 - 0.5) / 2.0,
-            ]
-        })
-        .collect();
+    let ctrack: Vec<[f64; 2]> = frame.track.iter().map(|&t| h.position(&plane, t)).collect();
     let cframe = Frame {
         plane: Plane::new(dims, plane.a),
         track: &ctrack,
@@ -514,21 +477,7 @@ pub fn label_vertebrae_fast(
     // one in the patient whichever way round the grid is stored (the mean
     // dilutes a thin cortex and a narrow cleft: on 0.6 mm phantoms L2–L4 lost
     // 0.01–0.02 with it).
-    let pick: [usize; 3] = std::array::from_fn(|a| if halve(a) { g.pair_pick(a) } else { 0 });
-    let fine_of = |a: usize, c: usize| -> usize {
-        if !halve(a) {
-            return c;
-        }
-        // The pair's picked voxel, or its other one where the box cuts it.
-        let n = g.dims[a] as i64;
-        let at = |k: usize| 2 * c as i64 + k as i64 - off[a] as i64;
-        let f = if (0..n).contains(&at(pick[a])) {
-            at(pick[a])
-        } else {
-            at(1 - pick[a])
-        };
-        f.clamp(0, n - 1) as usize
-    };
+    let fine_of = |a: usize, c: usize| h.picked(a, c);
     let mut csub = Volume::filled(coarse.grid.clone(), 0f32);
     csub.data
         .par_chunks_mut(cplane_len.max(1))
