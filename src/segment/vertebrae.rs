@@ -385,6 +385,11 @@ fn set_volumes(rep: &mut VertebraReport, labels: &[u8], voxel_mm3: f64) {
     for &l in labels {
         count[l as usize] += 1;
     }
+    assign_volumes(rep, &count, voxel_mm3);
+}
+
+/// Each vertebra's volume in `rep` from its voxel count (`count[label]`).
+fn assign_volumes(rep: &mut VertebraReport, count: &[usize; 256], voxel_mm3: f64) {
     for v in &mut rep.vertebrae {
         v.volume_mm3 = count[v.label as usize] as f64 * voxel_mm3;
     }
@@ -504,25 +509,36 @@ pub fn label_vertebrae_fast(
     // fine ones.
     let cleared = clefts_reported(&mut clabels, &cct, [0; 3], cframe.plane, p, &mut rep)
         .is_some_and(|n| n > 0);
+    // Each fine voxel of the mask takes its coarse voxel's label, counted on
+    // the way: the volumes on the fine grid, and (label 0) the clefts.
     let mut data = vec![0u8; mask.data.len()];
-    data.par_chunks_mut((nx * ny).max(1))
+    let count = data
+        .par_chunks_mut((nx * ny).max(1))
         .enumerate()
-        .for_each(|(z, slice)| {
+        .map(|(z, slice)| {
+            let mut count = [0usize; 256];
             for (i, o) in slice.iter_mut().enumerate() {
                 if mask.data[z * nx * ny + i] != 0 {
                     let c = to_c([i % nx, i / nx, z]);
                     *o = clabels.data[c[0] + dims[0] * (c[1] + dims[1] * c[2])];
+                    count[*o as usize] += 1;
                 }
             }
-        });
-    // Volumes on the fine grid.
-    set_volumes(&mut rep, &data, g.voxel_volume_mm3());
+            count
+        })
+        .reduce(
+            || [0usize; 256],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+                a
+            },
+        );
+    let vox = g.voxel_volume_mm3();
+    assign_volumes(&mut rep, &count, vox);
     if cleared {
-        let fine = data
-            .iter()
-            .zip(&mask.data)
-            .filter(|(&l, &m)| m != 0 && l == 0);
-        rep.clefts_cleared_mm3 = fine.count() as f64 * g.voxel_volume_mm3();
+        rep.clefts_cleared_mm3 = count[0] as f64 * vox;
     }
     (
         Volume {
