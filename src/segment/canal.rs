@@ -56,6 +56,98 @@ pub fn canal_track(
     Some(track)
 }
 
+/// Where dark vertebral bodies sit in a slice's canal candidates: front and
+/// back, left-right, in mm.
+pub struct BodyTest {
+    /// In-plane axis (0: u, 1: v) that runs front-back, and +1 when its
+    /// index grows toward the front, −1 when toward the back.
+    pub ap_axis: usize,
+    pub anterior_sign: f64,
+    /// A candidate this far in front of another one (centre to centre, mm)…
+    pub behind_mm: [f64; 2],
+    /// …and at most this far from it left-right, mm…
+    pub lr_mm: f64,
+    /// …is a body when the one behind is at least this large (a canal's
+    /// smallest cross-section, mm²; smaller holes behind the canal lie
+    /// in the posterior elements).
+    pub canal_min_mm2: f64,
+    /// The same body's hole in the next slices: centres this close, mm.
+    pub follow_mm: f64,
+}
+
+impl Default for BodyTest {
+    /// A body's centre lies 15–35 mm in front of the canal's in adults
+    /// (half a body's depth, its posterior wall, half the canal); a
+    /// lumbar canal is 150–350 mm² in cross-section, 100 mm² in severe
+    /// stenosis. Axes: v front-back, growing toward the front.
+    fn default() -> Self {
+        BodyTest {
+            ap_axis: 1,
+            anterior_sign: 1.0,
+            behind_mm: [10.0, 45.0],
+            lr_mm: 10.0,
+            canal_min_mm2: 100.0,
+            follow_mm: 8.0,
+        }
+    }
+}
+
+/// Drops the candidates that are vertebral bodies, not the canal: cancellous
+/// bone darker than the canal's limit (osteoporosis, fatty marrow) makes a
+/// body's interior a low-density hole near the midline too, 15–35 mm in
+/// front of the canal, and over the slices where the arch is open (no
+/// canal candidate) the longest chain runs through the bodies. A candidate
+/// with a canal-sized one behind it in the same slice is a body; a
+/// candidate in an adjacent slice whose centre lies within `follow_mm` of a
+/// body's is the same body. Candidates are (slice, pixel count, centre in
+/// voxels), `sp` the in-plane spacing; returns how many were dropped.
+pub fn drop_bodies(
+    cands: &mut Vec<(usize, usize, [f64; 2])>,
+    sp: [f64; 2],
+    test: &BodyTest,
+) -> usize {
+    let n = cands.len();
+    let (ap, lr) = (test.ap_axis, 1 - test.ap_axis);
+    let mut body = vec![false; n];
+    for (i, a) in cands.iter().enumerate() {
+        body[i] = cands.iter().any(|b| {
+            let front = (a.2[ap] - b.2[ap]) * sp[ap] * test.anterior_sign;
+            b.0 == a.0
+                && b.1 as f64 * sp[0] * sp[1] >= test.canal_min_mm2
+                && front >= test.behind_mm[0]
+                && front <= test.behind_mm[1]
+                && ((a.2[lr] - b.2[lr]) * sp[lr]).abs() <= test.lr_mm
+        });
+    }
+    // Follow each body through the adjacent slices until no more is found.
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in 0..n {
+            if body[i] {
+                continue;
+            }
+            let a = cands[i];
+            let near_body = (0..n).any(|j| {
+                body[j]
+                    && cands[j].0.abs_diff(a.0) == 1
+                    && ((a.2[0] - cands[j].2[0]) * sp[0]).hypot((a.2[1] - cands[j].2[1]) * sp[1])
+                        <= test.follow_mm
+            });
+            if near_body {
+                body[i] = true;
+                changed = true;
+            }
+        }
+    }
+    let mut k = 0;
+    cands.retain(|_| {
+        k += 1;
+        !body[k - 1]
+    });
+    n - cands.len()
+}
+
 /// The longest chain of canal candidates that is continuous through the
 /// slices: from slice to slice (with gaps of at most `max_gap_mm`) the centre
 /// moves at most `max_shift_mm` plus `shift_per_mm` per mm of slice distance.
@@ -117,6 +209,36 @@ pub fn continuous_chain(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A dark body 20 mm in front of the canal in slices 2–4 (v grows
+    /// toward the front), alone in slices 5–6 where the arch is open, and a
+    /// small hole behind the canal in slice 1 (the posterior elements).
+    #[test]
+    fn bodies_in_front_of_the_canal_are_dropped_and_followed() {
+        let test = BodyTest::default();
+        let canal = |k: usize| (k, 300, [50.0, 40.0]);
+        let body = |k: usize| (k, 900, [50.5, 60.0]);
+        let mut c = vec![canal(0), canal(1), (1, 60, [50.0, 25.0])];
+        c.extend((2..5).flat_map(|k| [canal(k), body(k)]));
+        c.extend([body(5), body(6), canal(9)]);
+        let dropped = drop_bodies(&mut c, [1.0, 1.0], &test);
+        assert_eq!(dropped, 5);
+        assert!(c.iter().all(|x| x.2[1] <= 40.0), "{c:?}");
+        // Stored front-back the other way round (v toward the back): the
+        // same candidates dropped.
+        let mut c = vec![canal(0), canal(1), (1, 60, [50.0, 25.0])];
+        c.extend((2..5).flat_map(|k| [canal(k), body(k)]));
+        c.extend([body(5), body(6), canal(9)]);
+        for x in &mut c {
+            x.2[1] = 100.0 - x.2[1];
+        }
+        let test = BodyTest {
+            anterior_sign: -1.0,
+            ..BodyTest::default()
+        };
+        assert_eq!(drop_bodies(&mut c, [1.0, 1.0], &test), 5);
+        assert!(c.iter().all(|x| x.2[1] >= 60.0), "{c:?}");
+    }
 
     #[test]
     fn track_interpolates_and_drops_outliers() {

@@ -44,6 +44,13 @@
 //!    halfway level between bone and surroundings are removed (a threshold
 //!    low enough for cancellous bone otherwise puts the surface a voxel out).
 //!
+//! 5a. **Slice pockets** ([`cavity::fill_slice_pockets`]): holes of an axial
+//!    slice of the spine in the vertebral body (in front of the canal, now
+//!    known, and near the midline) whose median HU lies between
+//!    `pocket_low_hu` and the fill's limit: marrow too dark for step 2
+//!    (osteoporosis, fatty marrow) whose pocket a gap in the cortex opens
+//!    in 3D. Fat (below 0 HU) stays out.
+//!
 //! 5b. **Cavities** ([`cavity`]): background pockets the mask encloses in 3D
 //!    (dark cancellous bone closed off by the bone above and below), up to
 //!    `cavity_max_mm3` and away from the canal, are filled.
@@ -163,6 +170,15 @@ pub struct SpineParams {
     /// Background pockets enclosed by the mask in 3D up to this volume are
     /// filled, mm³.
     pub cavity_max_mm3: f64,
+    /// Axial holes of the spine whose median HU lies between this and
+    /// `fill_low_hu` are filled (step 5a); `None`: not.
+    pub pocket_low_hu: Option<f32>,
+    /// … when their centre lies in the body: at least `pocket_front_mm` in
+    /// front of the canal's centre (a track a little off the canal must
+    /// not let the canal be filled) and at most `pocket_lateral_mm` left or
+    /// right of it (the sacral foramina, fat and nerves, lie further out).
+    pub pocket_front_mm: f64,
+    pub pocket_lateral_mm: f64,
     /// Spurs (step 5c) are removed when no voxel side exceeds this, mm.
     pub spur_max_voxel_mm: f64,
     /// CT values above this are metal (screws, rods), not bone (step 5d), HU.
@@ -204,6 +220,9 @@ impl Default for SpineParams {
             min_component_mm3: 5000.0,
             boundary_depth_mm: 2.5,
             cavity_max_mm3: 20_000.0,
+            pocket_low_hu: Some(0.0),
+            pocket_front_mm: 12.0,
+            pocket_lateral_mm: 15.0,
             spur_max_voxel_mm: 1.0,
             metal_above_hu: crate::io::resample::METAL_ABOVE_HU,
             metal_artefacts: Some(crate::mar::MarParams::default()),
@@ -243,6 +262,8 @@ pub struct SpineReport {
     pub boundary_removed_mm3: f64,
     /// Enclosed pockets filled (step 5b).
     pub cavities_filled_mm3: f64,
+    /// Dark pockets enclosed in an axial slice, filled (step 5a).
+    pub pockets_filled_mm3: f64,
     /// Voxels with at most one face neighbour in the mask, removed (step 5c).
     pub spurs_removed_mm3: f64,
     /// Metal artefact reduction, when the CT held metal (step 0).
@@ -717,12 +738,24 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
     rep.fill_added_mm3 = added as f64 * vox;
     rep.slices = plane.slices();
     let slice_mm = grid.spacing[plane.a];
+    // Candidates that are dark vertebral bodies in front of the canal.
+    let ap = if lr_is_u { plane.v } else { plane.u };
+    let body_test = canal::BodyTest {
+        ap_axis: usize::from(lr_is_u),
+        anterior_sign: if grid.direction[ap][1] > 0.0 {
+            -1.0
+        } else {
+            1.0
+        },
+        ..Default::default()
+    };
     let chain = |pick: &dyn Fn(&SliceFindings) -> &Candidates| {
-        let candidates: Vec<(usize, usize, [f64; 2])> = per_slice
+        let mut candidates: Vec<(usize, usize, [f64; 2])> = per_slice
             .iter()
             .enumerate()
             .flat_map(|(k, f)| pick(f).iter().map(move |&(n, c)| (k, n, c)))
             .collect();
+        canal::drop_bodies(&mut candidates, [su, sv], &body_test);
         canal::continuous_chain(&candidates, [su, sv], slice_mm, 40.0, 25.0, 0.5)
     };
     let span = |found: &[(usize, [f64; 2])]| match (found.first(), found.last()) {
@@ -888,9 +921,36 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
     drop(smoothed);
     rep.boundary_removed_mm3 = peeled as f64 * vox;
 
+    // 5a. Pockets enclosed in an axial slice, away from the canal, whose
+    // marrow is darker than the fill's limit (the fill left them as
+    // possible canal; the canal is known now).
+    let canal_radius_mm = (p.canal_area_mm2[0] / std::f64::consts::PI).sqrt();
+    if let Some(low) = p.pocket_low_hu {
+        let dims = grid.dims;
+        let ct_hu = |q: usize| -> f32 {
+            let c = [
+                q % dims[0],
+                (q / dims[0]) % dims[1],
+                q / (dims[0] * dims[1]),
+            ];
+            ct.data[(0..3).map(|a| ct_steps[a] * (c[a] + lo[a])).sum::<usize>()]
+        };
+        let pockets = cavity::SlicePockets {
+            track: &track,
+            canal_radius_mm,
+            ap_axis: body_test.ap_axis,
+            anterior_sign: body_test.anterior_sign,
+            front_mm: p.pocket_front_mm,
+            lateral_mm: p.pocket_lateral_mm,
+            area_mm2: [p.canal_area_mm2[0], p.fill_max_area_mm2],
+            hu: [low, p.fill_low_hu],
+        };
+        let n = cavity::fill_slice_pockets(&mut solid, &plane, &pockets, &ct_hu);
+        rep.pockets_filled_mm3 = n as f64 * vox;
+    }
+
     // 5b. Pockets enclosed in 3D (cancellous bone darker than the fill's
     // limit, closed off by the bone above and below).
-    let canal_radius_mm = (p.canal_area_mm2[0] / std::f64::consts::PI).sqrt();
     let n = cavity::fill_cavities(
         &mut solid,
         &plane,
