@@ -2,7 +2,7 @@
 //! varies: slice thickness, noise, bone density, in-plane pixel size.
 //!
 //! `cargo run --release --example robustness [SEEDS]` prints, per case and
-//! seed, Dice against the phantom's truth, the rib and ilium volume kept
+//! seed (and scoliosis, mm at L3), Dice against the phantom's truth, the rib and ilium volume kept
 //! (should be 0), the spine missed and the volume kept outside it, the σ the
 //! noise led to, the bone the first flood left to the spine beyond its
 //! lateral reach, whether the isolation ran again with weak bone last, the
@@ -16,8 +16,9 @@
 //! without reducing the streaks first (`--no-metal-correction`).
 //!
 //! Each case renders the same field of view (L1 to the sacrum with ribs and
-//! pelvis, 179 × 166 × 240 mm; the last two a spine-centred 110 mm square
-//! one, which cuts the iliac wings and the ribs) on its own grid.
+//! pelvis, 179 × 166 × 240 mm; two a spine-centred 110 mm square one, which
+//! cuts the iliac wings and the ribs) on its own grid; the last two with a
+//! scoliotic column (25 mm to the left, 45 mm to the right at L3).
 
 use spinemesh::evaluate::{compare, label_dice};
 use spinemesh::phantom::{
@@ -26,22 +27,25 @@ use spinemesh::phantom::{
 use spinemesh::pipeline::{self, Params};
 
 /// (in-plane mm, slice mm, noise HU, lowest cancellous HU (the range is
-/// 100 HU wide), in-plane field of view mm).
-const CASES: [(f64, f64, f64, f64, f64); 14] = [
-    (0.8, 0.5, 20.0, 100.0, 179.2),
-    (0.8, 1.0, 20.0, 100.0, 179.2),
-    (0.8, 2.0, 20.0, 100.0, 179.2),
-    (0.8, 3.0, 20.0, 100.0, 179.2),
-    (0.8, 5.0, 20.0, 100.0, 179.2),
-    (0.6, 1.25, 30.0, 100.0, 179.2),
-    (1.0, 2.5, 40.0, 120.0, 179.2),
-    (0.8, 2.0, 60.0, 100.0, 179.2),
-    (0.8, 2.0, 120.0, 100.0, 179.2),
-    (0.8, 3.0, 50.0, 60.0, 179.2),
-    (0.8, 2.0, 30.0, 50.0, 179.2),
-    (0.8, 2.0, 30.0, 20.0, 179.2),
-    (0.8, 2.0, 20.0, 100.0, 110.0),
-    (0.8, 3.0, 20.0, 100.0, 110.0),
+/// 100 HU wide), in-plane field of view mm, scoliosis mm: the column's
+/// offset to the left at L3).
+const CASES: [(f64, f64, f64, f64, f64, f64); 16] = [
+    (0.8, 0.5, 20.0, 100.0, 179.2, 0.0),
+    (0.8, 1.0, 20.0, 100.0, 179.2, 0.0),
+    (0.8, 2.0, 20.0, 100.0, 179.2, 0.0),
+    (0.8, 3.0, 20.0, 100.0, 179.2, 0.0),
+    (0.8, 5.0, 20.0, 100.0, 179.2, 0.0),
+    (0.6, 1.25, 30.0, 100.0, 179.2, 0.0),
+    (1.0, 2.5, 40.0, 120.0, 179.2, 0.0),
+    (0.8, 2.0, 60.0, 100.0, 179.2, 0.0),
+    (0.8, 2.0, 120.0, 100.0, 179.2, 0.0),
+    (0.8, 3.0, 50.0, 60.0, 179.2, 0.0),
+    (0.8, 2.0, 30.0, 50.0, 179.2, 0.0),
+    (0.8, 2.0, 30.0, 20.0, 179.2, 0.0),
+    (0.8, 2.0, 20.0, 100.0, 110.0, 0.0),
+    (0.8, 3.0, 20.0, 100.0, 110.0, 0.0),
+    (0.8, 2.0, 20.0, 100.0, 179.2, 25.0),
+    (0.8, 2.0, 20.0, 100.0, 179.2, -45.0),
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -58,8 +62,9 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "{:>6} {:>8} {:>6} {:>6} {:>9} {:>4} {:>7} {:>9} {:>9} {:>9} {:>6} {:>9} {:>6} {:>10} {:>8}",
+        "{:>6} {:>6} {:>8} {:>6} {:>6} {:>9} {:>4} {:>7} {:>9} {:>9} {:>9} {:>6} {:>9} {:>6} {:>10} {:>8}",
         "FOV mm",
+        "scol.",
         "pixel mm",
         "slice",
         "noise",
@@ -75,7 +80,7 @@ fn main() -> anyhow::Result<()> {
         "vertebrae",
         "worst"
     );
-    for &(px, slice, noise, cancellous, fov) in &CASES {
+    for &(px, slice, noise, cancellous, fov, scoliosis) in &CASES {
         for seed in 1..=seeds {
             let mut pp = PhantomParams::demo();
             let extent = [fov, fov.min(166.4), 240.0];
@@ -85,6 +90,7 @@ fn main() -> anyhow::Result<()> {
             pp.noise_sd_hu = noise;
             pp.cancellous_hu = (cancellous, cancellous + 100.0);
             pp.anatomy_variation = 0.08;
+            pp.scoliosis_mm = scoliosis;
             pp.seed = seed;
             if metal {
                 pp.pedicle_screws = true;
@@ -125,7 +131,7 @@ fn main() -> anyhow::Result<()> {
                 _ => ("—".into(), "—".into()),
             };
             println!(
-                "{fov:>6} {px:>8} {slice:>6} {noise:>6} {:>9} {seed:>4} {dice:>7.4} {:>6.1} cm³ {:>6.1} cm³ {:>6.1} cm³ {:>6.2} {:>5.1} cm³ {:>6} {found:>10} {worst:>8}",
+                "{fov:>6} {scoliosis:>6} {px:>8} {slice:>6} {noise:>6} {:>9} {seed:>4} {dice:>7.4} {:>6.1} cm³ {:>6.1} cm³ {:>6.1} cm³ {:>6.2} {:>5.1} cm³ {:>6} {found:>10} {worst:>8}",
                 format!("{cancellous}–{}", cancellous + 100.0),
                 cm3(count(&out.mask, &other, true)),
                 cm3(count(&truth, &out.mask, false)),

@@ -265,6 +265,42 @@ fn second_flood_on_a_stack_along_index_axis_0() {
 /// and the spine's flood kept the posterior ilium (Dice 0.910, 54 cm³ of
 /// ilium measured). Bone cut by the field of view's side beyond 40 mm left
 /// or right of the canal now seeds it: no ilium or rib voxel is kept.
+/// A scoliotic lumbar spine (the column 45 mm to the patient's right at L3,
+/// on the midline at L1's top and at S1; 0.8 mm pixels, 2 mm slices): the
+/// canal was looked for within 30 mm of the body's left-right centre only,
+/// so it was found in 27 slices, the spine's seeds missed L2–L4 and the
+/// vertebrae went unnamed (Dice 0.740). The bone's own centre (the spine,
+/// between the ribs and the pelvis) now counts too: 0.977, L1–L5 and the
+/// sacrum named, no rib or ilium. (The phantom shifts its vertebrae without
+/// turning them, so their facet joints meet less well than a real curve's;
+/// the worst vertebra's Dice, 0.893, is the phantom's as much as ours.)
+#[test]
+fn spine_preset_on_a_scoliotic_spine() {
+    let mut pp = PhantomParams::demo().realistic();
+    pp.spacing_mm[2] = 2.0;
+    pp.dims = [223, 208, 120];
+    pp.fov_centre_mm[2] = 10.0 - 0.5 * 119.0 * 2.0;
+    pp.anatomy_variation = 0.08;
+    pp.scoliosis_mm = -45.0;
+    let ph = generate(&pp);
+    let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
+    let m = compare(&out.mask, &ph.spine_truth()).unwrap();
+    let rep = out.spine.as_ref().unwrap();
+    eprintln!("scoliotic phantom: Dice {:.4}, {rep:?}", m.dice);
+    assert!(m.dice >= 0.97, "Dice {}", m.dice);
+    let other = ph.mask_of(&[LABEL_RIB, LABEL_PELVIS]);
+    assert_eq!(overlap(&out.mask, &other, true), 0, "rib or pelvis voxels");
+    let names: Vec<&str> = rep
+        .vertebrae
+        .as_ref()
+        .unwrap()
+        .vertebrae
+        .iter()
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(names, ["L1", "L2", "L3", "L4", "L5", "sacrum"]);
+}
+
 #[test]
 fn spine_preset_in_a_small_field_of_view() {
     let mut pp = PhantomParams::demo().realistic();

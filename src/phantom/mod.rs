@@ -192,6 +192,13 @@ pub struct PhantomParams {
     /// anatomy (titanium pedicle screws: 100–500 HU); 0 for none.
     #[serde(default)]
     pub metal_streaks_hu: f64,
+    /// Scoliosis: the column's offset to the patient's left (+x, negative:
+    /// right) at mid-lumbar level, mm; one lumbar curve, half a sine from
+    /// L1's superior endplate to S1's (both stay on the midline, as do the
+    /// ribs and the pelvis). The vertebrae are shifted, not rotated; 0 for
+    /// none.
+    #[serde(default)]
+    pub scoliosis_mm: f64,
     /// Seed of the noise, the density fields and the anatomical variation.
     pub seed: u64,
 }
@@ -227,6 +234,7 @@ impl PhantomParams {
             blood_hu: HU_BLOOD,
             pedicle_screws: false,
             metal_streaks_hu: 0.0,
+            scoliosis_mm: 0.0,
             seed: 1,
         }
     }
@@ -332,6 +340,12 @@ impl PhantomParams {
             return bad(format!(
                 "phantom metal streaks {} HU must be between 0 and 2000",
                 self.metal_streaks_hu
+            ));
+        }
+        if !(self.scoliosis_mm >= -60.0 && self.scoliosis_mm <= 60.0) {
+            return bad(format!(
+                "phantom scoliosis {} mm must be between -60 and 60 mm",
+                self.scoliosis_mm
             ));
         }
         if !(self.lordosis_deg >= 0.0 && self.lordosis_deg <= 80.0) {
@@ -1168,9 +1182,12 @@ struct Arc {
     phi0: f64,
     oy: f64,
     oz: f64,
+    /// Scoliosis: left offset at mid-length, mm, and the arc's length.
+    lateral: f64,
+    length: f64,
 }
 impl Arc {
-    fn new(length: f64, lordosis_deg: f64) -> Arc {
+    fn new(length: f64, lordosis_deg: f64, lateral: f64) -> Arc {
         let total = lordosis_deg.max(0.5).to_radians();
         let r = length / total;
         let phi0 = 0.5 * total;
@@ -1179,6 +1196,8 @@ impl Arc {
             phi0,
             oy: 0.0,
             oz: 0.0,
+            lateral,
+            length,
         };
         let p = arc.point(0.0);
         arc.oy = -p[1];
@@ -1191,8 +1210,9 @@ impl Arc {
     fn point(&self, s: f64) -> V3 {
         let phi = self.phi(s);
         let h = (0.5 * phi).sin();
+        let t = (s / self.length).clamp(0.0, 1.0);
         [
-            0.0,
+            self.lateral * (std::f64::consts::PI * t).sin(),
             2.0 * self.r * h * h + self.oy,
             self.r * phi.sin() + self.oz,
         ]
@@ -1330,7 +1350,7 @@ impl Anatomy {
             s += 2.0 * l.hh + disc_h[i + 1];
         }
         let s_s1 = s;
-        let arc = Arc::new(s_s1, lordosis);
+        let arc = Arc::new(s_s1, lordosis, p.scoliosis_mm);
         let centre_s = |i: usize| s_top[i] + levels[i].hh;
         let frames: Vec<Frame> = (0..5).map(|i| arc.frame(centre_s(i))).collect();
         let sacral_scale = level_scale[5];
@@ -2909,6 +2929,43 @@ mod tests {
         let sd = (diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / n).sqrt();
         assert!(mean.abs() < 0.3, "mean {mean}");
         assert!((sd - 25.0).abs() < 0.5, "sd {sd}");
+    }
+
+    /// The scoliotic column: L3's centroid 30 mm to the left (+x in LPS),
+    /// L1 and the sacrum, near the curve's ends, much less; the canal moves
+    /// with its vertebra.
+    #[test]
+    fn scoliosis_shifts_the_column_to_the_left() {
+        let ph = generate(&PhantomParams {
+            scoliosis_mm: 30.0,
+            ..whole_spine(1, 0.0)
+        });
+        let g = &ph.labels.grid;
+        let mean_x = |label: u8| {
+            let (mut sum, mut n) = (0.0, 0usize);
+            for (idx, _) in ph
+                .labels
+                .data
+                .iter()
+                .enumerate()
+                .filter(|(_, &l)| l == label)
+            {
+                let c = g.coords(idx);
+                sum += g.index_to_lps([c[0] as f64, c[1] as f64, c[2] as f64])[0];
+                n += 1;
+            }
+            sum / n as f64
+        };
+        let (l1, l3, sacrum) = (mean_x(LABEL_L1), mean_x(LABEL_L1 + 2), mean_x(LABEL_SACRUM));
+        assert!((l3 - 30.0).abs() < 3.0, "L3 at x = {l3}");
+        assert!(l1 < 15.0 && sacrum.abs() < 8.0, "L1 {l1}, sacrum {sacrum}");
+        assert!((mean_x(LABEL_CANAL) - 15.0).abs() < 10.0);
+        assert!(PhantomParams {
+            scoliosis_mm: 80.0,
+            ..PhantomParams::demo()
+        }
+        .validate()
+        .is_err());
     }
 
     #[test]
