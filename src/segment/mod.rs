@@ -681,16 +681,22 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
                 // The bone's left-right centre: in a scoliotic spine the
                 // canal can lie further from the body's centre than
                 // `canal_midline_mm`, but in the slices between the ribs
-                // and the pelvis the spine is the bone.
-                let (mut bone_sum, mut bone_n) = (0usize, 0usize);
-                for j in f.rows.0..f.rows.1 {
-                    for (i, &b) in m[j * nu..(j + 1) * nu].iter().enumerate() {
-                        let b = usize::from(b != 0);
-                        bone_n += b;
-                        bone_sum += b * if lr_is_u { i } else { j };
-                    }
-                }
-                let bone_lr = bone_sum as f64 / bone_n.max(1) as f64;
+                // and the pelvis the spine is the bone. Found only for a
+                // slice with a hole that the body's centre leaves out.
+                let bone_lr = std::cell::OnceCell::new();
+                let bone_lr = || {
+                    *bone_lr.get_or_init(|| {
+                        let (mut sum, mut n) = (0usize, 0usize);
+                        for j in f.rows.0..f.rows.1 {
+                            for (i, &b) in m[j * nu..(j + 1) * nu].iter().enumerate() {
+                                let b = usize::from(b != 0);
+                                n += b;
+                                sum += b * if lr_is_u { i } else { j };
+                            }
+                        }
+                        sum as f64 / n.max(1) as f64
+                    })
+                };
                 // Low-density holes of the right size near the midline.
                 // (Holes lie within the rows the fill reports.)
                 let span = f.rows.0 * nu..f.rows.1 * nu;
@@ -722,8 +728,8 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
                         if area >= p.canal_area_mm2[0]
                             && area <= p.canal_area_mm2[1]
                             && mean <= p.canal_max_hu as f64
-                            && off_mm(body_lr).abs().min(off_mm(bone_lr).abs())
-                                <= p.canal_midline_mm
+                            && (off_mm(body_lr).abs() <= p.canal_midline_mm
+                                || off_mm(bone_lr()).abs() <= p.canal_midline_mm)
                         {
                             out.push((sizes[l], centre));
                         }
