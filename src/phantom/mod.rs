@@ -195,8 +195,8 @@ pub struct PhantomParams {
     /// Scoliosis: the column's offset to the patient's left (+x, negative:
     /// right) at mid-lumbar level, mm; one lumbar curve, half a sine from
     /// L1's superior endplate to S1's (both stay on the midline, as do the
-    /// ribs and the pelvis). The vertebrae are shifted, not rotated; 0 for
-    /// none.
+    /// ribs and the pelvis); each vertebra turned about the column's axis
+    /// toward the convex side, 0.5° per mm of its shift. 0 for none.
     #[serde(default)]
     pub scoliosis_mm: f64,
     /// Seed of the noise, the density fields and the anatomical variation.
@@ -629,6 +629,15 @@ impl Frame {
                 add(scale(self.v, q[1]), scale(self.w, q[2])),
             ),
         )
+    }
+    /// The frame turned by `theta` about its own w axis (u toward v).
+    fn turned(self, theta: f64) -> Frame {
+        let (s, c) = theta.sin_cos();
+        Frame {
+            u: add(scale(self.u, c), scale(self.v, s)),
+            v: sub(scale(self.v, c), scale(self.u, s)),
+            ..self
+        }
     }
     fn shifted(&self, dw: f64) -> Frame {
         Frame {
@@ -1217,8 +1226,11 @@ impl Arc {
             self.r * phi.sin() + self.oz,
         ]
     }
+    /// The local frame at `s`; in a scoliotic curve turned about the
+    /// column's axis so that the body faces the convex side.
     fn frame(&self, s: f64) -> Frame {
-        Frame::sagittal(self.point(s), self.phi(s))
+        let p = self.point(s);
+        Frame::sagittal(p, self.phi(s)).turned(SCOLIOSIS_TURN_DEG_PER_MM.to_radians() * p[0])
     }
     /// Arc length of the point of the arc nearest to (y, z).
     #[inline]
@@ -1248,6 +1260,10 @@ const PED_ANGLE_DEG: [f64; 5] = [8.0, 10.0, 13.0, 17.0, 22.0];
 const TP_TIP: [f64; 5] = [33.0, 38.0, 43.0, 42.0, 40.0];
 const SP_LEN: [f64; 5] = [26.0, 28.0, 29.0, 28.0, 24.0];
 const SP_H: [f64; 5] = [16.0, 18.0, 19.0, 19.0, 17.0];
+/// Axial rotation of a scoliotic vertebra per mm of its shift, degrees
+/// (the body turns toward the convex side: ~20° at the apex of a curve
+/// whose apex lies 40 mm off the midline).
+const SCOLIOSIS_TURN_DEG_PER_MM: f64 = 0.5;
 /// Facet joint space, mm.
 const FACET_GAP: f64 = 1.5;
 /// Body A-P depth = `BODY_DEPTH_FACTOR` × ellipse semi-axis b (flat back at 0.7 b).
