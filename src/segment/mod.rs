@@ -545,6 +545,24 @@ pub struct SpineOutput {
     pub report: SpineReport,
 }
 
+/// The CT value at a voxel index of the box of `dims` whose first voxel is
+/// `lo` in `ct`'s grid.
+fn ct_in_box(
+    ct: &Volume<f32>,
+    lo: [usize; 3],
+    dims: [usize; 3],
+) -> impl Fn(usize) -> f32 + Sync + '_ {
+    let steps = [1, ct.grid.dims[0], ct.grid.dims[0] * ct.grid.dims[1]];
+    move |q| {
+        let c = [
+            q % dims[0],
+            (q / dims[0]) % dims[1],
+            q / (dims[0] * dims[1]),
+        ];
+        ct.data[(0..3).map(|a| steps[a] * (c[a] + lo[a])).sum::<usize>()]
+    }
+}
+
 /// Steps 0–7.
 pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
     let grid = &ct.grid;
@@ -837,12 +855,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
         .map(|k| k + reach >= first && k <= last + reach)
         .collect();
     // The CT at a voxel of the bone's box (for the second flood).
-    let box_dims = grid.dims;
-    let box_hu = |q: usize| -> f32 {
-        let (nx, ny) = (box_dims[0], box_dims[1]);
-        let c = [q % nx, (q / nx) % ny, q / (nx * ny)];
-        ct.data[(0..3).map(|a| ct_steps[a] * (c[a] + lo[a])).sum::<usize>()]
-    };
+    let box_hu = ct_in_box(ct, lo, grid.dims);
     let seeds = isolate::Seeds {
         track: &track,
         spine_slices: &spine_seeds,
@@ -948,15 +961,7 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
     // possible canal; the canal is known now).
     let canal_radius_mm = (p.canal_area_mm2[0] / std::f64::consts::PI).sqrt();
     if let Some(low) = p.pocket_low_hu {
-        let dims = grid.dims;
-        let ct_hu = |q: usize| -> f32 {
-            let c = [
-                q % dims[0],
-                (q / dims[0]) % dims[1],
-                q / (dims[0] * dims[1]),
-            ];
-            ct.data[(0..3).map(|a| ct_steps[a] * (c[a] + lo[a])).sum::<usize>()]
-        };
+        let ct_hu = ct_in_box(ct, lo, grid.dims);
         let pockets = cavity::SlicePockets {
             track: &track,
             canal_radius_mm,
@@ -1034,31 +1039,24 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
     // 7. Vertebrae: what the split needs; it runs before the surface (it
     // clears clefts between vertebrae and fills each vertebra's holes in
     // its sagittal and coronal planes, but not where metal was removed).
-    let vertebrae = p.vertebrae.as_ref().map(|vp| {
-        let ap = if lr_is_u { plane.v } else { plane.u };
-        vertebrae::VertebraJob {
-            lo,
-            dims: grid.dims,
-            slice_axis: plane.a,
-            track: track.clone(),
-            lr_is_u,
-            anterior_sign: if grid.direction[ap][1] > 0.0 {
-                -1.0
-            } else {
-                1.0
-            },
-            slices_go_up: grid.direction[plane.a][2] >= 0.0,
-            contacts: contacts
-                .iter()
-                .filter(|c| (0..3).all(|a| c[a] >= lo2[a] && c[a] < hi2[a]))
-                .map(|c| std::array::from_fn(|a| c[a] - lo2[a]))
-                .collect(),
-            params: vertebrae::VertebraParams {
-                metal_above_hu: p.metal_above_hu,
-                ..vp.clone()
-            },
-            metal_zone: removed.zone.take(),
-        }
+    let vertebrae = p.vertebrae.as_ref().map(|vp| vertebrae::VertebraJob {
+        lo,
+        dims: grid.dims,
+        slice_axis: plane.a,
+        track: track.clone(),
+        lr_is_u,
+        anterior_sign: body_test.anterior_sign,
+        slices_go_up: grid.direction[plane.a][2] >= 0.0,
+        contacts: contacts
+            .iter()
+            .filter(|c| (0..3).all(|a| c[a] >= lo2[a] && c[a] < hi2[a]))
+            .map(|c| std::array::from_fn(|a| c[a] - lo2[a]))
+            .collect(),
+        params: vertebrae::VertebraParams {
+            metal_above_hu: p.metal_above_hu,
+            ..vp.clone()
+        },
+        metal_zone: removed.zone.take(),
     });
     Ok(SpineOutput {
         within: (lo, std::array::from_fn(|a| lo[a] + solid.grid.dims[a])),
