@@ -82,9 +82,9 @@ pub struct SlicePockets<'a> {
 
 /// Fills the holes of `mask` in each slice of `plane` (background
 /// 4-connected within the slice and enclosed by the mask there) that `p`
-/// selects: small enough, away from the canal, median CT (`hu` of a voxel
-/// index of `mask`) in the range, in the vertebral body. Returns the number
-/// of voxels added.
+/// selects: of the size, in the vertebral body, clear of the canal, their
+/// median CT (`hu` of a voxel index of `mask`) in the range. Returns the
+/// number of voxels added.
 ///
 /// For marrow darker than the solid fill's limit (osteoporosis, fatty
 /// marrow): the fill leaves such holes, as the canal is one too, and a gap
@@ -105,6 +105,9 @@ pub fn fill_slice_pockets(
     let add: Vec<Vec<usize>> = (0..plane.slices())
         .into_par_iter()
         .map(|k| {
+            let Some(&c) = p.track.get(k) else {
+                return Vec::new();
+            };
             let m = plane.gather(&mask.data, k);
             let (lab, sizes) = super::fill::holes_2d(&m, nu, nv);
             if sizes.len() < 2 {
@@ -116,9 +119,6 @@ pub fn fill_slice_pockets(
                     pixels[l as usize].push(q);
                 }
             });
-            let Some(&c) = p.track.get(k) else {
-                return Vec::new();
-            };
             // Offset (mm) of in-plane (i, j) from the canal centre.
             let offset = |i: f64, j: f64| [(i - c[0]) * su, (j - c[1]) * sv];
             let from_canal = |i: f64, j: f64| {
