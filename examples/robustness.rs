@@ -1,9 +1,9 @@
 //! Robustness of the `spine` preset on the phantom across what clinical CT
 //! varies: slice thickness, noise, bone density, in-plane pixel size.
 //!
-//! `cargo run --release --example robustness [SEEDS]` prints, per case and
-//! seed (and scoliosis, mm at L3), Dice against the phantom's truth, the rib and ilium volume kept
-//! (should be 0), the spine missed and the volume kept outside it, the σ the
+//! `cargo run --release --example robustness [SEEDS]` prints, per case
+//! (with its scoliosis, mm at L3) and seed, Dice against the phantom's
+//! truth, the rib and ilium volume kept (should be 0), the spine missed and the volume kept outside it, the σ the
 //! noise led to, the bone the first flood left to the spine beyond its
 //! lateral reach, whether the isolation ran again with weak bone last, the
 //! vertebrae found (`L1…S` when L1–L5 and the sacrum are found and named,

@@ -196,7 +196,8 @@ pub struct PhantomParams {
     /// right) at mid-lumbar level, mm; one lumbar curve, half a sine from
     /// L1's superior endplate to S1's (both stay on the midline, as do the
     /// ribs and the pelvis); each vertebra turned about the column's axis
-    /// toward the convex side, 0.5° per mm of its shift. 0 for none.
+    /// toward the convex side, 0.5° per mm of its shift. The muscles and
+    /// vessels stay where they are. 0 for none.
     #[serde(default)]
     pub scoliosis_mm: f64,
     /// Seed of the noise, the density fields and the anatomical variation.
