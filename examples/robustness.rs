@@ -82,11 +82,7 @@ fn main() -> anyhow::Result<()> {
     );
     for &(px, slice, noise, cancellous, fov, scoliosis) in &CASES {
         for seed in 1..=seeds {
-            let mut pp = PhantomParams::demo();
-            let extent = [fov, fov.min(166.4), 240.0];
-            pp.spacing_mm = [px, px, slice];
-            pp.dims = std::array::from_fn(|a| (extent[a] / pp.spacing_mm[a]) as usize);
-            pp.fov_centre_mm = [0.0, -2.0, 10.0 - 0.5 * (pp.dims[2] - 1) as f64 * slice];
+            let mut pp = PhantomParams::demo().on_grid(px, slice, fov);
             pp.noise_sd_hu = noise;
             pp.cancellous_hu = (cancellous, cancellous + 100.0);
             pp.anatomy_variation = 0.08;

@@ -146,15 +146,10 @@ fn phantom_in_every_voxel_order_gives_the_same_vertebrae() {
         (0.6, 2.0, 20.0, (100.0, 200.0)),
         (0.8, 2.0, 30.0, (20.0, 120.0)),
     ] {
-        let mut pp = PhantomParams::demo().realistic();
+        let mut pp = PhantomParams::demo()
+            .realistic()
+            .on_grid(pixel_mm, slice_mm, 179.2);
         pp.cancellous_hu = cancellous_hu;
-        for (a, fov_mm) in [179.2, 166.4].into_iter().enumerate() {
-            pp.spacing_mm[a] = pixel_mm;
-            pp.dims[a] = (fov_mm / pixel_mm) as usize;
-        }
-        pp.spacing_mm[2] = slice_mm;
-        pp.dims[2] = (240.0 / slice_mm) as usize;
-        pp.fov_centre_mm[2] = 10.0 - 0.5 * (pp.dims[2] - 1) as f64 * slice_mm;
         pp.anatomy_variation = 0.08;
         pp.noise_sd_hu = noise_hu;
         let ph = generate(&pp);

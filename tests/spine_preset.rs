@@ -267,10 +267,7 @@ fn second_flood_on_a_stack_along_index_axis_0() {
 /// or right of the canal now seeds it: no ilium or rib voxel is kept.
 #[test]
 fn spine_preset_in_a_small_field_of_view() {
-    let mut pp = PhantomParams::demo().realistic();
-    pp.spacing_mm[2] = 2.0;
-    pp.dims = [137, 137, 120];
-    pp.fov_centre_mm = [0.0, -2.0, 10.0 - 0.5 * 119.0 * 2.0];
+    let mut pp = PhantomParams::demo().realistic().on_grid(0.8, 2.0, 110.0);
     pp.anatomy_variation = 0.08;
     let ph = generate(&pp);
     let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
@@ -298,10 +295,7 @@ fn spine_preset_in_a_small_field_of_view() {
 /// ilium with it (Dice 0.762), now 0.980.
 #[test]
 fn spine_preset_finds_a_canal_off_the_body_midline() {
-    let mut scoliotic = PhantomParams::demo().realistic();
-    scoliotic.spacing_mm[2] = 2.0;
-    scoliotic.dims = [223, 208, 120];
-    scoliotic.fov_centre_mm[2] = 10.0 - 0.5 * 119.0 * 2.0;
+    let mut scoliotic = PhantomParams::demo().realistic().on_grid(0.8, 2.0, 179.2);
     scoliotic.anatomy_variation = 0.08;
     let mut off_centre = scoliotic.clone();
     scoliotic.scoliosis_mm = -45.0;

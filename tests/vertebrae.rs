@@ -38,10 +38,7 @@ fn phantom_vertebra_dice(labels: &[u8], truth: &[u8]) -> Vec<(u8, String, f64)> 
 /// vertebra ≥ 0.96).
 #[test]
 fn canal_is_not_tracked_through_dark_vertebral_bodies() {
-    let mut pp = PhantomParams::demo();
-    pp.spacing_mm = [0.8, 0.8, 2.0];
-    pp.dims = [223, 208, 120];
-    pp.fov_centre_mm = [0.0, -2.0, 10.0 - 0.5 * 119.0 * 2.0];
+    let mut pp = PhantomParams::demo().on_grid(0.8, 2.0, 179.2);
     pp.noise_sd_hu = 30.0;
     pp.cancellous_hu = (20.0, 120.0);
     pp.anatomy_variation = 0.08;

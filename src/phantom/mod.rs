@@ -253,6 +253,22 @@ impl PhantomParams {
         }
     }
 
+    /// This phantom on pixels of `pixel_mm` and slices of `slice_mm`, over a
+    /// field of view `fov_mm` wide (front to back at most the demo's
+    /// 166.4 mm) and 240 mm tall, its top 10 mm above L1 as in the demo: the
+    /// grids of the robustness sweep and of the tests that use them.
+    pub fn on_grid(self, pixel_mm: f64, slice_mm: f64, fov_mm: f64) -> Self {
+        let extent = [fov_mm, fov_mm.min(166.4), 240.0];
+        let spacing_mm = [pixel_mm, pixel_mm, slice_mm];
+        let dims = std::array::from_fn(|a| (extent[a] / spacing_mm[a]) as usize);
+        PhantomParams {
+            dims,
+            spacing_mm,
+            fov_centre_mm: top_anchored(dims, spacing_mm, -2.0),
+            ..self
+        }
+    }
+
     /// Dense bone: cancellous 260–360 HU and posterior elements ≥ 350 HU, so
     /// every bone voxel is far above the paper's 150 HU threshold.
     pub fn dense(self) -> Self {
@@ -2946,6 +2962,19 @@ mod tests {
         let sd = (diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / n).sqrt();
         assert!(mean.abs() < 0.3, "mean {mean}");
         assert!((sd - 25.0).abs() < 0.5, "sd {sd}");
+    }
+
+    #[test]
+    fn on_grid_gives_the_sweeps_grids() {
+        let p = PhantomParams::demo().on_grid(0.8, 2.0, 179.2);
+        assert_eq!(p.dims, [223, 208, 120]);
+        assert_eq!(p.spacing_mm, [0.8, 0.8, 2.0]);
+        assert_eq!(p.fov_centre_mm, [0.0, -2.0, 10.0 - 0.5 * 119.0 * 2.0]);
+        assert_eq!(
+            PhantomParams::demo().on_grid(0.8, 2.0, 110.0).dims,
+            [137, 137, 120]
+        );
+        p.validate().unwrap();
     }
 
     /// The scoliotic column: L3's centroid 30 mm to the left (+x in LPS),
