@@ -196,12 +196,25 @@ pub struct PhantomParams {
     /// right) at mid-lumbar level, mm; one lumbar curve, half a sine from
     /// L1's superior endplate to S1's (both stay on the midline, as do the
     /// ribs and the pelvis); each vertebra turned about the column's axis
-    /// toward the convex side, 0.5° per mm of its shift. The muscles and
-    /// vessels stay where they are. 0 for none.
+    /// toward the convex side, 0.5° per mm of its shift, and tilted with the
+    /// curve (see `scoliosis_tilt`). The muscles and vessels stay where
+    /// they are. 0 for none. The Cobb angle between L1's and the sacrum's
+    /// endplates is about 2·atan(π·shift / 180 mm): 29° at 15 mm, 52° at
+    /// 28 mm.
     #[serde(default)]
     pub scoliosis_mm: f64,
+    /// The share of the curve's slope each scoliotic vertebra tilts by in
+    /// the coronal plane: 1, its endplates perpendicular to the curve (as
+    /// in a real scoliosis; the sacrum stays level, so the L5/S1 disc is a
+    /// wedge); 0, shifted and turned only, its endplates level.
+    #[serde(default = "full_tilt")]
+    pub scoliosis_tilt: f64,
     /// Seed of the noise, the density fields and the anatomical variation.
     pub seed: u64,
+}
+
+fn full_tilt() -> f64 {
+    1.0
 }
 
 /// Grid centre that puts the top slice `TOP_MARGIN_MM` above L1's superior endplate.
@@ -236,6 +249,7 @@ impl PhantomParams {
             pedicle_screws: false,
             metal_streaks_hu: 0.0,
             scoliosis_mm: 0.0,
+            scoliosis_tilt: 1.0,
             seed: 1,
         }
     }
@@ -363,6 +377,12 @@ impl PhantomParams {
             return bad(format!(
                 "phantom scoliosis {} mm must be between -60 and 60 mm",
                 self.scoliosis_mm
+            ));
+        }
+        if !(self.scoliosis_tilt >= 0.0 && self.scoliosis_tilt <= 1.0) {
+            return bad(format!(
+                "phantom scoliosis tilt {} must be between 0 and 1",
+                self.scoliosis_tilt
             ));
         }
         if !(self.lordosis_deg >= 0.0 && self.lordosis_deg <= 80.0) {
@@ -646,6 +666,15 @@ impl Frame {
                 add(scale(self.v, q[1]), scale(self.w, q[2])),
             ),
         )
+    }
+    /// The frame tilted by `psi` about its own v axis (w toward u).
+    fn tilted(self, psi: f64) -> Frame {
+        let (s, c) = psi.sin_cos();
+        Frame {
+            w: add(scale(self.w, c), scale(self.u, s)),
+            u: sub(scale(self.u, c), scale(self.w, s)),
+            ..self
+        }
     }
     /// The frame turned by `theta` about its own w axis (u toward v).
     fn turned(self, theta: f64) -> Frame {
@@ -1208,12 +1237,14 @@ struct Arc {
     phi0: f64,
     oy: f64,
     oz: f64,
-    /// Scoliosis: left offset at mid-length, mm, and the arc's length.
+    /// Scoliosis: left offset at mid-length, mm, the arc's length, and
+    /// the share of the curve's slope the frames tilt by.
     lateral: f64,
     length: f64,
+    tilt: f64,
 }
 impl Arc {
-    fn new(length: f64, lordosis_deg: f64, lateral: f64) -> Arc {
+    fn new(length: f64, lordosis_deg: f64, lateral: f64, tilt: f64) -> Arc {
         let total = lordosis_deg.max(0.5).to_radians();
         let r = length / total;
         let phi0 = 0.5 * total;
@@ -1224,6 +1255,7 @@ impl Arc {
             oz: 0.0,
             lateral,
             length,
+            tilt,
         };
         let p = arc.point(0.0);
         arc.oy = -p[1];
@@ -1243,11 +1275,18 @@ impl Arc {
             self.r * phi.sin() + self.oz,
         ]
     }
-    /// The local frame at `s`; in a scoliotic curve turned about the
-    /// column's axis so that the body faces the convex side.
+    /// The local frame at `s`; in a scoliotic curve tilted with it (w
+    /// along the curve, by the `tilt` share) and turned about its axis so
+    /// that the body faces the convex side.
     fn frame(&self, s: f64) -> Frame {
+        use std::f64::consts::PI;
         let p = self.point(s);
-        Frame::sagittal(p, self.phi(s)).turned(SCOLIOSIS_TURN_DEG_PER_MM.to_radians() * p[0])
+        let t = (s / self.length).clamp(0.0, 1.0);
+        // dx/ds; s runs down and w up, so w leans by −dx/ds.
+        let slope = self.lateral * PI / self.length * (PI * t).cos();
+        Frame::sagittal(p, self.phi(s))
+            .tilted((-self.tilt * slope).atan())
+            .turned(SCOLIOSIS_TURN_DEG_PER_MM.to_radians() * p[0])
     }
     /// Arc length of the point of the arc nearest to (y, z).
     #[inline]
@@ -1383,7 +1422,7 @@ impl Anatomy {
             s += 2.0 * l.hh + disc_h[i + 1];
         }
         let s_s1 = s;
-        let arc = Arc::new(s_s1, lordosis, p.scoliosis_mm);
+        let arc = Arc::new(s_s1, lordosis, p.scoliosis_mm, p.scoliosis_tilt);
         let centre_s = |i: usize| s_top[i] + levels[i].hh;
         let frames: Vec<Frame> = (0..5).map(|i| arc.frame(centre_s(i))).collect();
         let sacral_scale = level_scale[5];
@@ -2979,7 +3018,7 @@ mod tests {
 
     /// The scoliotic column: L3's centroid 30 mm to the left (+x in LPS),
     /// L1 and the sacrum, near the curve's ends, much less; the canal moves
-    /// with its vertebra.
+    /// with its vertebra; the vertebrae tilt with the curve.
     #[test]
     fn scoliosis_shifts_the_column_to_the_left() {
         let ph = generate(&PhantomParams {
@@ -3006,8 +3045,60 @@ mod tests {
         assert!((l3 - 30.0).abs() < 3.0, "L3 at x = {l3}");
         assert!(l1 < 15.0 && sacrum.abs() < 8.0, "L1 {l1}, sacrum {sacrum}");
         assert!((mean_x(LABEL_CANAL) - 15.0).abs() < 10.0);
+        // Tilted with the curve (~25° at L2 and L4), each vertebra's
+        // endplates are perpendicular to it: L2's rise to the left (+x; the
+        // curve heads back to the midline above it), L4's to the right. A
+        // vertebra is wider than tall, so its upper half lies on the side its
+        // endplates rise toward (4–7 mm); untilted, above its lower half.
+        let lean = |ph: &Phantom, label: u8| {
+            let g = &ph.labels.grid;
+            let pts: Vec<[f64; 3]> = ph
+                .labels
+                .data
+                .iter()
+                .enumerate()
+                .filter(|(_, &l)| l == label)
+                .map(|(idx, _)| {
+                    let c = g.coords(idx);
+                    g.index_to_lps([c[0] as f64, c[1] as f64, c[2] as f64])
+                })
+                .collect();
+            let mid = pts.iter().map(|p| p[2]).sum::<f64>() / pts.len() as f64;
+            let half = |up: bool| {
+                let xs: Vec<f64> = pts
+                    .iter()
+                    .filter(|p| (p[2] > mid) == up)
+                    .map(|p| p[0])
+                    .collect();
+                xs.iter().sum::<f64>() / xs.len() as f64
+            };
+            half(true) - half(false)
+        };
+        let (l2, l4) = (lean(&ph, LABEL_L1 + 1), lean(&ph, LABEL_L1 + 3));
+        assert!(
+            l2 > 2.5 && l4 < -2.5,
+            "L2's upper half {l2} mm to the left, L4's {l4} mm"
+        );
+        let level = generate(&PhantomParams {
+            scoliosis_mm: 30.0,
+            scoliosis_tilt: 0.0,
+            ..whole_spine(1, 0.0)
+        });
+        for label in [LABEL_L1 + 1, LABEL_L1 + 3] {
+            let d = lean(&level, label);
+            assert!(
+                d.abs() < 1.0,
+                "untilted vertebra {label}: upper half {d} mm to the left"
+            );
+        }
         assert!(PhantomParams {
             scoliosis_mm: 80.0,
+            ..PhantomParams::demo()
+        }
+        .validate()
+        .is_err());
+        assert!(PhantomParams {
+            scoliosis_tilt: 1.5,
             ..PhantomParams::demo()
         }
         .validate()

@@ -203,6 +203,9 @@ pub struct VertebraReport {
     pub warnings: Vec<String>,
 }
 
+/// Tilt of the endplate samples from perpendicular to the body line, degrees.
+const ENDPLATE_TILT_DEG: f64 = 15.0;
+
 /// VerSe labels.
 pub const LABEL_T12: u8 = 19;
 pub const LABEL_SACRUM: u8 = 26;
@@ -624,7 +627,7 @@ fn label_vertebrae_sampled(
     // 1. Body bone and its centre per slice.
     // Body voxels with their places (index space, mm), used again below.
     let mut body: Vec<(usize, V3)> = Vec::new();
-    let mut centre: Vec<Option<V3>> = vec![None; ns];
+    let mut centre: Vec<Option<(V3, f64)>> = vec![None; ns];
     let mut any = vec![false; ns];
     for (k, c) in centre.iter_mut().enumerate() {
         let (mut sum, mut n) = ([0.0; 3], 0usize);
@@ -649,8 +652,10 @@ fn label_vertebrae_sampled(
         }
         // A slice with less than a fifth of a body's section does not place
         // the line (a disc level, an end).
-        if n as f64 * su * sv >= 200.0 {
-            *c = Some([sum[0] / n as f64, sum[1] / n as f64, sum[2] / n as f64]);
+        let area = n as f64 * su * sv;
+        if area >= 200.0 {
+            let c3 = [sum[0] / n as f64, sum[1] / n as f64, sum[2] / n as f64];
+            *c = Some((c3, area));
         }
     }
     let (Some(k0), Some(k1)) = (
@@ -659,7 +664,11 @@ fn label_vertebrae_sampled(
     ) else {
         return whole(rep);
     };
-    // Bridge the gaps linearly, then smooth each coordinate along the slices.
+    // Bridge the gaps linearly, then smooth each coordinate along the slices,
+    // each slice weighted by its body section's area to the fourth power: a
+    // slice that cuts an endplate obliquely holds only the body's corner,
+    // whose centre lies up to 15 mm to the side (vertebrae tilted in a
+    // scoliosis; L5 over the sacrum), so the full sections place the line.
     // Beyond the first and last body section the line is held to the ends
     // of the mask (a body hollow at the ends, or cut by the field of view,
     // still has its disc looked for).
@@ -672,31 +681,44 @@ fn label_vertebrae_sampled(
         x[plane.a] = k as f64 * sp[plane.a];
         x
     };
+    let largest = centre.iter().flatten().map(|c| c.1).fold(0.0, f64::max);
+    // Bridged and held slices count only where no section is near.
+    const FILLED_WEIGHT: f64 = 1e-6;
     let mut line: Vec<V3> = Vec::with_capacity(m1 - m0 + 1);
+    let mut weight: Vec<f64> = Vec::with_capacity(m1 - m0 + 1);
+    let first = centre[k0].expect("a body section").0;
     for k in m0..k0 {
-        line.push(held(k, centre[k0].expect("a body section")));
+        line.push(held(k, first));
+        weight.push(FILLED_WEIGHT);
     }
     let mut last = k0;
     for k in k0..=k1 {
-        if let Some(c) = centre[k] {
+        if let Some((c, area)) = centre[k] {
             if k > last + 1 {
-                let a = centre[last].unwrap_or(c);
+                let a = centre[last].map_or(c, |c| c.0);
                 for m in last + 1..k {
                     let t = (m - last) as f64 / (k - last) as f64;
                     line.push(std::array::from_fn(|d| a[d] + t * (c[d] - a[d])));
+                    weight.push(FILLED_WEIGHT);
                 }
             }
             line.push(c);
+            weight.push((area / largest).powi(4).max(FILLED_WEIGHT));
             last = k;
         }
     }
+    let end = centre[k1].expect("a body section").0;
     for k in k1 + 1..=m1 {
-        line.push(held(k, centre[k1].expect("a body section")));
+        line.push(held(k, end));
+        weight.push(FILLED_WEIGHT);
     }
     let sigma_slices = p.line_sigma_mm / sp[plane.a];
     let line: Vec<V3> = {
         let coords: Vec<Vec<f64>> = (0..3)
-            .map(|d| gaussian_1d(&line.iter().map(|c| c[d]).collect::<Vec<_>>(), sigma_slices))
+            .map(|d| {
+                let x: Vec<f64> = line.iter().map(|c| c[d]).collect();
+                weighted_gaussian_1d(&x, &weight, sigma_slices)
+            })
             .collect();
         (0..line.len())
             .map(|m| [coords[0][m], coords[1][m], coords[2][m]])
@@ -758,22 +780,53 @@ fn label_vertebrae_sampled(
         a[if frame.lr_is_u { plane.u } else { plane.v }] = 1.0;
         a
     };
-    let profile: Vec<(f64, bool)> = (0..n)
+    // The median CT over a disc of radius r around `x` perpendicular to
+    // `nrm`, its axes from the patient's left-right one; `vals` keeps the
+    // samples.
+    let median_across = |x: V3, nrm: V3, vals: &mut Vec<f32>| -> Option<f64> {
+        let e1 = unit(cross(nrm, lr_axis));
+        let e2 = cross(nrm, e1);
+        vals.clear();
+        for a in -ring..=ring {
+            for b in -ring..=ring {
+                let (a, b) = (a as f64, b as f64);
+                if a * a + b * b > r * r {
+                    continue;
+                }
+                let y: V3 = std::array::from_fn(|d| x[d] + a * e1[d] + b * e2[d]);
+                vals.extend(ct_at(y));
+            }
+        }
+        if vals.is_empty() {
+            return None;
+        }
+        // The median (of the two middle values for an even count, as
+        // near the grid's edge: the same whichever way it is stored).
+        let (mid, even) = (vals.len() / 2, vals.len() % 2 == 0);
+        let (below, &mut upper, _) = vals.select_nth_unstable_by(mid, f32::total_cmp);
+        Some(if even {
+            let lower = below.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            0.5 * (f64::from(lower) + f64::from(upper))
+        } else {
+            f64::from(upper)
+        })
+    };
+    // An endplate need not be perpendicular to the line: the line bends
+    // between vertebrae tilted in a scoliosis, and L5 sits on the sacrum at
+    // an angle. Its brightness is the brightest median of the disc tilted
+    // `ENDPLATE_TILT_DEG` about either of its axes or both (or not at all).
+    let tilt = ENDPLATE_TILT_DEG.to_radians().tan();
+    let tilts: Vec<[f64; 2]> = [-tilt, 0.0, tilt]
+        .iter()
+        .flat_map(|&a| [-tilt, 0.0, tilt].map(|b| [a, b]))
+        .filter(|&t| t != [0.0, 0.0])
+        .collect();
+    let profile: Vec<(f64, f64, bool)> = (0..n)
+        .into_par_iter()
         .map(|m| {
             let t = tangent[m];
-            let e1 = unit(cross(t, lr_axis));
-            let e2 = cross(t, e1);
             let mut vals = Vec::with_capacity(((2 * ring + 1) * (2 * ring + 1)) as usize);
-            for a in -ring..=ring {
-                for b in -ring..=ring {
-                    let (a, b) = (a as f64, b as f64);
-                    if a * a + b * b > r * r {
-                        continue;
-                    }
-                    let x: V3 = std::array::from_fn(|d| pts[m][d] + a * e1[d] + b * e2[d]);
-                    vals.extend(ct_at(x));
-                }
-            }
+            let median = median_across(pts[m], t, &mut vals);
             let rm = p.metal_clear_mm;
             let mring = rm.ceil() as i64;
             let mut metal = vals.iter().any(|&v| v > p.metal_above_hu);
@@ -801,23 +854,36 @@ fn label_vertebrae_sampled(
                     }
                 }
             }
-            if vals.is_empty() {
-                return (0.0, metal);
-            }
-            // The median (of the two middle values for an even count, as
-            // near the grid's edge: the same whichever way it is stored).
-            let (mid, even) = (vals.len() / 2, vals.len() % 2 == 0);
-            let (below, &mut upper, _) = vals.select_nth_unstable_by(mid, f32::total_cmp);
-            let median = if even {
-                let lower = below.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                0.5 * (f64::from(lower) + f64::from(upper))
-            } else {
-                f64::from(upper)
+            let Some(median) = median else {
+                return (0.0, 0.0, metal);
             };
-            (median, metal)
+            let (e1, e2) = {
+                let e1 = unit(cross(t, lr_axis));
+                (e1, cross(t, e1))
+            };
+            let bright = tilts
+                .iter()
+                .filter_map(|&[ta, tb]| {
+                    let nrm = unit(std::array::from_fn(|d| t[d] + ta * e1[d] + tb * e2[d]));
+                    median_across(pts[m], nrm, &mut vals)
+                })
+                .fold(median, f64::max);
+            (median, bright, metal)
         })
         .collect();
-    let (profile, near_metal): (Vec<f64>, Vec<bool>) = profile.into_iter().unzip();
+    let (profile, bright, near_metal): (Vec<f64>, Vec<f64>, Vec<bool>) = {
+        let mut out = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (a, b, c) in profile {
+            out.0.push(a);
+            out.1.push(b);
+            out.2.push(c);
+        }
+        out
+    };
     // Metal's streaks darken the slices around it, and metal itself
     // brightens the sample: no disc within `metal_reach_mm` along the line
     // of a sample near metal, and such a sample is no endplate for a
@@ -828,7 +894,8 @@ fn label_vertebrae_sampled(
             near_metal[m.saturating_sub(reach_metal)..(m + reach_metal + 1).min(n)].contains(&true)
         })
         .collect();
-    // Valleys between bright endplates.
+    // Valleys between bright endplates (in any of the tilts) below the
+    // untilted sample's median.
     let reach = p.valley_reach_mm.round() as usize;
     let evidence: Vec<f64> = (0..n)
         .map(|m| {
@@ -837,7 +904,7 @@ fn label_vertebrae_sampled(
             }
             let brightest = |r: std::ops::RangeInclusive<usize>| {
                 r.filter(|&i| !near_metal[i])
-                    .map(|i| profile[i])
+                    .map(|i| bright[i])
                     .fold(f64::MIN, f64::max)
             };
             let left = brightest(m.saturating_sub(reach)..=m - 2);
@@ -1644,22 +1711,28 @@ pub fn regular_discs(
 
 /// `x` smoothed with a Gaussian of `sigma` samples (edges renormalised).
 fn gaussian_1d(x: &[f64], sigma: f64) -> Vec<f64> {
+    weighted_gaussian_1d(x, &vec![1.0; x.len()], sigma)
+}
+
+/// [`gaussian_1d`] with each value weighted by `w` (> 0): Σ g·w·x / Σ g·w.
+fn weighted_gaussian_1d(x: &[f64], weight: &[f64], sigma: f64) -> Vec<f64> {
     if sigma <= 0.0 {
         return x.to_vec();
     }
     let r = (3.0 * sigma).ceil() as isize;
-    let w: Vec<f64> = (-r..=r)
+    let g: Vec<f64> = (-r..=r)
         .map(|d| (-0.5 * (d as f64 / sigma).powi(2)).exp())
         .collect();
     let n = x.len() as isize;
     (0..n)
         .map(|i| {
             let (mut s, mut ws) = (0.0, 0.0);
-            for (d, &wd) in (-r..=r).zip(&w) {
+            for (d, &gd) in (-r..=r).zip(&g) {
                 let j = i + d;
                 if j >= 0 && j < n {
-                    s += wd * x[j as usize];
-                    ws += wd;
+                    let w = gd * weight[j as usize];
+                    s += w * x[j as usize];
+                    ws += w;
                 }
             }
             s / ws
@@ -1708,6 +1781,25 @@ mod tests {
         let e = evidence(200, &[(20, 1.0), (50, 1.0), (80, 1.0), (110, 0.1)], 0.0);
         let d = regular_discs(&e, [18.0, 46.0], 1.33, [46.0, 130.0], 0.5);
         assert_eq!(d, [20, 50, 80]);
+    }
+
+    #[test]
+    fn a_body_corner_barely_moves_the_line() {
+        // Full sections centred at 0; two slices hold only a tilted body's
+        // corner, 15 mm to the side, a third of the section's area (weight
+        // (1/3)⁴). Smoothed over 2.5 slices as the line is on 2 mm slices.
+        let x = [0.0, 0.0, 0.0, 0.0, 0.0, 15.0, 15.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let w: Vec<f64> = x
+            .iter()
+            .map(|&c| if c > 0.0 { (1.0f64 / 3.0).powi(4) } else { 1.0 })
+            .collect();
+        let plain = gaussian_1d(&x, 2.5);
+        let weighted = weighted_gaussian_1d(&x, &w, 2.5);
+        let top = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+        assert!(top(&plain) > 4.0, "{plain:?}");
+        assert!(top(&weighted) < 0.6, "{weighted:?}");
+        // Equal weights: the plain smoothing.
+        assert_eq!(weighted_gaussian_1d(&x, &[2.0; 12], 2.5), plain);
     }
 
     #[test]
