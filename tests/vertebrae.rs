@@ -61,21 +61,30 @@ fn canal_is_not_tracked_through_dark_vertebral_bodies() {
 /// 2 mm slices, anatomy varied 8 %, seed 1; the sacrum level, so the L5/S1
 /// disc is a wedge): 15 mm to the left (Cobb angle ~29°), 15 mm to the
 /// right with osteoporotic bone (cancellous 20–120 HU, 30 HU noise), 25 mm
-/// to the left (~47°) and 30 mm to the right (~55°). An axial slice near a disc holds only one
-/// corner of a tilted body, whose centre lies up to 15 mm to the side; the
-/// body line ran through those corners in a zigzag, the samples across it
-/// cut the L5/S1 endplates obliquely, the disc's valley was too faint and
-/// L5 went with the sacrum: five pieces, every label one level off (Dice
-/// ~0 for L1–L5) at 15 mm either way. With the line placed by the full
-/// sections and the endplates sampled tilted too: L1–L5 and the sacrum
-/// named, each ≥ 0.92 (the 25 mm case needs both). At 30 mm the canal was
-/// lost first (Dice 0.635): a tilted arch's ring is closed in an axial
-/// slice only near its middle, and the canal chain, allowed gaps of 40 mm,
-/// broke at the 64 mm between the sacral canal and L5's; with gaps of two
-/// vertebrae (70 mm), 0.982.
+/// to the left (~47°), 30 mm to the right (~55°) and 35 mm to the left
+/// (~63°). An axial slice near a disc holds only one corner of a tilted
+/// body, whose centre lies up to 15 mm to the side; the body line ran
+/// through those corners in a zigzag, the samples across it cut the L5/S1
+/// endplates obliquely, the disc's valley was too faint and L5 went with
+/// the sacrum: five pieces, every label one level off (Dice ~0 for L1–L5)
+/// at 15 mm either way. With the line placed by the full sections and the
+/// endplates sampled tilted too: L1–L5 and the sacrum named, each ≥ 0.92
+/// (the 25 mm case needs both; at 35 mm, ≥ 0.90, L5 sits 31° off the
+/// sacrum, and tilts of 15° were not enough). At 30 mm the canal was lost first (Dice
+/// 0.635): a tilted arch's ring is closed in an axial slice only near its
+/// middle, and the canal chain, allowed gaps of 40 mm, broke at the 64 mm
+/// between the sacral canal and L5's; with gaps of two vertebrae (70 mm),
+/// 0.982. At 35 mm the count is right but L1, above the last slice with a
+/// canal found, loses its upper half (0.52; mask 0.954): a known limit.
 #[test]
 fn vertebrae_of_a_scoliotic_spine_are_counted() {
-    for (shift, osteoporotic) in [(15.0, false), (-15.0, true), (25.0, false), (-30.0, false)] {
+    for (shift, osteoporotic) in [
+        (15.0, false),
+        (-15.0, true),
+        (25.0, false),
+        (-30.0, false),
+        (35.0, false),
+    ] {
         let mut pp = PhantomParams::demo().on_grid(0.8, 2.0, 179.2);
         pp.anatomy_variation = 0.08;
         pp.scoliosis_mm = shift;
@@ -89,11 +98,18 @@ fn vertebrae_of_a_scoliotic_spine_are_counted() {
         let m = spinemesh::evaluate::compare(&out.mask, &ph.spine_truth()).unwrap();
         let rep = out.spine.as_ref().unwrap();
         eprintln!("scoliosis {shift} mm: Dice {:.4}, {rep:?}", m.dice);
-        assert!(m.dice >= 0.97, "scoliosis {shift} mm: Dice {}", m.dice);
+        let severe = shift.abs() > 30.0;
+        let least = if severe { 0.95 } else { 0.97 };
+        assert!(m.dice >= least, "scoliosis {shift} mm: Dice {}", m.dice);
         let labels = out.vertebrae.as_ref().expect("vertebra labels");
         for (_, vertebra, d) in phantom_vertebra_dice(&labels.data, &ph.labels.data) {
             eprintln!("scoliosis {shift} mm: {vertebra} Dice {d:.4}");
-            assert!(d >= 0.92, "scoliosis {shift} mm: {vertebra}: Dice {d}");
+            let least = match (severe, vertebra.as_str()) {
+                (true, "L1") => 0.4,
+                (true, _) => 0.9,
+                _ => 0.92,
+            };
+            assert!(d >= least, "scoliosis {shift} mm: {vertebra}: Dice {d}");
         }
     }
 }

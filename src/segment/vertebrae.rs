@@ -203,8 +203,10 @@ pub struct VertebraReport {
     pub warnings: Vec<String>,
 }
 
-/// Tilt of the endplate samples from perpendicular to the body line, degrees.
-const ENDPLATE_TILT_DEG: f64 = 15.0;
+/// Tilts of the endplate samples from perpendicular to the body line about
+/// each of the sample's axes, degrees (in a lumbar curve with a Cobb angle of
+/// ~63°, L5 sits 31° off the level sacrum).
+const ENDPLATE_TILTS_DEG: [f64; 5] = [-30.0, -15.0, 0.0, 15.0, 30.0];
 
 /// VerSe labels.
 pub const LABEL_T12: u8 = 19;
@@ -814,11 +816,11 @@ fn label_vertebrae_sampled(
     // An endplate need not be perpendicular to the line: the line bends
     // between vertebrae tilted in a scoliosis, and L5 sits on the sacrum at
     // an angle. Its brightness is the brightest median of the disc tilted
-    // `ENDPLATE_TILT_DEG` about either of its axes or both (or not at all).
-    let tilt = ENDPLATE_TILT_DEG.to_radians().tan();
-    let tilts: Vec<[f64; 2]> = [-tilt, 0.0, tilt]
+    // by any of `ENDPLATE_TILTS_DEG` about each of its axes.
+    let slopes = ENDPLATE_TILTS_DEG.map(|d: f64| d.to_radians().tan());
+    let tilts: Vec<[f64; 2]> = slopes
         .iter()
-        .flat_map(|&a| [-tilt, 0.0, tilt].map(|b| [a, b]))
+        .flat_map(|&a| slopes.map(|b| [a, b]))
         .filter(|&t| t != [0.0, 0.0])
         .collect();
     let profile: Vec<(f64, f64, bool)> = (0..n)
