@@ -282,11 +282,11 @@ fn spine_preset_in_a_small_field_of_view() {
 }
 
 /// A scoliotic lumbar spine (the column 45 mm to the patient's right at L3,
-/// its vertebrae turned toward the convex side, 22° there, not tilted; on the midline
-/// at L1's top and at S1; 0.8 mm pixels, 2 mm slices): the canal was looked
-/// for within 30 mm of the body's left-right centre only, so it was lost in
-/// L2–L4, the spine's seeds missed them and the vertebrae went unnamed
-/// (Dice 0.743). The bone's own centre (the spine, between the ribs and the
+/// its vertebrae turned toward the convex side, 22° there, not tilted; on
+/// the midline at L1's top and at S1; 0.8 mm pixels, 2 mm slices): the
+/// canal was looked for within 30 mm of the body's left-right centre only,
+/// so it was lost in L2–L4, the spine's seeds missed them and the
+/// vertebrae went unnamed (Dice 0.743). The bone's own centre (the spine, between the ribs and the
 /// pelvis) now counts too: 0.979, L1–L5 and the sacrum named (worst
 /// vertebra 0.915), no rib or ilium. The same rule finds the canal of a
 /// spine 60 mm off the centre of a field of view that cuts the body on one

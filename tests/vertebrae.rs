@@ -70,12 +70,13 @@ fn canal_is_not_tracked_through_dark_vertebral_bodies() {
 /// at 15 mm either way. With the line placed by the full sections and the
 /// endplates sampled tilted too: L1–L5 and the sacrum named, each ≥ 0.92
 /// (the 25 mm case needs both; at 35 mm, ≥ 0.90, L5 sits 31° off the
-/// sacrum, and tilts of 15° were not enough). At 30 mm the canal was lost first (Dice
-/// 0.635): a tilted arch's ring is closed in an axial slice only near its
-/// middle, and the canal chain, allowed gaps of 40 mm, broke at the 64 mm
-/// between the sacral canal and L5's; with gaps of two vertebrae (70 mm),
-/// 0.982. At 35 mm the count is right but L1, above the last slice with a
-/// canal found, loses its upper half (0.52; mask 0.954): a known limit.
+/// sacrum, and tilts of 15° were not enough). At 30 mm the canal was lost
+/// first (Dice 0.635): a tilted arch's ring is closed in an axial slice
+/// only near its middle, and the canal chain, allowed gaps of 40 mm, broke
+/// at the 64 mm between the sacral canal and L5's; with gaps of two
+/// vertebrae (70 mm), 0.982. At 35 mm the count is right but L1, above the
+/// last slice with a canal found, loses its upper half (0.52; mask 0.954):
+/// a known limit.
 #[test]
 fn vertebrae_of_a_scoliotic_spine_are_counted() {
     for (shift, osteoporotic) in [

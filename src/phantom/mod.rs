@@ -198,9 +198,9 @@ pub struct PhantomParams {
     /// ribs and the pelvis); each vertebra turned about the column's axis
     /// toward the convex side, 0.5° per mm of its shift, and tilted with the
     /// curve (see `scoliosis_tilt`). The muscles and vessels stay where
-    /// they are. 0 for none. The Cobb angle between L1's and the sacrum's
-    /// endplates is about 2·atan(π·shift / 180 mm): 29° at 15 mm, 52° at
-    /// 28 mm.
+    /// they are. 0 for none. The Cobb angle (between L1's superior and L5's
+    /// inferior endplates) is about 2·atan(π·shift / 180 mm): 29° at 15 mm,
+    /// 55° at 30 mm.
     #[serde(default)]
     pub scoliosis_mm: f64,
     /// The share of the curve's slope each scoliotic vertebra tilts by in

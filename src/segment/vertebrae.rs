@@ -873,19 +873,9 @@ fn label_vertebrae_sampled(
             (median, bright, metal)
         })
         .collect();
-    let (profile, bright, near_metal): (Vec<f64>, Vec<f64>, Vec<bool>) = {
-        let mut out = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for (a, b, c) in profile {
-            out.0.push(a);
-            out.1.push(b);
-            out.2.push(c);
-        }
-        out
-    };
+    let bright: Vec<f64> = profile.iter().map(|s| s.1).collect();
+    let (profile, near_metal): (Vec<f64>, Vec<bool>) =
+        profile.into_iter().map(|(m, _, metal)| (m, metal)).unzip();
     // Metal's streaks darken the slices around it, and metal itself
     // brightens the sample: no disc within `metal_reach_mm` along the line
     // of a sample near metal, and such a sample is no endplate for a
