@@ -378,8 +378,10 @@ fn spine_preset_on_real_abdominal_ct() {
         return;
     };
     eprintln!("totalseg-abdomen-3mm L1–S1, spine preset: Dice {dice:.4} (paper: 0.55)");
-    // 0.9052 measured (0.9028 before the canal chain allowed gaps of two
-    // vertebrae), the same in every voxel order (tests/orientation.rs).
+    // 0.9048 measured (0.9028 before the canal chain allowed gaps of two
+    // vertebrae, 0.9052 with them before the spine was seeded 60 mm past
+    // the canal's ends), the same in every voxel order
+    // (tests/orientation.rs).
     // As stored it was 0.9089 (0.9003 before the split cleared clefts and
     // filled each vertebra's sagittal and coronal holes), flipped front-back
     // 0.9024: the canal's first centres, in the sacrum, were dropped as

@@ -69,14 +69,14 @@ fn canal_is_not_tracked_through_dark_vertebral_bodies() {
 /// the sacrum: five pieces, every label one level off (Dice ~0 for L1–L5)
 /// at 15 mm either way. With the line placed by the full sections and the
 /// endplates sampled tilted too: L1–L5 and the sacrum named, each ≥ 0.92
-/// (the 25 mm case needs both; at 35 mm, ≥ 0.90, L5 sits 31° off the
-/// sacrum, and tilts of 15° were not enough). At 30 mm the canal was lost
-/// first (Dice 0.635): a tilted arch's ring is closed in an axial slice
-/// only near its middle, and the canal chain, allowed gaps of 40 mm, broke
-/// at the 64 mm between the sacral canal and L5's; with gaps of two
-/// vertebrae (70 mm), 0.982. At 35 mm the count is right but L1, above the
-/// last slice with a canal found, loses its upper half (0.52; mask 0.954):
-/// a known limit.
+/// (the 25 mm case needs both; at 35 mm L5 sits 31° off the sacrum, and
+/// tilts of 15° were not enough). At 30 mm the canal was lost first (Dice
+/// 0.635): a tilted arch's ring is closed in an axial slice only near its
+/// middle, and the canal chain, allowed gaps of 40 mm, broke at the 64 mm
+/// between the sacral canal and L5's; with gaps of two vertebrae (70 mm),
+/// 0.982. At 35 mm L1 then lost its upper half (0.52, mask 0.954): above
+/// the last slice with a canal found, it was not seeded as spine (30 mm
+/// past the canal's ends); with 60 mm, 0.974 and 0.982.
 #[test]
 fn vertebrae_of_a_scoliotic_spine_are_counted() {
     for (shift, osteoporotic) in [
@@ -99,18 +99,11 @@ fn vertebrae_of_a_scoliotic_spine_are_counted() {
         let m = spinemesh::evaluate::compare(&out.mask, &ph.spine_truth()).unwrap();
         let rep = out.spine.as_ref().unwrap();
         eprintln!("scoliosis {shift} mm: Dice {:.4}, {rep:?}", m.dice);
-        let severe = shift.abs() > 30.0;
-        let least = if severe { 0.95 } else { 0.97 };
-        assert!(m.dice >= least, "scoliosis {shift} mm: Dice {}", m.dice);
+        assert!(m.dice >= 0.97, "scoliosis {shift} mm: Dice {}", m.dice);
         let labels = out.vertebrae.as_ref().expect("vertebra labels");
         for (_, vertebra, d) in phantom_vertebra_dice(&labels.data, &ph.labels.data) {
             eprintln!("scoliosis {shift} mm: {vertebra} Dice {d:.4}");
-            let least = match (severe, vertebra.as_str()) {
-                (true, "L1") => 0.4,
-                (true, _) => 0.9,
-                _ => 0.92,
-            };
-            assert!(d >= least, "scoliosis {shift} mm: {vertebra}: Dice {d}");
+            assert!(d >= 0.92, "scoliosis {shift} mm: {vertebra}: Dice {d}");
         }
     }
 }
@@ -319,17 +312,19 @@ fn vertebrae_of_the_real_abdominal_ct() {
     .volume;
     let p: Vec<u8> = pred.data.iter().map(|&x| x as u8).collect();
     let r: Vec<u8> = reference.data.iter().map(|&x| x as u8).collect();
-    // Measured (whole volume): sacrum 0.712, L5 0.856, L4 0.912, L3 0.931,
+    // Measured (whole volume): sacrum 0.677, L5 0.856, L4 0.912, L3 0.931,
     // L2 0.938, L1 0.933, T12 0.876, in every voxel order (0.712, 0.834,
     // 0.882, 0.904, 0.898, 0.924, 0.876 before the body line was weighted
     // by the body's section and the canal chain allowed gaps of two
-    // vertebrae). As stored before the voxel-order fixes (ties in storage
+    // vertebrae; the sacrum 0.712 → 0.677 since the spine is seeded 60 mm
+    // past the canal's ends: 5.7 cm³ of S2–S3's posterior bone, below the
+    // S1-only reference). As stored before the voxel-order fixes (ties in storage
     // order): 0.757, 0.871, 0.935, 0.899, 0.876, 0.910, 0.876 — which side
     // of a facet joint a tie falls on moves a few cm³ between neighbours;
     // the sacrum and L5 also hold the sacrum's back now (see
     // spine_preset.rs), outside the S1-only reference.
     for (ours, theirs, least) in [
-        (26u8, 26u8, 0.70),
+        (26u8, 26u8, 0.66),
         (24, 27, 0.84),
         (23, 28, 0.90),
         (22, 29, 0.92),

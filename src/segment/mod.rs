@@ -128,7 +128,8 @@ pub struct SpineParams {
     /// spans at least this share of the one found after the enclosure step.
     pub canal_bone_share: f64,
     /// How far past the first and last slice with a canal the spine is
-    /// still seeded, mm.
+    /// still seeded, mm: the canal of an end vertebra can go unseen (a
+    /// scoliotic L1 tilted 25°, whose arch's ring no axial slice closes).
     pub canal_extend_mm: f64,
     pub spine_radius_mm: f64,
     pub other_radius_mm: f64,
@@ -208,7 +209,7 @@ impl Default for SpineParams {
             canal_midline_mm: 30.0,
             canal_min_length_mm: 20.0,
             canal_bone_share: 0.8,
-            canal_extend_mm: 30.0,
+            canal_extend_mm: 60.0,
             spine_radius_mm: 30.0,
             other_radius_mm: 65.0,
             strong_bone_hu: 250.0,
