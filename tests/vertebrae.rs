@@ -26,6 +26,38 @@ fn phantom_vertebra_dice(labels: &[u8], truth: &[u8]) -> Vec<(u8, String, f64)> 
         .collect()
 }
 
+/// The robustness sweep's grid (0.8 mm pixels, 2 mm slices, 179 mm field
+/// of view), anatomy varied 8 %, seed 1.
+fn sweep_phantom() -> PhantomParams {
+    let mut pp = PhantomParams::demo().on_grid(0.8, 2.0, 179.2);
+    pp.anatomy_variation = 0.08;
+    pp.seed = 1;
+    pp
+}
+
+/// The spine preset on phantom `pp` (`name` in the messages): its mask's
+/// Dice at least `mask_least`, each of L1–L5 and the sacrum at least
+/// `vertebra_least` against its truth; the report, for further checks.
+fn assert_phantom_split(
+    name: &str,
+    pp: &PhantomParams,
+    mask_least: f64,
+    vertebra_least: f64,
+) -> spinemesh::segment::SpineReport {
+    let ph = generate(pp);
+    let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
+    let m = spinemesh::evaluate::compare(&out.mask, &ph.spine_truth()).unwrap();
+    let rep = out.spine.clone().unwrap();
+    eprintln!("{name}: Dice {:.4}, {rep:?}", m.dice);
+    assert!(m.dice >= mask_least, "{name}: Dice {}", m.dice);
+    let labels = out.vertebrae.as_ref().expect("vertebra labels");
+    for (_, vertebra, d) in phantom_vertebra_dice(&labels.data, &ph.labels.data) {
+        eprintln!("{name}: {vertebra} Dice {d:.4}");
+        assert!(d >= vertebra_least, "{name}: {vertebra}: Dice {d}");
+    }
+    rep
+}
+
 /// Severely osteoporotic bone (cancellous 20–120 HU, the robustness sweep's
 /// darkest case: 0.8 mm pixels, 2 mm slices, 30 HU noise, anatomy varied 8 %,
 /// seed 1): L1's body, the darkest, is a hole as dark as the canal, 17 mm in
@@ -38,23 +70,11 @@ fn phantom_vertebra_dice(labels: &[u8], truth: &[u8]) -> Vec<(u8, String, f64)> 
 /// vertebra ≥ 0.96).
 #[test]
 fn canal_is_not_tracked_through_dark_vertebral_bodies() {
-    let mut pp = PhantomParams::demo().on_grid(0.8, 2.0, 179.2);
+    let mut pp = sweep_phantom();
     pp.noise_sd_hu = 30.0;
     pp.cancellous_hu = (20.0, 120.0);
-    pp.anatomy_variation = 0.08;
-    pp.seed = 1;
-    let ph = generate(&pp);
-    let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
-    let m = spinemesh::evaluate::compare(&out.mask, &ph.spine_truth()).unwrap();
-    let rep = out.spine.as_ref().unwrap();
-    eprintln!("osteoporotic: Dice {:.4}, {rep:?}", m.dice);
-    assert!(m.dice >= 0.975, "Dice {}", m.dice);
+    let rep = assert_phantom_split("osteoporotic", &pp, 0.975, 0.95);
     assert!(rep.pockets_filled_mm3 > 2000.0, "{rep:?}");
-    let labels = out.vertebrae.as_ref().expect("vertebra labels");
-    for (_, vertebra, d) in phantom_vertebra_dice(&labels.data, &ph.labels.data) {
-        eprintln!("osteoporotic: {vertebra} Dice {d:.4}");
-        assert!(d >= 0.95, "{vertebra}: Dice {d}");
-    }
 }
 
 /// Scoliotic spines whose vertebrae tilt with the curve (0.8 mm pixels,
@@ -86,25 +106,13 @@ fn vertebrae_of_a_scoliotic_spine_are_counted() {
         (-30.0, false),
         (35.0, false),
     ] {
-        let mut pp = PhantomParams::demo().on_grid(0.8, 2.0, 179.2);
-        pp.anatomy_variation = 0.08;
+        let mut pp = sweep_phantom();
         pp.scoliosis_mm = shift;
-        pp.seed = 1;
         if osteoporotic {
             pp.noise_sd_hu = 30.0;
             pp.cancellous_hu = (20.0, 120.0);
         }
-        let ph = generate(&pp);
-        let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
-        let m = spinemesh::evaluate::compare(&out.mask, &ph.spine_truth()).unwrap();
-        let rep = out.spine.as_ref().unwrap();
-        eprintln!("scoliosis {shift} mm: Dice {:.4}, {rep:?}", m.dice);
-        assert!(m.dice >= 0.97, "scoliosis {shift} mm: Dice {}", m.dice);
-        let labels = out.vertebrae.as_ref().expect("vertebra labels");
-        for (_, vertebra, d) in phantom_vertebra_dice(&labels.data, &ph.labels.data) {
-            eprintln!("scoliosis {shift} mm: {vertebra} Dice {d:.4}");
-            assert!(d >= 0.92, "scoliosis {shift} mm: {vertebra}: Dice {d}");
-        }
+        assert_phantom_split(&format!("scoliosis {shift} mm"), &pp, 0.97, 0.92);
     }
 }
 

@@ -249,7 +249,7 @@ impl PhantomParams {
             pedicle_screws: false,
             metal_streaks_hu: 0.0,
             scoliosis_mm: 0.0,
-            scoliosis_tilt: 1.0,
+            scoliosis_tilt: full_tilt(),
             seed: 1,
         }
     }
@@ -349,53 +349,34 @@ impl PhantomParams {
                 ));
             }
         }
-        if !(self.cortical_thickness_mm >= 0.3 && self.cortical_thickness_mm <= 4.0) {
-            return bad(format!(
-                "phantom cortical thickness {} mm must be between 0.3 and 4 mm",
-                self.cortical_thickness_mm
-            ));
-        }
-        if !(self.noise_sd_hu >= 0.0 && self.noise_sd_hu <= 1000.0) {
-            return bad(format!(
-                "phantom noise SD {} HU must be between 0 and 1000",
-                self.noise_sd_hu
-            ));
-        }
         if !(self.blood_hu.is_finite() && (HU_MIN..=HU_MAX).contains(&self.blood_hu)) {
             return bad(format!(
                 "phantom blood {} HU must be within [{HU_MIN}, {HU_MAX}] HU",
                 self.blood_hu
             ));
         }
-        if !(self.metal_streaks_hu >= 0.0 && self.metal_streaks_hu <= 2000.0) {
-            return bad(format!(
-                "phantom metal streaks {} HU must be between 0 and 2000",
-                self.metal_streaks_hu
-            ));
-        }
-        if !(self.scoliosis_mm >= -60.0 && self.scoliosis_mm <= 60.0) {
-            return bad(format!(
-                "phantom scoliosis {} mm must be between -60 and 60 mm",
-                self.scoliosis_mm
-            ));
-        }
-        if !(self.scoliosis_tilt >= 0.0 && self.scoliosis_tilt <= 1.0) {
-            return bad(format!(
-                "phantom scoliosis tilt {} must be between 0 and 1",
-                self.scoliosis_tilt
-            ));
-        }
-        if !(self.lordosis_deg >= 0.0 && self.lordosis_deg <= 80.0) {
-            return bad(format!(
-                "phantom lordosis {}° must be between 0 and 80°",
-                self.lordosis_deg
-            ));
-        }
-        if !(self.anatomy_variation >= 0.0 && self.anatomy_variation <= 0.1) {
-            return bad(format!(
-                "phantom anatomy variation {} must be between 0 and 0.1",
-                self.anatomy_variation
-            ));
+        // (name, value, lowest, highest, unit)
+        for (name, v, lo, hi, unit) in [
+            (
+                "cortical thickness",
+                self.cortical_thickness_mm,
+                0.3,
+                4.0,
+                " mm",
+            ),
+            ("noise SD", self.noise_sd_hu, 0.0, 1000.0, " HU"),
+            ("metal streaks", self.metal_streaks_hu, 0.0, 2000.0, " HU"),
+            ("scoliosis", self.scoliosis_mm, -60.0, 60.0, " mm"),
+            ("scoliosis tilt", self.scoliosis_tilt, 0.0, 1.0, ""),
+            ("lordosis", self.lordosis_deg, 0.0, 80.0, "°"),
+            ("anatomy variation", self.anatomy_variation, 0.0, 0.1, ""),
+        ] {
+            // Written so that NaN fails too.
+            if !(v >= lo && v <= hi) {
+                return bad(format!(
+                    "phantom {name} {v}{unit} must be between {lo} and {hi}{unit}"
+                ));
+            }
         }
         Ok(())
     }

@@ -774,20 +774,23 @@ fn label_vertebrae_sampled(
         }
         Some(ct.data[at[0] + cdims[0] * (at[1] + cdims[1] * at[2])])
     };
-    // The sample's axes: front-back and left-right of the line (from the
-    // patient's left-right axis, not the grid's first one, so that a grid
-    // stored in another axis order samples the same points).
+    // A sample's axes, in the plane with normal `nrm`: front-back and
+    // left-right (from the patient's left-right axis, not the grid's first
+    // one, so that a grid stored in another axis order samples the same
+    // points).
     let lr_axis: V3 = {
         let mut a = [0.0; 3];
         a[if frame.lr_is_u { plane.u } else { plane.v }] = 1.0;
         a
     };
-    // The median CT over a disc of radius r around `x` perpendicular to
-    // `nrm`, its axes from the patient's left-right one; `vals` keeps the
-    // samples.
-    let median_across = |x: V3, nrm: V3, vals: &mut Vec<f32>| -> Option<f64> {
+    let axes = |nrm: V3| {
         let e1 = unit(cross(nrm, lr_axis));
-        let e2 = cross(nrm, e1);
+        (e1, cross(nrm, e1))
+    };
+    // The median CT over a disc of radius r around `x` perpendicular to
+    // `nrm`; `vals` keeps the samples.
+    let median_across = |x: V3, nrm: V3, vals: &mut Vec<f32>| -> Option<f64> {
+        let (e1, e2) = axes(nrm);
         vals.clear();
         for a in -ring..=ring {
             for b in -ring..=ring {
@@ -859,10 +862,7 @@ fn label_vertebrae_sampled(
             let Some(median) = median else {
                 return (0.0, 0.0, metal);
             };
-            let (e1, e2) = {
-                let e1 = unit(cross(t, lr_axis));
-                (e1, cross(t, e1))
-            };
+            let (e1, e2) = axes(t);
             let bright = tilts
                 .iter()
                 .filter_map(|&[ta, tb]| {
