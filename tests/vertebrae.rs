@@ -97,22 +97,30 @@ fn canal_is_not_tracked_through_dark_vertebral_bodies() {
 /// 0.982. At 35 mm L1 then lost its upper half (0.52, mask 0.954): above
 /// the last slice with a canal found, it was not seeded as spine (30 mm
 /// past the canal's ends); with 60 mm, 0.974 and 0.982.
+///
+/// On 3 mm slices, 30 mm to the left: L5's transverse process, tilted down
+/// to the iliac crest, touches the ilium over 845 mm², more than the
+/// sacroiliac joints' 800 mm², and L5 was taken as the sacrum's top piece
+/// (labels one off, Dice ~0). It touches one ilium only; the joints are
+/// two: with both sides needed, named, each ≥ 0.93 (mask 0.969).
 #[test]
 fn vertebrae_of_a_scoliotic_spine_are_counted() {
-    for (shift, osteoporotic) in [
-        (15.0, false),
-        (-15.0, true),
-        (25.0, false),
-        (-30.0, false),
-        (35.0, false),
+    for (shift, osteoporotic, slice_mm, mask_least) in [
+        (15.0, false, 2.0, 0.97),
+        (-15.0, true, 2.0, 0.97),
+        (25.0, false, 2.0, 0.97),
+        (-30.0, false, 2.0, 0.97),
+        (35.0, false, 2.0, 0.97),
+        (30.0, false, 3.0, 0.96),
     ] {
-        let mut pp = sweep_phantom();
+        let mut pp = sweep_phantom().on_grid(0.8, slice_mm, 179.2);
         pp.scoliosis_mm = shift;
         if osteoporotic {
             pp.noise_sd_hu = 30.0;
             pp.cancellous_hu = (20.0, 120.0);
         }
-        assert_phantom_split(&format!("scoliosis {shift} mm"), &pp, 0.97, 0.92);
+        let name = format!("scoliosis {shift} mm, {slice_mm} mm slices");
+        assert_phantom_split(&name, &pp, mask_least, 0.92);
     }
 }
 

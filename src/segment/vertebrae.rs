@@ -33,13 +33,15 @@
 //!    or a screw's channel.
 //! 4. **Numbers** (VerSe: 8–19 T1–T12, 20–24 L1–L5, 26 sacrum), counted up
 //!    from the **sacrum**: the lowest pieces that the ilium touches over
-//!    `si_contact_mm2` (the sacroiliac joints), or a long bottom piece with
-//!    alae. The joints also catch a missed L5/S1 disc (steeply tilted, thick
-//!    slices): a "sacrum" reaching more than `sacrum_top_mm` above the
-//!    ilium's highest contact holds L5 too, and the deepest valley between
-//!    (where L5 is within `height_ratio` of L4's height) is taken as that
-//!    disc (`missed_lumbosacral_disc`). Without a sacrum,
-//!    counted from **T12**, the lowest vertebra that a rib touches (other
+//!    `si_contact_mm2`, `si_side_mm2` of it on each side (the sacroiliac
+//!    joints: two; a tilted L5's transverse process may touch one ilium as
+//!    much), or a long bottom piece with alae. The joints also catch a
+//!    missed L5/S1 disc (steeply tilted, thick slices): a "sacrum"
+//!    reaching more than `sacrum_top_mm` above the ilium's highest contact
+//!    holds L5 too, and the deepest valley between (where L5 is within
+//!    `height_ratio` of L4's height) is taken as that disc
+//!    (`missed_lumbosacral_disc`). Without a sacrum, counted from
+//!    **T12**, the lowest vertebra that a rib touches (other
 //!    bone, `rib_lateral_mm` or more from the canal, over `rib_contact_mm2`
 //!    and less than a sacroiliac joint). With neither, the pieces are
 //!    numbered 1, 2, … from the top and reported unnamed, with a warning.
@@ -108,6 +110,11 @@ pub struct VertebraParams {
     /// … spread over at least this extent along the slices, mm (the joints
     /// run from S1 to S3; a rib's neck touches over 10–26 mm) …
     pub si_span_mm: f64,
+    /// … with at least this much of it on each side, mm²: the joints are
+    /// two, one to each ilium (250–1050 mm² a side on the shared cases and
+    /// the phantom), while a tilted L5's transverse process may touch one
+    /// ilium over 800 mm² (a lumbar curve of ~55°, 3 mm slices) …
+    pub si_side_mm2: f64,
     /// … and the sacrum's top lies at most this far above the joints'
     /// highest contact, mm.
     pub sacrum_top_mm: f64,
@@ -157,6 +164,7 @@ impl Default for VertebraParams {
             rib_contact_mm2: 100.0,
             si_contact_mm2: 800.0,
             si_span_mm: 30.0,
+            si_side_mm2: 150.0,
             sacrum_top_mm: 25.0,
             ring_seed_mm: 14.0,
             ring_margin_mm: 5.0,
@@ -1023,13 +1031,17 @@ fn label_vertebrae_sampled(
     while !discs.is_empty() && end_body(&discs, false) < p.min_end_body_mm3 {
         discs.pop();
     }
-    let lateral: Vec<V3> = contacts
+    // Other bone touching the spine away from the canal, and on which side.
+    let lateral: Vec<(V3, bool)> = contacts
         .iter()
-        .filter(|c| {
+        .filter_map(|&c| {
             let (k, i, j) = (c[plane.a], c[plane.u], c[plane.v]);
-            k < ns && i < nu && j < nv && offsets(k, i, j).0.abs() >= p.rib_lateral_mm
+            if k >= ns || i >= nu || j >= nv {
+                return None;
+            }
+            let lat = offsets(k, i, j).0;
+            (lat.abs() >= p.rib_lateral_mm).then_some((mm(c), lat > 0.0))
         })
-        .map(|&c| mm(c))
         .collect();
     if let Some(m) = missed_lumbosacral_disc(
         &discs,
@@ -1189,11 +1201,16 @@ fn label_vertebrae_sampled(
     // (a neck each, up to a few hundred mm²) or the ilium (the sacroiliac
     // joints, a thousand and more).
     let face_mm2 = vox.powf(2.0 / 3.0);
-    let mut contact = vec![0f64; pieces];
+    // Per piece: (left, right) of the canal.
+    let mut contact = vec![[0f64; 2]; pieces];
     let mut touching: Vec<(usize, V3)> = Vec::new();
     for &c in contacts {
         let (k, i, j) = (c[plane.a], c[plane.u], c[plane.v]);
-        if k >= ns || i >= nu || j >= nv || offsets(k, i, j).0.abs() < p.rib_lateral_mm {
+        if k >= ns || i >= nu || j >= nv {
+            continue;
+        }
+        let lat = offsets(k, i, j).0;
+        if lat.abs() < p.rib_lateral_mm {
             continue;
         }
         let l = label[plane.index(k, i, j)];
@@ -1202,7 +1219,7 @@ fn label_vertebrae_sampled(
         } else {
             piece_at(mm(c)).min(pieces - 1)
         };
-        contact[piece] += face_mm2;
+        contact[piece][usize::from(lat > 0.0)] += face_mm2;
         touching.push((piece, mm(c)));
     }
     // How far along the slices each piece's contacts spread, mm: a
@@ -1223,7 +1240,7 @@ fn label_vertebrae_sampled(
     // bottom piece with alae (an ilium not touching). Its top must be near
     // the joints' top: a piece reaching far above them holds L5 too (its
     // disc missed), and the count would be one off.
-    let si_pieces = sacral_run(&order, &contact, p.si_contact_mm2);
+    let si_pieces = sacral_run(&order, &contact, p);
     // The joints are long: contacts over less than `si_span_mm` are ribs
     // (a low field of view ending at T12 or L1).
     let run_span = {
@@ -1264,7 +1281,8 @@ fn label_vertebrae_sampled(
         0
     };
     let lowest_rib = order.iter().position(|&c| {
-        c != order[0] && contact[c] >= p.rib_contact_mm2 && contact[c] < p.si_contact_mm2
+        let all = contact[c][0] + contact[c][1];
+        c != order[0] && all >= p.rib_contact_mm2 && all < p.si_contact_mm2
     });
     let mut numbers: Vec<u8> = vec![0; pieces];
     let count_from = |anchor_pos: usize, anchor_label: u8, numbers: &mut Vec<u8>| {
@@ -1314,7 +1332,7 @@ fn label_vertebrae_sampled(
         match rep.vertebrae.last_mut() {
             Some(v) if v.label == numbers[c] => {
                 v.volume_mm3 += volume[c] as f64 * vox;
-                v.lateral_contact_mm2 += contact[c];
+                v.lateral_contact_mm2 += contact[c][0] + contact[c][1];
                 v.contact_span_mm += span_mm(c);
             }
             _ => rep.vertebrae.push(Vertebra {
@@ -1325,7 +1343,7 @@ fn label_vertebrae_sampled(
                     String::new()
                 },
                 volume_mm3: volume[c] as f64 * vox,
-                lateral_contact_mm2: contact[c],
+                lateral_contact_mm2: contact[c][0] + contact[c][1],
                 contact_span_mm: span_mm(c),
             }),
         }
@@ -1509,18 +1527,20 @@ fn pieces_joined_in_slice(label: &[u8], mask: &Mask, plane: Plane, query: &[usiz
 }
 
 /// How many pieces from the bottom up (`order`) make the sacrum: up to the
-/// last of the run of pieces that other bone touches over `si_mm2` (the
-/// sacroiliac joints), when that run starts at one of the two lowest pieces
-/// (below the joints: the sacral apex, the coccyx). 0 when there is none.
-fn sacral_run(order: &[usize], contact: &[f64], si_mm2: f64) -> usize {
-    let Some(first) = order.iter().take(2).position(|&c| contact[c] >= si_mm2) else {
+/// last of the run of pieces that other bone touches as the sacroiliac
+/// joints do (over `si_contact_mm2`, `si_side_mm2` of it or more on either
+/// side; `contact[piece]` is (left, right), mm²), when that run starts at
+/// one of the two lowest pieces (below the joints: the sacral apex, the
+/// coccyx). 0 when there is none.
+fn sacral_run(order: &[usize], contact: &[[f64; 2]], p: &VertebraParams) -> usize {
+    let joints = |c: usize| {
+        let [l, r] = contact[c];
+        l + r >= p.si_contact_mm2 && l.min(r) >= p.si_side_mm2
+    };
+    let Some(first) = order.iter().take(2).position(|&c| joints(c)) else {
         return 0;
     };
-    first
-        + order[first..]
-            .iter()
-            .take_while(|&&c| contact[c] >= si_mm2)
-            .count()
+    first + order[first..].iter().take_while(|&&c| joints(c)).count()
 }
 
 /// The L5/S1 disc (an index along the line of points `pts` with directions
@@ -1531,7 +1551,7 @@ fn sacral_run(order: &[usize], contact: &[f64], si_mm2: f64) -> usize {
 fn missed_lumbosacral_disc(
     discs: &[usize],
     (pts, tangent): (&[V3], &[V3]),
-    lateral: &[V3],
+    lateral: &[(V3, bool)],
     (profile, evidence): (&[f64], &[f64]),
     face_mm2: f64,
     frame: &Frame,
@@ -1545,9 +1565,9 @@ fn missed_lumbosacral_disc(
             .filter(|&&m| dot(sub(x, pts[m]), tangent[m]) > 0.0)
             .count()
     };
-    let mut contact = vec![0f64; pieces];
-    for &x in lateral {
-        contact[piece_at(x)] += face_mm2;
+    let mut contact = vec![[0f64; 2]; pieces];
+    for &(x, right) in lateral {
+        contact[piece_at(x)][usize::from(right)] += face_mm2;
     }
     let up = frame.slices_go_up;
     // Bottom-up piece order; piece c lies between discs c − 1 and c.
@@ -1556,14 +1576,15 @@ fn missed_lumbosacral_disc(
     } else {
         (0..pieces).rev().collect()
     };
-    let si = sacral_run(&order, &contact, p.si_contact_mm2);
+    let si = sacral_run(&order, &contact, p);
     if si == 0 || si == pieces {
         return None;
     }
     let run = &order[..si];
     let (zlo, zhi) = lateral
         .iter()
-        .filter(|&&x| run.contains(&piece_at(x)))
+        .map(|&(x, _)| x)
+        .filter(|&x| run.contains(&piece_at(x)))
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
             (a.min(x[axis]), b.max(x[axis]))
         });
@@ -1578,8 +1599,9 @@ fn missed_lumbosacral_disc(
     let (q, t) = (pts[top_disc], tangent[top_disc]);
     let highest = lateral
         .iter()
-        .filter(|&&x| order[..si].contains(&piece_at(x)))
-        .map(|&x| {
+        .map(|&(x, _)| x)
+        .filter(|&x| order[..si].contains(&piece_at(x)))
+        .map(|x| {
             if up {
                 -dot(sub(x, q), t)
             } else {
@@ -1812,6 +1834,30 @@ mod tests {
     }
 
     #[test]
+    fn the_sacrum_is_the_pieces_both_ilia_touch() {
+        let p = VertebraParams::default();
+        let order = [0, 1, 2, 3];
+        // (left, right) contact of each piece from the bottom up, mm², and
+        // how many pieces make the sacrum.
+        for (contact, want) in [
+            // The sacrum below, a tilted L5 touching one ilium over more
+            // than the joints' total.
+            ([[700.0, 900.0], [0.0, 850.0], [0.0; 2], [0.0; 2]], 1),
+            // Sacral pieces (a disc's remnant between them), each with both
+            // joints, even when one side is weaker.
+            ([[700.0, 900.0], [250.0, 650.0], [0.0; 2], [0.0; 2]], 2),
+            // Below the joints, the sacral apex: the run starts above it.
+            ([[0.0; 2], [700.0, 900.0], [400.0, 500.0], [0.0; 2]], 3),
+            // One-sided only: no sacrum.
+            ([[0.0, 1600.0], [0.0; 2], [0.0; 2], [0.0; 2]], 0),
+            // Both sides, too little in all (ribs' necks).
+            ([[300.0, 300.0], [0.0; 2], [0.0; 2], [0.0; 2]], 0),
+        ] {
+            assert_eq!(sacral_run(&order, &contact, &p), want, "{contact:?}");
+        }
+    }
+
+    #[test]
     fn a_missed_lumbosacral_disc_leaves_l5_about_as_tall_as_l4() {
         // A line along z, mm = index; discs found at 58 (L4/L5) and 97
         // (L3/L4): L4 is 39 mm. The ilium touches the bottom piece from
@@ -1829,7 +1875,14 @@ mod tests {
         let mut profile = vec![150.0; n];
         profile[28] = 110.0;
         profile[36] = 95.0;
-        let lateral: Vec<V3> = (-10..=26).map(|z| [40.0, 0.0, z as f64]).collect();
+        // Both ilia touch (the joints are two).
+        let ilia = |z: i32| {
+            [
+                ([40.0, 0.0, z as f64], true),
+                ([-40.0, 0.0, z as f64], false),
+            ]
+        };
+        let lateral: Vec<(V3, bool)> = (-10..=26).flat_map(ilia).collect();
         let track = vec![[0.0, 0.0]; n];
         let frame = Frame {
             plane: Plane::new([1, 1, n], 2),
@@ -1845,7 +1898,7 @@ mod tests {
             slices_go_up: false,
             ..frame
         };
-        let lateral_down: Vec<V3> = (113..=149).map(|z| [40.0, 0.0, z as f64]).collect();
+        let lateral_down: Vec<(V3, bool)> = (113..=149).flat_map(ilia).collect();
         let (profile_down, evidence_down) = (flip(&profile), flip(&evidence));
         let up = (&frame, &lateral, &profile, &evidence);
         let dn = (&down, &lateral_down, &profile_down, &evidence_down);
