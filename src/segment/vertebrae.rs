@@ -1031,8 +1031,9 @@ fn label_vertebrae_sampled(
     while !discs.is_empty() && end_body(&discs, false) < p.min_end_body_mm3 {
         discs.pop();
     }
-    // Other bone touching the spine away from the canal, and on which side.
-    let lateral: Vec<(V3, bool)> = contacts
+    // Other bone touching the spine away from the canal (ribs, the ilium),
+    // and whether on the right.
+    let lateral_contacts: Vec<([usize; 3], bool)> = contacts
         .iter()
         .filter_map(|&c| {
             let (k, i, j) = (c[plane.a], c[plane.u], c[plane.v]);
@@ -1040,8 +1041,12 @@ fn label_vertebrae_sampled(
                 return None;
             }
             let lat = offsets(k, i, j).0;
-            (lat.abs() >= p.rib_lateral_mm).then_some((mm(c), lat > 0.0))
+            (lat.abs() >= p.rib_lateral_mm).then_some((c, lat > 0.0))
         })
+        .collect();
+    let lateral: Vec<(V3, bool)> = lateral_contacts
+        .iter()
+        .map(|&(c, right)| (mm(c), right))
         .collect();
     if let Some(m) = missed_lumbosacral_disc(
         &discs,
@@ -1092,7 +1097,7 @@ fn label_vertebrae_sampled(
     // Each with the point its level is judged at: moved front to back onto
     // the canal's centre in its slice. Behind a steep disc (L5/S1: 29° and
     // 35° off the slices on acrin and totalseg) the disc's plane carried
-    // 10–15 mm further back, to the laminae, rises another 6–10 mm, and on
+    // 10–15 mm further back, to the laminae, rises another 5–10 mm, and on
     // acrin S1's arch was judged to be in L5's span (seeded by neither,
     // flooded by L5 through the facet joints); left and right the point
     // stays where it is, as the planes follow a scoliotic tilt.
@@ -1219,22 +1224,14 @@ fn label_vertebrae_sampled(
     // Per piece: (left, right) of the canal.
     let mut contact = vec![[0f64; 2]; pieces];
     let mut touching: Vec<(usize, V3)> = Vec::new();
-    for &c in contacts {
-        let (k, i, j) = (c[plane.a], c[plane.u], c[plane.v]);
-        if k >= ns || i >= nu || j >= nv {
-            continue;
-        }
-        let lat = offsets(k, i, j).0;
-        if lat.abs() < p.rib_lateral_mm {
-            continue;
-        }
-        let l = label[plane.index(k, i, j)];
+    for &(c, right) in &lateral_contacts {
+        let l = label[plane.index(c[plane.a], c[plane.u], c[plane.v])];
         let piece = if l != 0 {
             l as usize - 1
         } else {
             piece_at(mm(c)).min(pieces - 1)
         };
-        contact[piece][usize::from(lat > 0.0)] += face_mm2;
+        contact[piece][usize::from(right)] += face_mm2;
         touching.push((piece, mm(c)));
     }
     // How far along the slices each piece's contacts spread, mm: a
