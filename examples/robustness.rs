@@ -17,9 +17,11 @@
 //!
 //! Each case renders the same field of view (L1 to the sacrum with ribs and
 //! pelvis, 179 × 166 × 240 mm; two a spine-centred 110 mm square one, which
-//! cuts the iliac wings and the ribs) on its own grid; the last two with a
+//! cuts the iliac wings and the ribs) on its own grid; two with a
 //! scoliotic column (25 mm to the left, 15 mm to the right at L3; its
-//! vertebrae tilted with the curve).
+//! vertebrae tilted with the curve); the last on voxels 3 mm left to right
+//! and 1 mm otherwise (pixel "3×1"), a sagittal slab as verse012's, where the
+//! facet joints, running front to back, are blurred away.
 
 use spinemesh::evaluate::{compare, label_dice};
 use spinemesh::phantom::{
@@ -81,13 +83,26 @@ fn main() -> anyhow::Result<()> {
         "vertebrae",
         "worst"
     );
-    for &(px, slice, noise, cancellous, fov, scoliosis) in &CASES {
+    // (the phantom on its grid, how its pixel is printed)
+    let mut grids: Vec<(PhantomParams, String, [f64; 5])> = CASES
+        .iter()
+        .map(|&(px, slice, noise, cancellous, fov, scoliosis)| {
+            let pp = PhantomParams::demo().on_grid(px, slice, fov);
+            (pp, px.to_string(), [slice, noise, cancellous, fov, scoliosis])
+        })
+        .collect();
+    // The sagittal slab: 3 mm left to right.
+    let mut slab = PhantomParams::demo().on_grid(1.0, 1.0, 179.2);
+    slab.spacing_mm[0] = 3.0;
+    slab.dims[0] = (179.2 / 3.0) as usize;
+    grids.push((slab, "3×1".into(), [1.0, 20.0, 100.0, 179.2, 0.0]));
+    for (grid, px, [slice, noise, cancellous, fov, scoliosis]) in &grids {
         for seed in 1..=seeds {
-            let mut pp = PhantomParams::demo().on_grid(px, slice, fov);
-            pp.noise_sd_hu = noise;
-            pp.cancellous_hu = (cancellous, cancellous + 100.0);
+            let mut pp = grid.clone();
+            pp.noise_sd_hu = *noise;
+            pp.cancellous_hu = (*cancellous, cancellous + 100.0);
             pp.anatomy_variation = 0.08;
-            pp.scoliosis_mm = scoliosis;
+            pp.scoliosis_mm = *scoliosis;
             pp.seed = seed;
             if metal {
                 pp.pedicle_screws = true;
