@@ -88,7 +88,11 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .map(|&(px, slice, noise, cancellous, fov, scoliosis)| {
             let pp = PhantomParams::demo().on_grid(px, slice, fov);
-            (pp, px.to_string(), [slice, noise, cancellous, fov, scoliosis])
+            (
+                pp,
+                px.to_string(),
+                [slice, noise, cancellous, fov, scoliosis],
+            )
         })
         .collect();
     // The sagittal slab: 3 mm left to right.
