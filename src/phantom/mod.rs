@@ -623,6 +623,12 @@ struct Frame {
     v: V3,
     w: V3,
 }
+/// Two orthonormal axes rotated by `angle` in their plane (`a` toward `b`).
+fn rotated(a: V3, b: V3, angle: f64) -> (V3, V3) {
+    let (s, c) = angle.sin_cos();
+    (add(scale(a, c), scale(b, s)), sub(scale(b, c), scale(a, s)))
+}
+
 impl Frame {
     /// A frame rotated by `phi` about the x axis: w = (0, sin φ, cos φ).
     fn sagittal(o: V3, phi: f64) -> Frame {
@@ -650,21 +656,13 @@ impl Frame {
     }
     /// The frame tilted by `psi` about its own v axis (w toward u).
     fn tilted(self, psi: f64) -> Frame {
-        let (s, c) = psi.sin_cos();
-        Frame {
-            w: add(scale(self.w, c), scale(self.u, s)),
-            u: sub(scale(self.u, c), scale(self.w, s)),
-            ..self
-        }
+        let (w, u) = rotated(self.w, self.u, psi);
+        Frame { w, u, ..self }
     }
     /// The frame turned by `theta` about its own w axis (u toward v).
     fn turned(self, theta: f64) -> Frame {
-        let (s, c) = theta.sin_cos();
-        Frame {
-            u: add(scale(self.u, c), scale(self.v, s)),
-            v: sub(scale(self.v, c), scale(self.u, s)),
-            ..self
-        }
+        let (u, v) = rotated(self.u, self.v, theta);
+        Frame { u, v, ..self }
     }
     fn shifted(&self, dw: f64) -> Frame {
         Frame {
