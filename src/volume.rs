@@ -343,14 +343,24 @@ impl<T: Copy + Send + Sync> Volume<T> {
 
     /// Writes `inner` (whose grid is a sub-box starting at `lo`) into a copy of self.
     pub fn paste(&mut self, inner: &Volume<T>, lo: [usize; 3]) {
+        use rayon::prelude::*;
         let d = inner.grid.dims;
-        for z in 0..d[2] {
-            for y in 0..d[1] {
-                let src = inner.grid.index(0, y, z);
-                let dst = self.grid.index(lo[0], y + lo[1], z + lo[2]);
-                self.data[dst..dst + d[0]].copy_from_slice(&inner.data[src..src + d[0]]);
-            }
+        let [nx, ny, _] = self.grid.dims;
+        let (plane, inner_plane) = (nx * ny, d[0] * d[1]);
+        if inner_plane == 0 || d[2] == 0 {
+            return;
         }
+        // Slices in parallel (a fresh zero volume is faulted in as it is
+        // written).
+        self.data[lo[2] * plane..(lo[2] + d[2]) * plane]
+            .par_chunks_mut(plane)
+            .zip(inner.data.par_chunks(inner_plane))
+            .for_each(|(dst, src)| {
+                for (y, row) in src.chunks_exact(d[0]).enumerate() {
+                    let at = (y + lo[1]) * nx + lo[0];
+                    dst[at..at + d[0]].copy_from_slice(row);
+                }
+            });
     }
 
     /// A volume of the same grid with `f` applied to every voxel (in parallel).
@@ -594,6 +604,10 @@ mod tests {
         z.paste(&c, [1, 2, 3]);
         assert_eq!(z.get(2, 4, 5), v.get(2, 4, 5));
         assert_eq!(z.get(0, 0, 0), 0);
+        // The box holds the pasted volume, and nothing else was written.
+        assert_eq!(z.crop([1, 2, 3], [3, 5, 6]).data, c.data);
+        let nonzero = |d: &[u16]| d.iter().filter(|&&x| x != 0).count();
+        assert_eq!(nonzero(&z.data), nonzero(&c.data));
     }
 
     #[test]
