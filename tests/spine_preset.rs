@@ -177,7 +177,9 @@ fn spine_preset_cuts_joints_bridged_by_thick_slices_or_noise() {
     // bone before dark in the second flood: seed 4 none (0.980), seed 6
     // 5.5 cm³ (0.972; the other 14 of seeds 1–16 keep none either way; 5.8
     // cm³ since the floods resolve ties by their neighbours, not by the
-    // order the voxels are stored in).
+    // order the voxels are stored in); since no spine seed is taken behind
+    // the canal far to its side (the back of seed 6's ilium lay within the
+    // seed radius), none (0.980).
     let varied = |seed: u64| PhantomParams {
         anatomy_variation: 0.08,
         seed,
@@ -188,7 +190,7 @@ fn spine_preset_cuts_joints_bridged_by_thick_slices_or_noise() {
         ("80 HU noise", fov(2.0, 80.0), 0.945, 0),
         ("5 mm slices", fov(5.0, 20.0), 0.92, 100),
         ("anatomy seed 4", varied(4), 0.975, 0),
-        ("anatomy seed 6", varied(6), 0.965, 6500),
+        ("anatomy seed 6", varied(6), 0.975, 0),
     ] {
         let ph = generate(&pp);
         let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
@@ -203,6 +205,31 @@ fn spine_preset_cuts_joints_bridged_by_thick_slices_or_noise() {
         );
         assert!(m.dice >= want, "{name}: Dice {}", m.dice);
     }
+}
+
+/// A narrow pelvis on 1 mm voxels (the phantom's seed 6): the back of the
+/// ilium (the posterior iliac spines) comes within the 30 mm the spine is
+/// seeded in around the sacral canal, 26–32 mm to its side and 9–19 mm
+/// behind it; seeded there, the spine kept 32 cm³ of ilium (Dice 0.934).
+/// Behind the canal the spine is seeded within 22 mm of its side only:
+/// none kept (measured: Dice 0.981).
+#[test]
+fn spine_preset_leaves_the_back_of_a_narrow_pelvis() {
+    let mut pp = PhantomParams::demo().on_grid(1.0, 1.0, 179.2);
+    pp.noise_sd_hu = 20.0;
+    pp.cancellous_hu = (100.0, 200.0);
+    pp.anatomy_variation = 0.08;
+    pp.seed = 6;
+    let ph = generate(&pp);
+    let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
+    let m = compare(&out.mask, &ph.spine_truth()).unwrap();
+    let stray = overlap(&out.mask, &ph.mask_of(&[LABEL_RIB, LABEL_PELVIS]), true);
+    eprintln!(
+        "1 mm, seed 6: Dice {:.4}, rib/pelvis voxels {stray}",
+        m.dice
+    );
+    assert_eq!(stray, 0, "rib or pelvis voxels in the mask");
+    assert!(m.dice >= 0.975, "Dice {}", m.dice);
 }
 
 /// The same 3 mm phantom stored with patient z along index axis 0 (slices

@@ -53,6 +53,18 @@ pub struct Seeds<'a> {
     /// counting as a millimetre of depth (see [`watershed_labels`]).
     pub hu: Option<&'a (dyn Fn(usize) -> f32 + Sync)>,
     pub hu_per_mm: f64,
+    /// Spine seeds farther than `spine_back_mm` behind the canal's centre
+    /// lie within `spine_side_mm` of it left or right: behind the canal no
+    /// vertebra reaches farther to the side near it than its articular
+    /// processes, while beside the sacrum the back of the ilium (the
+    /// posterior iliac spines) comes within `spine_radius_mm` of the canal
+    /// in a narrow pelvis, and a seed there gave the spine the whole
+    /// posterior ilium.
+    pub spine_back_mm: f64,
+    pub spine_side_mm: f64,
+    /// +1 when the in-plane axis that runs front to back (the one that is
+    /// not `lr_is_u`'s) points forward, −1 when it points back.
+    pub anterior_sign: f64,
 }
 
 impl Seeds<'_> {
@@ -88,6 +100,9 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
         edge_other_mm,
         hu,
         hu_per_mm,
+        spine_back_mm,
+        spine_side_mm,
+        anterior_sign,
     } = *seeds;
     let grid = &solid.grid;
     let (su, sv) = (grid.spacing[plane.u], grid.spacing[plane.v]);
@@ -140,11 +155,15 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
                     let du = (i as f64 - c[0]) * su;
                     let r2 = du * du + dv2;
                     let lateral = (if lr_is_u { du } else { dv }).abs();
+                    let posterior = -anterior_sign * if lr_is_u { dv } else { du };
                     let on_edge = (i == 0 && fov_edges[0])
                         || (i + 1 == plane.nu() && fov_edges[1])
                         || (j == 0 && fov_edges[2])
                         || (j + 1 == plane.nv() && fov_edges[3]);
-                    let l = if r2 <= spine_r2 && spine_seeds[k] {
+                    let l = if r2 <= spine_r2
+                        && spine_seeds[k]
+                        && (posterior <= spine_back_mm || lateral <= spine_side_mm)
+                    {
                         SPINE
                     } else if r2 >= other_r2
                         || !spine_seeds[k]
@@ -636,6 +655,63 @@ mod tests {
     }
 
     #[test]
+    fn no_spine_seed_far_to_the_side_behind_the_canal() {
+        // Three lone blocks within the 30 mm seed radius of the canal at
+        // (40, 25), 1 mm voxels, +y forward: beside it (24–27 mm to the
+        // side, 6–9 mm in front), behind it near the midline (18–20 mm to
+        // the side, 12–15 mm back) and behind it far to the side (24–27 mm,
+        // 12–15 mm back: where a narrow pelvis puts the posterior iliac
+        // spines next to the sacral canal).
+        let grid = Grid::new([80, 50, 3], [1.0, 1.0, 1.0], [0.0; 3]);
+        let mut m = Mask::filled(grid.clone(), 0);
+        let blocks = [(64..68, 31..35), (58..61, 10..14), (64..68, 10..14)];
+        for z in 0..3 {
+            for (xs, ys) in &blocks {
+                for y in ys.clone() {
+                    for x in xs.clone() {
+                        m.set(x, y, z, 1);
+                    }
+                }
+            }
+        }
+        let plane = Plane::new(grid.dims, 2);
+        let track = vec![[40.0, 25.0]; 3];
+        let seeds = |back: f64, side: f64| Seeds {
+            track: &track,
+            spine_slices: &[true; 3],
+            spine_radius_mm: 30.0,
+            other_radius_mm: 65.0,
+            weak_last: false,
+            other_lateral_mm: f64::INFINITY,
+            lr_is_u: true,
+            fov_edges: [false; 4],
+            edge_other_mm: f64::INFINITY,
+            hu: None,
+            hu_per_mm: 175.0,
+            spine_back_mm: back,
+            spine_side_mm: side,
+            anterior_sign: 1.0,
+        };
+        let at = |lab: &[u8], x: usize, y: usize| lab[grid.index(x, y, 1)];
+        let every = watershed_labels(&m, &plane, &seeds(f64::INFINITY, f64::INFINITY));
+        assert_eq!(at(&every, 65, 33), SPINE);
+        assert_eq!(at(&every, 59, 12), SPINE);
+        assert_eq!(at(&every, 65, 12), SPINE);
+        let lab = watershed_labels(&m, &plane, &seeds(5.0, 22.0));
+        assert_eq!(at(&lab, 65, 33), SPINE);
+        assert_eq!(at(&lab, 59, 12), SPINE);
+        assert_eq!(at(&lab, 65, 12), 0, "no seed, nothing reaches it");
+        // The front is the other way round when the axis points back.
+        let flipped = Seeds {
+            anterior_sign: -1.0,
+            ..seeds(5.0, 22.0)
+        };
+        let lab = watershed_labels(&m, &plane, &flipped);
+        assert_eq!(at(&lab, 65, 33), 0);
+        assert_eq!(at(&lab, 65, 12), SPINE);
+    }
+
+    #[test]
     fn split_falls_at_the_narrow_neck() {
         // Two thick blocks (the "vertebra" near the canal at x < 20, a "rib"
         // at x >= 24) joined by a 1-voxel neck: the split is at the neck.
@@ -666,6 +742,9 @@ mod tests {
             edge_other_mm: f64::INFINITY,
             hu: None,
             hu_per_mm: 175.0,
+            spine_back_mm: f64::INFINITY,
+            spine_side_mm: f64::INFINITY,
+            anterior_sign: 1.0,
         };
         let lab = watershed_labels(&m, &plane, &seeds(&track));
         let at = |x: usize| lab[grid.index(x, 10, 2)];
@@ -782,6 +861,9 @@ mod tests {
             edge_other_mm: f64::INFINITY,
             hu: None,
             hu_per_mm: 175.0,
+            spine_back_mm: f64::INFINITY,
+            spine_side_mm: f64::INFINITY,
+            anterior_sign: 1.0,
         };
         let at = |lab: &[u8], x: usize| lab[grid.index(x, 10, 4)];
         let by_depth = watershed_labels(&m, &plane, &seeds(false));
@@ -882,6 +964,9 @@ mod tests {
             edge_other_mm: f64::INFINITY,
             hu: with_ct.then_some(&hu as &(dyn Fn(usize) -> f32 + Sync)),
             hu_per_mm: 175.0,
+            spine_back_mm: f64::INFINITY,
+            spine_side_mm: f64::INFINITY,
+            anterior_sign: 1.0,
         };
         let at = |lab: &[u8], x: usize| lab[grid.index(x, 10, 4)];
         let by_depth = watershed_labels(&m, &plane, &seeds(false));

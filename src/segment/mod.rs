@@ -24,8 +24,10 @@
 //!    higher threshold or thin bone leaves open); the canal must span
 //!    `canal_min_length_mm`.
 //! 4. **Isolation** ([`isolate`]): marker-controlled watershed on the bone's
-//!    distance transform, spine seeds within `spine_radius_mm` of the canal,
-//!    other seeds beyond `other_radius_mm` and where a side of the field of
+//!    distance transform, spine seeds within `spine_radius_mm` of the canal
+//!    (more than `spine_seed_back_mm` behind its centre, only within
+//!    `spine_seed_side_mm` to the side: not the back of the ilium beside a
+//!    sacrum), other seeds beyond `other_radius_mm` and where a side of the field of
 //!    view cuts bone beyond `edge_other_mm` left or right of the canal (a
 //!    small field of view cuts the ilium off); the split falls at the joints.
 //!    When the spine then reaches more than `spine_beyond_max_mm3` beyond
@@ -132,6 +134,11 @@ pub struct SpineParams {
     /// scoliotic L1 tilted 25°, whose arch's ring no axial slice closes).
     pub canal_extend_mm: f64,
     pub spine_radius_mm: f64,
+    /// Spine seeds more than `spine_seed_back_mm` behind the canal's centre
+    /// lie within `spine_seed_side_mm` of it left or right (see
+    /// [`isolate::Seeds::spine_back_mm`]).
+    pub spine_seed_back_mm: f64,
+    pub spine_seed_side_mm: f64,
     pub other_radius_mm: f64,
     /// In the isolation's second flood (see `spine_beyond_max_mm3`), bone
     /// whose smoothed CT is below this, at least `weak_lateral_mm` left or
@@ -211,6 +218,8 @@ impl Default for SpineParams {
             canal_bone_share: 0.8,
             canal_extend_mm: 60.0,
             spine_radius_mm: 30.0,
+            spine_seed_back_mm: 5.0,
+            spine_seed_side_mm: 22.0,
             other_radius_mm: 65.0,
             strong_bone_hu: 250.0,
             spine_reach_mm: 55.0,
@@ -879,6 +888,9 @@ pub fn spine_mask(ct: &Volume<f32>, p: &SpineParams) -> Result<SpineOutput> {
         edge_other_mm: p.edge_other_mm,
         hu: None,
         hu_per_mm: p.bridge_hu_per_mm,
+        spine_back_mm: p.spine_seed_back_mm,
+        spine_side_mm: p.spine_seed_side_mm,
+        anterior_sign: body_test.anterior_sign,
     };
     // Bone left to the spine beyond where vertebrae reach (left or right)
     // is a bone kept across a joint that partial volume or smoothing has
