@@ -608,20 +608,26 @@ impl RunningMax {
     }
 
     /// Measures `p` against `to`: exactly when it can raise the maximum.
-    fn query(&self, to: &Surface, p: P, hint: &mut u32) {
+    /// Returns the distance from `p` to some triangle of `to` (the one left
+    /// in `hint`): the exact distance when above the maximum, an upper
+    /// bound of it otherwise.
+    fn query(&self, to: &Surface, p: P, hint: &mut u32) -> f64 {
         let cur = self.get();
         let d = to.distance(p, cur, hint);
         if d > cur {
             self.0
                 .fetch_max(d.to_bits(), std::sync::atomic::Ordering::Relaxed);
         }
+        d
     }
 }
 
 /// Largest distance from a sample of `from` to the surface `to`.
 fn one_sided(from: &Mesh, to: &Surface, spacing: f64) -> f64 {
     let max = RunningMax::new();
-    for_each_sample(from, spacing, |p, hint| max.query(to, p, hint));
+    for_each_sample(from, spacing, |p, hint| {
+        max.query(to, p, hint);
+    });
     max.get()
 }
 
@@ -629,24 +635,54 @@ fn one_sided(from: &Mesh, to: &Surface, spacing: f64) -> f64 {
 /// surfaces with the same triangles (one surface before and after its
 /// vertices moved): the samples are made once, and each query of `c` starts
 /// from the triangle the query of `b` found (the same triangle, moved a
-/// little, usually settles it).
+/// little, usually settles it). A query of `c` that cannot raise its
+/// maximum is skipped: that triangle in `c` is its place in `b` with each
+/// point moved by at most the farthest its corners moved, so the distance
+/// to `c` is at most the one found to `b` plus that (the maxima are the
+/// same as with every query made).
 fn one_sided_pair(from: &Mesh, b: &Surface, c: &Surface, spacing: f64) -> (f64, f64) {
+    // Per triangle, how far its corners moved from `b` to `c` (at most).
+    let moved: Vec<f32> = b
+        .mesh
+        .triangles
+        .par_iter()
+        .map(|t| {
+            t.iter()
+                .map(|&i| {
+                    let (p, q) = (b.mesh.vertices[i as usize], c.mesh.vertices[i as usize]);
+                    let d = sub(p.map(f64::from), q.map(f64::from));
+                    dot(d, d)
+                })
+                .fold(0.0, f64::max)
+                .sqrt() as f32
+        })
+        .collect();
     let (max_b, max_c) = (RunningMax::new(), RunningMax::new());
     for_each_sample(from, spacing, |p, hint| {
-        max_b.query(b, p, hint);
-        max_c.query(c, p, &mut hint.clone());
+        let d = max_b.query(b, p, hint);
+        let reach = moved
+            .get(*hint as usize)
+            .map_or(f64::INFINITY, |&m| f64::from(m));
+        if d + reach > max_c.get() {
+            max_c.query(c, p, &mut hint.clone());
+        }
     });
     (max_b.get(), max_c.get())
 }
 
 /// Largest distances from the samples of `b` and of `c` (the same
 /// triangles, vertices moved) to `to`: made together, each query for `c`'s
-/// sample starting from the triangle `b`'s found.
+/// sample starting from the triangle `b`'s found, and skipped when it cannot
+/// raise `c`'s maximum (the distance to `to` moves by no more than the
+/// sample does, from `b` to `c`).
 fn one_sided_from_pair(b: &Mesh, c: &Mesh, to: &Surface, spacing: f64) -> (f64, f64) {
     let (max_b, max_c) = (RunningMax::new(), RunningMax::new());
     for_each_sample_of([b, c], spacing, |[pb, pc], hint| {
-        max_b.query(to, pb, hint);
-        max_c.query(to, pc, &mut hint.clone());
+        let d = max_b.query(to, pb, hint);
+        let step = dot(sub(pb, pc), sub(pb, pc)).sqrt();
+        if d + step > max_c.get() {
+            max_c.query(to, pc, &mut hint.clone());
+        }
     });
     (max_b.get(), max_c.get())
 }
