@@ -605,6 +605,33 @@ mod tests {
     use super::*;
     use crate::volume::Grid;
 
+    /// Seeds by the two radii alone along `track` (`u` left to right, `v`
+    /// forward): no weak bone, no lateral, field-of-view or behind-the-canal
+    /// rule, no CT.
+    fn radii<'a>(
+        track: &'a [[f64; 2]],
+        slices: &'a [bool],
+        spine_mm: f64,
+        other_mm: f64,
+    ) -> Seeds<'a> {
+        Seeds {
+            track,
+            spine_slices: slices,
+            spine_radius_mm: spine_mm,
+            other_radius_mm: other_mm,
+            weak_last: false,
+            other_lateral_mm: f64::INFINITY,
+            lr_is_u: true,
+            fov_edges: [false; 4],
+            edge_other_mm: f64::INFINITY,
+            hu: None,
+            hu_per_mm: 175.0,
+            spine_back_mm: f64::INFINITY,
+            spine_side_mm: f64::INFINITY,
+            anterior_sign: 1.0,
+        }
+    }
+
     /// A row of 11 voxels of equal priority seeded at both ends, stored
     /// either way round: the middle voxel, reached by both fronts in the
     /// same wave, goes to the same label (the lower: nothing else tells them
@@ -677,20 +704,9 @@ mod tests {
         let plane = Plane::new(grid.dims, 2);
         let track = vec![[40.0, 25.0]; 3];
         let seeds = |back: f64, side: f64| Seeds {
-            track: &track,
-            spine_slices: &[true; 3],
-            spine_radius_mm: 30.0,
-            other_radius_mm: 65.0,
-            weak_last: false,
-            other_lateral_mm: f64::INFINITY,
-            lr_is_u: true,
-            fov_edges: [false; 4],
-            edge_other_mm: f64::INFINITY,
-            hu: None,
-            hu_per_mm: 175.0,
             spine_back_mm: back,
             spine_side_mm: side,
-            anterior_sign: 1.0,
+            ..radii(&track, &[true; 3], 30.0, 65.0)
         };
         let at = |lab: &[u8], x: usize, y: usize| lab[grid.index(x, y, 1)];
         let every = watershed_labels(&m, &plane, &seeds(f64::INFINITY, f64::INFINITY));
@@ -730,22 +746,7 @@ mod tests {
         }
         let plane = Plane::new(grid.dims, 2);
         let track = vec![[2.0, 10.0]; 5];
-        let seeds = |track| Seeds {
-            track,
-            spine_slices: &[true; 5],
-            spine_radius_mm: 8.0,
-            other_radius_mm: 30.0,
-            weak_last: false,
-            other_lateral_mm: f64::INFINITY,
-            lr_is_u: true,
-            fov_edges: [false; 4],
-            edge_other_mm: f64::INFINITY,
-            hu: None,
-            hu_per_mm: 175.0,
-            spine_back_mm: f64::INFINITY,
-            spine_side_mm: f64::INFINITY,
-            anterior_sign: 1.0,
-        };
+        let seeds = |track| radii(track, &[true; 5], 8.0, 30.0);
         let lab = watershed_labels(&m, &plane, &seeds(&track));
         let at = |x: usize| lab[grid.index(x, 10, 2)];
         assert_eq!(at(5), SPINE);
@@ -850,20 +851,8 @@ mod tests {
         let plane = Plane::new(grid.dims, 2);
         let track = vec![[2.0, 10.0]; 9];
         let seeds = |weak_last| Seeds {
-            track: &track,
-            spine_slices: &[true; 9],
-            spine_radius_mm: 8.0,
-            other_radius_mm: 30.0,
             weak_last,
-            other_lateral_mm: f64::INFINITY,
-            lr_is_u: true,
-            fov_edges: [false; 4],
-            edge_other_mm: f64::INFINITY,
-            hu: None,
-            hu_per_mm: 175.0,
-            spine_back_mm: f64::INFINITY,
-            spine_side_mm: f64::INFINITY,
-            anterior_sign: 1.0,
+            ..radii(&track, &[true; 9], 8.0, 30.0)
         };
         let at = |lab: &[u8], x: usize| lab[grid.index(x, 10, 4)];
         let by_depth = watershed_labels(&m, &plane, &seeds(false));
@@ -953,20 +942,9 @@ mod tests {
         let track = vec![[2.0, 10.0]; 9];
         let hu = |i: usize| ct[i];
         let seeds = |with_ct: bool| Seeds {
-            track: &track,
-            spine_slices: &[true; 9],
-            spine_radius_mm: 8.0,
-            other_radius_mm: 30.0,
             weak_last: true,
-            other_lateral_mm: f64::INFINITY,
-            lr_is_u: true,
-            fov_edges: [false; 4],
-            edge_other_mm: f64::INFINITY,
             hu: with_ct.then_some(&hu as &(dyn Fn(usize) -> f32 + Sync)),
-            hu_per_mm: 175.0,
-            spine_back_mm: f64::INFINITY,
-            spine_side_mm: f64::INFINITY,
-            anterior_sign: 1.0,
+            ..radii(&track, &[true; 9], 8.0, 30.0)
         };
         let at = |lab: &[u8], x: usize| lab[grid.index(x, 10, 4)];
         let by_depth = watershed_labels(&m, &plane, &seeds(false));
