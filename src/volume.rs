@@ -341,7 +341,8 @@ impl<T: Copy + Send + Sync> Volume<T> {
         Volume { grid, data }
     }
 
-    /// Writes `inner` (whose grid is a sub-box starting at `lo`) into a copy of self.
+    /// Writes `inner` (whose grid is a sub-box of this one's starting at
+    /// voxel `lo`) into this volume.
     pub fn paste(&mut self, inner: &Volume<T>, lo: [usize; 3]) {
         use rayon::prelude::*;
         let d = inner.grid.dims;

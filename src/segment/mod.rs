@@ -27,9 +27,10 @@
 //!    distance transform, spine seeds within `spine_radius_mm` of the canal
 //!    (more than `spine_seed_back_mm` behind its centre, only within
 //!    `spine_seed_side_mm` to the side: not the back of the ilium beside a
-//!    sacrum), other seeds beyond `other_radius_mm` and where a side of the field of
-//!    view cuts bone beyond `edge_other_mm` left or right of the canal (a
-//!    small field of view cuts the ilium off); the split falls at the joints.
+//!    sacrum), other seeds beyond `other_radius_mm` and where a side of the
+//!    field of view cuts bone beyond `edge_other_mm` left or right of the
+//!    canal (a small field of view cuts the ilium off); the split falls at
+//!    the joints.
 //!    When the spine then reaches more than `spine_beyond_max_mm3` beyond
 //!    `spine_reach_mm` left or right of the canal, a joint was bridged by
 //!    partial volume or smoothing (thick slices, noise) and the neck found
