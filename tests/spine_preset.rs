@@ -20,6 +20,16 @@ fn overlap(a: &spinemesh::Mask, b: &spinemesh::Mask, inside: bool) -> usize {
         .count()
 }
 
+/// The spine preset on the phantom `pp`: its output, the mask's Dice
+/// against the spine's truth, and the rib and pelvis voxels it kept.
+fn spine_on(pp: &PhantomParams) -> (pipeline::Output, f64, usize) {
+    let ph = generate(pp);
+    let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
+    let dice = compare(&out.mask, &ph.spine_truth()).unwrap().dice;
+    let stray = overlap(&out.mask, &ph.mask_of(&[LABEL_RIB, LABEL_PELVIS]), true);
+    (out, dice, stray)
+}
+
 /// Realistic (osteopenic, 100–200 HU cancellous), dense, osteoporotic,
 /// contrast-enhanced and instrumented phantoms with ribs and pelvis: Dice ≥
 /// 0.97 against the truth, not one rib, pelvis or metal voxel, and no more
@@ -192,18 +202,15 @@ fn spine_preset_cuts_joints_bridged_by_thick_slices_or_noise() {
         ("anatomy seed 4", varied(4), 0.975, 0),
         ("anatomy seed 6", varied(6), 0.975, 0),
     ] {
-        let ph = generate(&pp);
-        let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
-        let m = compare(&out.mask, &ph.spine_truth()).unwrap();
-        let stray = overlap(&out.mask, &ph.mask_of(&[LABEL_RIB, LABEL_PELVIS]), true);
+        let (out, dice, stray) = spine_on(&pp);
         let rep = out.spine.as_ref().unwrap();
-        eprintln!("{name}: Dice {:.4}, rib/pelvis voxels {stray}", m.dice);
+        eprintln!("{name}: Dice {dice:.4}, rib/pelvis voxels {stray}");
         assert!(rep.weak_bridges_cut, "{name}: {rep:?}");
         assert!(
             stray <= stray_max,
             "{name}: {stray} rib or pelvis voxels in the mask"
         );
-        assert!(m.dice >= want, "{name}: Dice {}", m.dice);
+        assert!(dice >= want, "{name}: Dice {dice}");
     }
 }
 
@@ -220,16 +227,10 @@ fn spine_preset_leaves_the_back_of_a_narrow_pelvis() {
     pp.cancellous_hu = (100.0, 200.0);
     pp.anatomy_variation = 0.08;
     pp.seed = 6;
-    let ph = generate(&pp);
-    let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
-    let m = compare(&out.mask, &ph.spine_truth()).unwrap();
-    let stray = overlap(&out.mask, &ph.mask_of(&[LABEL_RIB, LABEL_PELVIS]), true);
-    eprintln!(
-        "1 mm, seed 6: Dice {:.4}, rib/pelvis voxels {stray}",
-        m.dice
-    );
+    let (_, dice, stray) = spine_on(&pp);
+    eprintln!("1 mm, seed 6: Dice {dice:.4}, rib/pelvis voxels {stray}");
     assert_eq!(stray, 0, "rib or pelvis voxels in the mask");
-    assert!(m.dice >= 0.975, "Dice {}", m.dice);
+    assert!(dice >= 0.975, "Dice {dice}");
 }
 
 /// The same 3 mm phantom stored with patient z along index axis 0 (slices
@@ -296,16 +297,10 @@ fn second_flood_on_a_stack_along_index_axis_0() {
 fn spine_preset_in_a_small_field_of_view() {
     let mut pp = PhantomParams::demo().realistic().on_grid(0.8, 2.0, 110.0);
     pp.anatomy_variation = 0.08;
-    let ph = generate(&pp);
-    let out = pipeline::run(&ph.ct, &Params::spine(), &|_| {}).unwrap();
-    let m = compare(&out.mask, &ph.spine_truth()).unwrap();
-    let stray = overlap(&out.mask, &ph.mask_of(&[LABEL_RIB, LABEL_PELVIS]), true);
-    eprintln!(
-        "110 mm field of view: Dice {:.4}, rib/pelvis voxels {stray}",
-        m.dice
-    );
+    let (_, dice, stray) = spine_on(&pp);
+    eprintln!("110 mm field of view: Dice {dice:.4}, rib/pelvis voxels {stray}");
     assert_eq!(stray, 0, "rib or pelvis voxels in the mask");
-    assert!(m.dice >= 0.97, "Dice {}", m.dice);
+    assert!(dice >= 0.97, "Dice {dice}");
 }
 
 /// A scoliotic lumbar spine (the column 45 mm to the patient's right at L3,
