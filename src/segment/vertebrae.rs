@@ -1241,6 +1241,8 @@ fn label_vertebrae_sampled(
         span[c] = (span[c].0.min(x[plane.a]), span[c].1.max(x[plane.a]));
     }
     let span_mm = |c: usize| (span[c].1 - span[c].0).max(0.0);
+    // Both sides together, mm².
+    let contact_mm2 = |c: usize| contact[c][0] + contact[c][1];
     // Pieces from the bottom up, and the disc plane above each.
     let order: Vec<usize> = if frame.slices_go_up {
         (0..pieces).collect()
@@ -1293,8 +1295,7 @@ fn label_vertebrae_sampled(
         0
     };
     let lowest_rib = order.iter().position(|&c| {
-        let all = contact[c][0] + contact[c][1];
-        c != order[0] && all >= p.rib_contact_mm2 && all < p.si_contact_mm2
+        c != order[0] && contact_mm2(c) >= p.rib_contact_mm2 && contact_mm2(c) < p.si_contact_mm2
     });
     let mut numbers: Vec<u8> = vec![0; pieces];
     let count_from = |anchor_pos: usize, anchor_label: u8, numbers: &mut Vec<u8>| {
@@ -1344,7 +1345,7 @@ fn label_vertebrae_sampled(
         match rep.vertebrae.last_mut() {
             Some(v) if v.label == numbers[c] => {
                 v.volume_mm3 += volume[c] as f64 * vox;
-                v.lateral_contact_mm2 += contact[c][0] + contact[c][1];
+                v.lateral_contact_mm2 += contact_mm2(c);
                 v.contact_span_mm += span_mm(c);
             }
             _ => rep.vertebrae.push(Vertebra {
@@ -1355,7 +1356,7 @@ fn label_vertebrae_sampled(
                     String::new()
                 },
                 volume_mm3: volume[c] as f64 * vox,
-                lateral_contact_mm2: contact[c][0] + contact[c][1],
+                lateral_contact_mm2: contact_mm2(c),
                 contact_span_mm: span_mm(c),
             }),
         }
