@@ -195,7 +195,14 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
         top = top.max(b as usize);
     }
     drop(seeds);
-    priority_flood(&mut label, grid.dims, &mut queue, top, bucket_of, priority);
+    priority_flood(
+        &mut label,
+        grid.dims,
+        &mut queue,
+        top,
+        |i, _| bucket_of(i),
+        priority,
+    );
     // Bone neither flood reached.
     label.par_iter_mut().for_each(|l| {
         if *l == UNREACHED {
@@ -224,7 +231,7 @@ pub(crate) fn priority_flood(
     dims: [usize; 3],
     queue: &mut [VecDeque<u32>],
     mut top: usize,
-    bucket: impl Fn(usize) -> usize,
+    bucket: impl Fn(usize, u8) -> usize,
     priority: impl Fn(usize) -> f32,
 ) {
     let neighbours = |i: usize| super::face_neighbours(i, dims);
@@ -295,7 +302,7 @@ pub(crate) fn priority_flood(
         }
         for &q in &claimed {
             flip(&mut claimed_now, q);
-            let b = bucket(q);
+            let b = bucket(q, label[q]);
             queue[b].push_back(q as u32);
             top = top.max(b);
         }
@@ -645,7 +652,7 @@ mod tests {
             label[0] = first;
             label[10] = last;
             queue[2].extend([0, 10]);
-            priority_flood(&mut label, dims, &mut queue, 2, |_| 2, |_| 1.0);
+            priority_flood(&mut label, dims, &mut queue, 2, |_, _| 2, |_| 1.0);
             assert_eq!(label[5], 1, "{first} at x = 0: {label:?}");
             assert_eq!(&label[..5], &[first; 5]);
             assert_eq!(&label[6..], &[last; 5]);
@@ -667,7 +674,7 @@ mod tests {
                 label[i] = l;
                 queue[1].push_back(i as u32);
             }
-            priority_flood(&mut label, dims, &mut queue, 1, |_| 1, |i| prio[i]);
+            priority_flood(&mut label, dims, &mut queue, 1, |_, _| 1, |i| prio[i]);
             label[4]
         };
         let flat = [1.0; 9];

@@ -89,6 +89,16 @@ pub struct VertebraParams {
     /// (HU/mm), so neighbours meet at thin necks and at dark clefts (the
     /// discs, the facet joints) rather than across dense cortex.
     pub flood_hu_per_mm: f64,
+    /// Behind the bodies a label's flood is slowed where it climbs above
+    /// its vertebra's upper disc plane (judged at the canal's depth, as the
+    /// ring seeds are), from this far below that plane, mm …
+    pub climb_from_mm: f64,
+    /// … each mm higher counting as this much less depth (mm per mm; 0:
+    /// not slowed). Where the facet joints' clefts are blurred (3 mm
+    /// left–right voxels, thick slices) the vertebra below otherwise takes
+    /// the inferior articular processes of the one above through the joint
+    /// before that one's flood comes down its own lamina.
+    pub climb_depth_per_mm: f64,
     /// The lowest piece is the sacrum when its body runs this far along the
     /// line, mm (a lumbar body is 25–30 mm tall; S1 and S2 fused over 50).
     pub sacrum_min_length_mm: f64,
@@ -159,6 +169,8 @@ impl Default for VertebraParams {
             sacrum_max_mm: 130.0,
             disc_margin_mm: 3.0,
             flood_hu_per_mm: 175.0,
+            climb_from_mm: 1.5,
+            climb_depth_per_mm: 0.3,
             sacrum_min_length_mm: 40.0,
             rib_lateral_mm: 15.0,
             rib_contact_mm2: 100.0,
@@ -1086,7 +1098,9 @@ fn label_vertebrae_sampled(
         .collect();
     let prio = flood_priority(mask, flood_ct, flood_lo, p.flood_hu_per_mm);
     const BUCKETS: usize = 1024;
-    let bucket = |i: usize| ((prio[i] / 0.1) as usize).min(BUCKETS - 1);
+    // A bucket's width in priority (mm of depth).
+    const BUCKET_MM: f64 = 0.1;
+    let bucket = |i: usize| ((prio[i] / BUCKET_MM as f32) as usize).min(BUCKETS - 1);
     let mut queue: Vec<VecDeque<u32>> = (0..BUCKETS).map(|_| VecDeque::new()).collect();
     let mut top = 0;
     // The pedicles and laminae: the bone right around the canal, away from
@@ -1102,13 +1116,17 @@ fn label_vertebrae_sampled(
     // flooded by L5 through the facet joints); left and right the point
     // stays where it is, as the planes follow a scoliotic tilt.
     let ap_axis = if frame.lr_is_u { plane.v } else { plane.u };
-    let mut ring_bone: Vec<(usize, V3)> = Vec::new();
-    for k in 0..ns {
-        let canal_ap = if frame.lr_is_u {
+    // The canal's centre front to back in slice `k`, mm from the first voxel.
+    let canal_ap_mm = |k: usize| {
+        if frame.lr_is_u {
             track[k][1] * sv
         } else {
             track[k][0] * su
-        };
+        }
+    };
+    let mut ring_bone: Vec<(usize, V3)> = Vec::new();
+    for k in 0..ns {
+        let canal_ap = canal_ap_mm(k);
         for j in 0..nv {
             for i in 0..nu {
                 let idx = plane.index(k, i, j);
@@ -1200,7 +1218,34 @@ fn label_vertebrae_sampled(
         queue[b].push_back(idx as u32);
         top = top.max(b);
     }
-    super::isolate::priority_flood(&mut label, g.dims, &mut queue, top, bucket, |i| prio[i]);
+    // A voxel claimed behind the bodies above its label's climb level joins
+    // a lower bucket: the flood of the vertebra above, coming down its own
+    // arch, gets there first (`climb_depth_per_mm`).
+    let climb_buckets = p.climb_depth_per_mm / BUCKET_MM;
+    let claim_bucket = |i: usize, l: u8| {
+        let b = bucket(i);
+        if climb_buckets <= 0.0 || l == 0 || l as usize > pieces {
+            return b;
+        }
+        let c = g.coords(i);
+        let k = c[plane.a];
+        if offsets(k, c[plane.u], c[plane.v]).1 >= p.body_front_mm {
+            return b;
+        }
+        let Some(top_plane) = plane_above(l as usize - 1) else {
+            return b;
+        };
+        let mut level = mm(c);
+        level[ap_axis] = canal_ap_mm(k);
+        let climb = -depth_below(level, top_plane) + p.climb_from_mm;
+        if climb <= 0.0 {
+            return b;
+        }
+        b.saturating_sub((climb * climb_buckets) as usize)
+    };
+    super::isolate::priority_flood(&mut label, g.dims, &mut queue, top, claim_bucket, |i| {
+        prio[i]
+    });
     drop(prio);
     drop(queue);
     // Bone no seed reached (apart from every body): by the disc planes.
@@ -1995,9 +2040,14 @@ mod tests {
             queue[bucket(i)].push_back(i as u32);
             top = top.max(bucket(i));
         }
-        super::super::isolate::priority_flood(&mut label, g.dims, &mut queue, top, bucket, |i| {
-            prio[i]
-        });
+        super::super::isolate::priority_flood(
+            &mut label,
+            g.dims,
+            &mut queue,
+            top,
+            |i, _| bucket(i),
+            |i| prio[i],
+        );
         for x in 0..40 {
             let l = label[g.index(x, 4, 4)];
             assert_eq!(l, if x < 13 { 1 } else { 2 }, "x = {x}");
