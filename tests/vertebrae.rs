@@ -157,6 +157,28 @@ fn vertebrae_of_the_phantom_are_found_and_named() {
     }
 }
 
+/// A sagittal slab (3 mm left to right, 1 mm otherwise, as verse012; the
+/// robustness sweep's "3×1" case, seeds 1 and 2): the facet joints, running
+/// front to back, are blurred away, and the vertebra below took the
+/// inferior articular processes of the one above through them before that
+/// one's flood came down its own lamina (seed 2: worst vertebra 0.889, mean
+/// 0.924). With a label's flood slowed where it climbs above its vertebra's
+/// upper disc plane (`climb_depth_per_mm`): 0.906 and 0.934; seed 1 0.904 →
+/// 0.925.
+#[test]
+fn facet_joints_of_a_sagittal_slab_go_with_the_vertebra_above() {
+    for seed in [1, 2] {
+        let mut pp = PhantomParams::demo().on_grid(1.0, 1.0, 179.2);
+        pp.spacing_mm[0] = 3.0;
+        pp.dims[0] = (179.2 / 3.0) as usize;
+        pp.cancellous_hu = (100.0, 200.0);
+        pp.anatomy_variation = 0.08;
+        pp.seed = seed;
+        let name = format!("3 × 1 × 1 mm slab, seed {seed}");
+        assert_phantom_split(&name, &pp, 0.95, 0.90);
+    }
+}
+
 /// Pedicle screws in L4 and L5 with streak artefacts (a dark band 300 HU
 /// deep between two screws): the streaks darken the bodies at the screws'
 /// slices like a disc, and the split cut L5 or L4 in two or merged L5 with
@@ -217,7 +239,9 @@ fn label_dice(dir: &std::path::Path, case: &str, labels: &[i64], within: bool) -
 /// verse012 (a 3 mm sagittal slab, T9 to L4, ribs cut by the slab's sides):
 /// numbered from T12, the lowest vertebra a rib touches; L1–L3 by their
 /// own labels, so that L4 and T12 in the same slices no longer count
-/// against them (0.785 with the whole mask).
+/// against them (0.785 with the whole mask): 0.9019 (0.8962 before the
+/// flood was slowed climbing above a vertebra's upper disc plane: 1 397
+/// voxels of L3's inferior articular processes were L4's).
 #[test]
 fn vertebrae_of_the_real_thoracolumbar_slab() {
     let case = "verse012-thoracolumbar";
@@ -230,8 +254,8 @@ fn vertebrae_of_the_real_thoracolumbar_slab() {
     let l1_l3 = label_dice(dir.path(), case, &[20, 21, 22], true);
     let t10_l3 = label_dice(dir.path(), case, &[17, 18, 19, 20, 21, 22], true);
     eprintln!("verse012 by vertebra labels: L1–L3 Dice {l1_l3:.4}, T10–L3 {t10_l3:.4}");
-    assert!(l1_l3 >= 0.89, "L1–L3 Dice {l1_l3}");
-    assert!(t10_l3 >= 0.88, "T10–L3 Dice {t10_l3}");
+    assert!(l1_l3 >= 0.90, "L1–L3 Dice {l1_l3}");
+    assert!(t10_l3 >= 0.89, "T10–L3 Dice {t10_l3}");
     // Its thoracic and upper lumbar discs, blurred above the bone threshold
     // on this noisy slab, are cleared where two vertebrae meet (33 cm³).
     assert!(
@@ -247,12 +271,13 @@ fn vertebrae_of_the_real_thoracolumbar_slab() {
         .map(|v| u8::from(v != 0.0));
     let pieces = spinemesh::components::label(&mask, spinemesh::components::Connectivity::Six);
     assert_eq!(pieces.count(), 1, "{:?}", pieces.sizes);
-    // Measured: T10 0.786, T11 0.803, T12 0.835, L1 0.845, L2 0.856, L3
-    // 0.853 (T10 0.818 and T11 0.810 with the ties taken in storage order).
+    // Measured: T10 0.791, T11 0.805, T12 0.841, L1 0.853, L2 0.876, L3
+    // 0.871 (before the climb was slowed: 0.784, 0.802, 0.836, 0.844,
+    // 0.855, 0.853).
     for l in 17..=22 {
         let d = label_dice(dir.path(), case, &[l], false);
         eprintln!("verse012 label {l}: Dice {d:.4}");
-        assert!(d >= 0.78, "label {l}: Dice {d}");
+        assert!(d >= 0.785, "label {l}: Dice {d}");
     }
 }
 
@@ -297,7 +322,10 @@ fn vertebrae_of_the_real_lumbar_spine_with_pelvis() {
     // it, and L5 flooded it through the facet joints (L5 108 cm³, 1.86 ×
     // L4; the sacrum 91 cm³). Judged at the canal's depth: L5 99 cm³, 1.71 ×
     // L4, the sacrum 103 cm³ (the facets' level and bits of the alae's top
-    // are still L5's).
+    // are still L5's). L4's arch behind its body was L5's too (flooded up
+    // through the facet joints, 5 mm slices); with the flood slowed
+    // climbing above a vertebra's upper disc plane: L4 58 → 65 cm³, L5 99
+    // → 92 cm³ (1.42 × L4).
     let volume = |name: &str| {
         rep.vertebrae
             .iter()
@@ -306,7 +334,7 @@ fn vertebrae_of_the_real_lumbar_spine_with_pelvis() {
     };
     let (l4, l5, sacrum) = (volume("L4"), volume("L5"), volume("sacrum"));
     assert!(
-        l5 < 1.8 * l4 && l5 < sacrum,
+        l5 < 1.5 * l4 && l5 < sacrum,
         "L4 {l4}, L5 {l5}, sacrum {sacrum}"
     );
 }
@@ -345,8 +373,10 @@ fn vertebrae_of_the_real_abdominal_ct() {
     .volume;
     let p: Vec<u8> = pred.data.iter().map(|&x| x as u8).collect();
     let r: Vec<u8> = reference.data.iter().map(|&x| x as u8).collect();
-    // Measured (whole volume): sacrum 0.677, L5 0.856, L4 0.912, L3 0.931,
-    // L2 0.938, L1 0.933, T12 0.876, in every voxel order (0.712, 0.834,
+    // Measured (whole volume): sacrum 0.679, L5 0.871, L4 0.929, L3 0.934,
+    // L2 0.940, L1 0.933, T12 0.876, in every voxel order (0.677, 0.856,
+    // 0.912, 0.931, 0.938, 0.933, 0.876 before the flood was slowed
+    // climbing above a vertebra's upper disc plane; 0.712, 0.834,
     // 0.882, 0.904, 0.898, 0.924, 0.876 before the body line was weighted
     // by the body's section and the canal chain allowed gaps of two
     // vertebrae; the sacrum 0.712 → 0.677 since the spine is seeded 60 mm
@@ -358,8 +388,8 @@ fn vertebrae_of_the_real_abdominal_ct() {
     // spine_preset.rs), outside the S1-only reference.
     for (ours, theirs, least) in [
         (26u8, 26u8, 0.66),
-        (24, 27, 0.84),
-        (23, 28, 0.90),
+        (24, 27, 0.86),
+        (23, 28, 0.92),
         (22, 29, 0.92),
         (21, 30, 0.92),
         (20, 31, 0.92),
@@ -417,7 +447,7 @@ fn chosen_levels_are_kept_alone() {
 }
 
 /// verse012 with `--levels L1-L3`: the mask itself now scores what its
-/// labels did (0.8947 within the reference's slices).
+/// labels did (0.9019 within the reference's slices; IoU 0.821, HD95 3 mm).
 #[test]
 fn real_thoracolumbar_slab_with_chosen_levels() {
     let case = "verse012-thoracolumbar";
@@ -441,7 +471,7 @@ fn real_thoracolumbar_slab_with_chosen_levels() {
     .unwrap()
     .dice;
     eprintln!("verse012 --levels L1-L3: mask Dice {d:.4}");
-    assert!(d >= 0.89, "Dice {d}");
+    assert!(d >= 0.90, "Dice {d}");
 }
 
 /// Whether `p` lies inside the closed mesh `m`: the parity of its triangles
