@@ -24,7 +24,10 @@
 //!    `flood_hu_per_mm`), so the processes go with the arch they grow from
 //!    and neighbours meet at the narrowest necks and the dark clefts the
 //!    closing bridged: the discs, the facet joints, touching spinous
-//!    processes.
+//!    processes. Behind the bodies a label climbing above its vertebra's
+//!    upper disc plane is slowed (`climb_depth_per_mm`): through a facet
+//!    joint blurred shut the vertebra below would take the inferior
+//!    articular processes of the one above.
 //!    Then the clefts where two vertebrae meet are cleared
 //!    ([`super::clefts`]: discs blurred above the bone threshold, on the
 //!    coarse grid when there is one) and each vertebra's holes in its
