@@ -213,9 +213,10 @@ pub fn watershed_labels(solid: &Mask, plane: &Plane, seeds: &Seeds) -> Vec<u8> {
 }
 
 /// Grows the labels in `label` into its [`UNREACHED`] voxels, 6-connected,
-/// highest bucket of `queue` first (starting at `top`); a voxel reached joins
-/// bucket `bucket(voxel)` with its neighbours' label. `label` is a volume of
-/// `dims` (x fastest).
+/// highest bucket of `queue` first (starting at `top`); a voxel reached takes
+/// its neighbours' label and joins bucket `bucket(voxel, label)` (a label
+/// may be slowed where it should not spread). `label` is a volume of `dims`
+/// (x fastest).
 ///
 /// The voxels of the highest bucket are taken as one wave: each unreached
 /// neighbour of the wave is claimed by the labels of its wave neighbours and
@@ -657,6 +658,28 @@ mod tests {
             assert_eq!(&label[..5], &[first; 5]);
             assert_eq!(&label[6..], &[last; 5]);
         }
+    }
+
+    /// A row of 21 voxels of equal priority seeded at both ends (x = 0 label
+    /// 1, x = 20 label 2): the fronts meet in the middle. With label 2's
+    /// claims below x = 15 bucketed one lower (as the vertebra split slows a
+    /// label climbing above its disc plane), label 2 takes x = 14 and stops
+    /// there while label 1 comes on up to x = 13.
+    #[test]
+    fn a_label_bucketed_lower_spreads_later() {
+        let dims = [21, 1, 1];
+        let run = |slow_from: usize| {
+            let mut label = vec![UNREACHED; 21];
+            let mut queue: Vec<VecDeque<u32>> = (0..4).map(|_| VecDeque::new()).collect();
+            label[0] = 1;
+            label[20] = 2;
+            queue[2].extend([0, 20]);
+            let bucket = |i: usize, l: u8| if l == 2 && i < slow_from { 1 } else { 2 };
+            priority_flood(&mut label, dims, &mut queue, 2, bucket, |_| 1.0);
+            label.iter().filter(|&&l| l == 1).count()
+        };
+        assert_eq!(run(0), 11);
+        assert_eq!(run(15), 14);
     }
 
     /// A voxel claimed in one wave by two voxels of one label and one of
