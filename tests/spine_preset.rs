@@ -447,9 +447,9 @@ fn spine_preset_on_real_noisy_thoracolumbar_ct() {
     };
     eprintln!("verse012 L1–L3, spine preset: Dice {dice:.4} (paper: 0.70)");
     // 0.8158 measured (0.8117 before the split's flood was slowed climbing
-    // above a vertebra's upper disc plane; 0.785 before the split cleared the discs the mask
-    // took in and filled each vertebra's holes; L4 and T12 in the same
-    // slices count against it).
+    // above a vertebra's upper disc plane; 0.785 before the split cleared
+    // the discs the mask took in and filled each vertebra's holes; L4 and
+    // T12 in the same slices count against it).
     assert!(dice >= 0.80, "Dice {dice}");
 }
 
