@@ -152,6 +152,9 @@ pub struct VertebraParams {
     /// ([`super::holes`]) unless they come this close to the canal's centre
     /// line, mm; negative: not filled.
     pub hole_canal_clear_mm: f64,
+    /// After the clefts and holes, a piece of a label cut off from its
+    /// vertebra of up to this much joins the label it touches most, mm³.
+    pub max_island_mm3: f64,
     /// Clefts where two vertebrae meet (discs the mask took in) are
     /// cleared first ([`super::clefts`]); `None`: not.
     pub clefts: Option<super::clefts::CleftParams>,
@@ -191,6 +194,7 @@ impl Default for VertebraParams {
             metal_clear_mm: 15.0,
             metal_reach_mm: 4.0,
             hole_canal_clear_mm: 5.0,
+            max_island_mm3: 1000.0,
             clefts: Some(Default::default()),
         }
     }
@@ -377,7 +381,24 @@ impl VertebraJob {
             );
             rep.holes_filled_mm3 = n as f64 * vox;
         }
-        if rep.clefts_cleared_mm3 > 0.0 || rep.holes_filled_mm3 > 0.0 {
+        // The clefts cleared and the fine voxels' coarse labels leave specks
+        // of a label cut off from its vertebra (verse012: 1–40 voxels, 3–11
+        // per vertebra): a vertebra is one piece, and its mesh one body.
+        let max_island = (self.params.max_island_mm3 / vox).ceil() as usize;
+        // Again from the voxels moved while any move (an island given to a
+        // label whose own piece there moved too is an island again; one more
+        // pass on verse012).
+        let mut moved = merge_small_islands(&mut labels.data, labels.grid.dims, max_island, None);
+        let mut total = moved.len();
+        for _ in 0..3 {
+            if moved.is_empty() {
+                break;
+            }
+            moved =
+                merge_small_islands(&mut labels.data, labels.grid.dims, max_island, Some(&moved));
+            total += moved.len();
+        }
+        if rep.clefts_cleared_mm3 > 0.0 || rep.holes_filled_mm3 > 0.0 || total > 0 {
             set_volumes(&mut rep, &labels.data, vox);
         }
         let mut full = Volume::filled(mask.grid.clone(), 0u8);
@@ -1439,6 +1460,124 @@ fn flood_priority(mask: &Mask, ct: &Volume<f32>, lo: [usize; 3], hu_per_mm: f64)
     prio
 }
 
+/// Gives each piece of a label of at most `max_voxels` voxels (6-connected)
+/// that touches other labels to the one it touches most (on a tie, the
+/// lower), all at once from the labels as they were; returns the voxels
+/// relabelled. [`merge_islands`] on the pieces at the labels' boundaries
+/// only (or those holding a voxel of `from`), each grown no further than
+/// `max_voxels` or a piece already found larger: a pass over the volume in
+/// parallel and a walk of its boundaries, not a labelling of every piece
+/// (on the paper grid's vertebra box 16 M voxels). `label` is a volume of
+/// `dims` (x fastest).
+fn merge_small_islands(
+    label: &mut [u8],
+    dims: [usize; 3],
+    max_voxels: usize,
+    from: Option<&[u32]>,
+) -> Vec<u32> {
+    let [nx, ny, nz] = dims;
+    let plane = nx * ny;
+    // Voxels with a face neighbour of another label, row by row in
+    // parallel (or the voxels given).
+    let boundary: Vec<u32> = match from {
+        Some(f) => f.to_vec(),
+        None => label
+            .par_chunks(plane.max(1))
+            .enumerate()
+            .flat_map_iter(|(z, slice)| {
+                let lab = &*label;
+                let mut out = Vec::new();
+                for (y, row) in slice.chunks_exact(nx).enumerate() {
+                    if row.iter().all(|&l| l == 0) {
+                        continue;
+                    }
+                    let at = z * plane + y * nx;
+                    let other = |j: usize, l: u8| lab[j] != 0 && lab[j] != l;
+                    for (x, &l) in row.iter().enumerate() {
+                        if l == 0 {
+                            continue;
+                        }
+                        let i = at + x;
+                        if (x > 0 && other(i - 1, l))
+                            || (x + 1 < nx && other(i + 1, l))
+                            || (y > 0 && other(i - nx, l))
+                            || (y + 1 < ny && other(i + nx, l))
+                            || (z > 0 && other(i - plane, l))
+                            || (z + 1 < nz && other(i + plane, l))
+                        {
+                            out.push(i as u32);
+                        }
+                    }
+                }
+                out
+            })
+            .collect(),
+    };
+    // Bit sets: voxels reached (each once), and those of a piece found
+    // larger than `max_voxels`. A voxel of the same label reached but not
+    // large belongs to the piece being grown: a piece finished earlier is
+    // all of its 6-connected voxels.
+    let words = label.len().div_ceil(64);
+    let (mut seen, mut large) = (vec![0u64; words], vec![0u64; words]);
+    let get = |b: &[u64], i: usize| b[i / 64] >> (i % 64) & 1 != 0;
+    let set = |b: &mut [u64], i: usize| b[i / 64] |= 1 << (i % 64);
+    let (mut piece, mut stack) = (Vec::new(), Vec::new());
+    let mut islands: Vec<(Vec<u32>, u8)> = Vec::new();
+    for &start in &boundary {
+        let start = start as usize;
+        if get(&seen, start) {
+            continue;
+        }
+        let l = label[start];
+        piece.clear();
+        let mut touches: Vec<(u8, usize)> = Vec::new();
+        let mut is_large = false;
+        set(&mut seen, start);
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            piece.push(i);
+            for j in face_neighbours(i, dims).into_iter().flatten() {
+                let m = label[j];
+                if m == l {
+                    if get(&large, j) {
+                        is_large = true;
+                    } else if !get(&seen, j) {
+                        set(&mut seen, j);
+                        stack.push(j);
+                    }
+                } else if m != 0 {
+                    match touches.iter_mut().find(|t| t.0 == m) {
+                        Some(t) => t.1 += 1,
+                        None => touches.push((m, 1)),
+                    }
+                }
+            }
+            if is_large || piece.len() + stack.len() > max_voxels {
+                is_large = true;
+                break;
+            }
+        }
+        if is_large {
+            for &i in piece.iter().chain(&stack) {
+                set(&mut large, i);
+            }
+            stack.clear();
+            continue;
+        }
+        if let Some(&(other, _)) = touches.iter().max_by_key(|t| (t.1, std::cmp::Reverse(t.0))) {
+            islands.push((piece.iter().map(|&i| i as u32).collect(), other));
+        }
+    }
+    let mut moved = Vec::new();
+    for (voxels, to) in islands {
+        for &i in &voxels {
+            label[i as usize] = to;
+        }
+        moved.extend(voxels);
+    }
+    moved
+}
+
 /// Gives each island of a label (a 6-connected piece other than its
 /// largest) that touches other labels to the one it touches most (all at
 /// once, from the labels as they were). A seeded piece of arch whose way to
@@ -2003,6 +2142,60 @@ mod tests {
         assert_eq!(label[2 + 10 + 15], 2);
         assert_eq!(label[5 + 15], 1);
         assert_eq!(label.iter().filter(|&&l| l == 1).count(), 6);
+    }
+
+    #[test]
+    fn small_islands_join_the_label_around_them_larger_pieces_stay() {
+        // A bar 16 × 5 × 5 (in a grid 7 deep): label 1 for x < 8, 2 beyond.
+        // In 2's half a speck of 1 (one voxel) and a block of 1 (2 × 3 × 3 =
+        // 18 voxels, more than the 10 allowed); in 1's half a pair of 2s; a
+        // lone 3 a voxel off the bar, touching nothing.
+        let dims = [16, 7, 5];
+        let at = |x: usize, y: usize, z: usize| x + 16 * (y + 7 * z);
+        let mut label = vec![0u8; 16 * 7 * 5];
+        for z in 0..5 {
+            for y in 0..5 {
+                for x in 0..16 {
+                    label[at(x, y, z)] = if x < 8 { 1 } else { 2 };
+                }
+            }
+        }
+        label[at(10, 2, 2)] = 1;
+        label[at(3, 2, 2)] = 2;
+        label[at(3, 3, 2)] = 2;
+        for z in 1..4 {
+            for y in 1..4 {
+                for x in 13..15 {
+                    label[at(x, y, z)] = 1;
+                }
+            }
+        }
+        label[at(0, 6, 0)] = 3;
+        let run = |mut l: Vec<u8>| {
+            let moved = merge_small_islands(&mut l, dims, 10, None).len();
+            (l, moved)
+        };
+        let (out, moved) = run(label.clone());
+        assert_eq!(moved, 3);
+        assert_eq!(out[at(10, 2, 2)], 2);
+        assert_eq!((out[at(3, 2, 2)], out[at(3, 3, 2)]), (1, 1));
+        assert_eq!(out[at(13, 2, 2)], 1, "the block is larger than 10 voxels");
+        assert_eq!(out[at(0, 6, 0)], 3, "touching no other label");
+        // Stored the other way round along x, the same result.
+        let flip = |v: &[u8]| {
+            let mut f = v.to_vec();
+            for z in 0..5 {
+                for y in 0..7 {
+                    for x in 0..16 {
+                        f[at(x, y, z)] = v[at(15 - x, y, z)];
+                    }
+                }
+            }
+            f
+        };
+        let (flipped, moved) = run(flip(&label));
+        assert_eq!(moved, 3);
+        assert_eq!(flip(&flipped), out);
     }
 
     #[test]
