@@ -33,7 +33,8 @@
 //!    coarse grid when there is one) and each vertebra's holes in its
 //!    sagittal and coronal planes filled ([`super::holes`]): bone the axial
 //!    fill could not see, never a disc (between two vertebrae), the canal
-//!    or a screw's channel.
+//!    or a screw's channel. Last, specks of a label cut off from its
+//!    vertebra join the label they touch most (`max_island_mm3`).
 //! 4. **Numbers** (VerSe: 8–19 T1–T12, 20–24 L1–L5, 26 sacrum), counted up
 //!    from the **sacrum**: the lowest pieces that the ilium touches over
 //!    `si_contact_mm2`, `si_side_mm2` of it on each side (the sacroiliac
