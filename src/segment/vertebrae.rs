@@ -27,7 +27,9 @@
 //!    processes. Behind the bodies a label climbing above its vertebra's
 //!    upper disc plane is slowed (`climb_depth_per_mm`): through a facet
 //!    joint blurred shut the vertebra below would take the inferior
-//!    articular processes of the one above.
+//!    articular processes of the one above; and near the canal one
+//!    descending well below its lower plane (`descent_depth_per_mm`), the
+//!    other way round.
 //!    Then the clefts where two vertebrae meet are cleared
 //!    ([`super::clefts`]: discs blurred above the bone threshold, on the
 //!    coarse grid when there is one) and each vertebra's holes in its
@@ -103,6 +105,16 @@ pub struct VertebraParams {
     /// the inferior articular processes of the one above through the joint
     /// before that one's flood comes down its own lamina.
     pub climb_depth_per_mm: f64,
+    /// Likewise below its lower disc plane, from this far below it, mm …
+    pub descent_from_mm: f64,
+    /// … each mm lower counting as this much less depth (mm per mm; 0: not
+    /// slowed) …
+    pub descent_depth_per_mm: f64,
+    /// … within this far behind the canal's centre, mm: the pedicles,
+    /// transverse and articular processes, where the vertebra above took
+    /// the one below's through a facet joint; not the spinous processes,
+    /// which in the thoracic spine reach far below their own vertebra.
+    pub descent_back_mm: f64,
     /// The lowest piece is the sacrum when its body runs this far along the
     /// line, mm (a lumbar body is 25–30 mm tall; S1 and S2 fused over 50).
     pub sacrum_min_length_mm: f64,
@@ -178,6 +190,9 @@ impl Default for VertebraParams {
             flood_hu_per_mm: 175.0,
             climb_from_mm: 1.5,
             climb_depth_per_mm: 0.3,
+            descent_from_mm: 5.0,
+            descent_depth_per_mm: 0.3,
+            descent_back_mm: 20.0,
             sacrum_min_length_mm: 40.0,
             rib_lateral_mm: 15.0,
             rib_contact_mm2: 100.0,
@@ -1243,30 +1258,35 @@ fn label_vertebrae_sampled(
         queue[b].push_back(idx as u32);
         top = top.max(b);
     }
-    // A voxel claimed behind the bodies above its label's climb level joins
-    // a lower bucket: the flood of the vertebra above, coming down its own
-    // arch, gets there first (`climb_depth_per_mm`).
+    // A voxel claimed behind the bodies above its label's climb level, or
+    // below its descent level near the canal, joins a lower bucket: the
+    // flood of the vertebra there, coming along its own arch, gets there
+    // first (`climb_depth_per_mm`, `descent_depth_per_mm`).
     let climb_buckets = p.climb_depth_per_mm / BUCKET_MM;
+    let descent_buckets = p.descent_depth_per_mm / BUCKET_MM;
     let claim_bucket = |i: usize, l: u8| {
         let b = bucket(i);
-        if climb_buckets <= 0.0 || l == 0 || l as usize > pieces {
+        if (climb_buckets <= 0.0 && descent_buckets <= 0.0) || l == 0 || l as usize > pieces {
             return b;
         }
         let c = g.coords(i);
         let k = c[plane.a];
-        if offsets(k, c[plane.u], c[plane.v]).1 >= p.body_front_mm {
+        let ant = offsets(k, c[plane.u], c[plane.v]).1;
+        if ant >= p.body_front_mm {
             return b;
         }
-        let Some(top_plane) = plane_above(l as usize - 1) else {
-            return b;
-        };
         let mut level = mm(c);
         level[ap_axis] = canal_ap_mm(k);
-        let climb = -depth_below(level, top_plane) + p.climb_from_mm;
-        if climb <= 0.0 {
-            return b;
-        }
-        b.saturating_sub((climb * climb_buckets) as usize)
+        let piece = l as usize - 1;
+        let climb = plane_above(piece).map_or(0.0, |pl| -depth_below(level, pl) + p.climb_from_mm);
+        let descent = match plane_below(piece) {
+            Some(pl) if -ant <= p.descent_back_mm => depth_below(level, pl) - p.descent_from_mm,
+            _ => 0.0,
+        };
+        b.saturating_sub(
+            (climb.max(0.0) * climb_buckets) as usize
+                + (descent.max(0.0) * descent_buckets) as usize,
+        )
     };
     super::isolate::priority_flood(&mut label, g.dims, &mut queue, top, claim_bucket, |i| {
         prio[i]
