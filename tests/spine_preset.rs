@@ -401,7 +401,7 @@ fn spine_preset_on_real_abdominal_ct() {
         return;
     };
     eprintln!("totalseg-abdomen-3mm L1–S1, spine preset: Dice {dice:.4} (paper: 0.55)");
-    // 0.9053 measured (0.9049 before the split's flood was slowed climbing
+    // 0.9054 measured (0.9049 before the split's flood was slowed climbing
     // above a vertebra's upper disc plane, which moves the holes it fills;
     // 0.9048 before no spine seed was taken behind the canal far to its
     // side; 0.9028 before the canal chain allowed gaps of two
@@ -446,7 +446,7 @@ fn spine_preset_on_real_noisy_thoracolumbar_ct() {
         return;
     };
     eprintln!("verse012 L1–L3, spine preset: Dice {dice:.4} (paper: 0.70)");
-    // 0.8158 measured (0.8117 before the split's flood was slowed climbing
+    // 0.8163 measured (0.8117 before the split's flood was slowed climbing
     // above a vertebra's upper disc plane; 0.785 before the split cleared
     // the discs the mask took in and filled each vertebra's holes; L4 and
     // T12 in the same slices count against it).
