@@ -542,14 +542,7 @@ impl Labels {
                         if label[i] != SPINE {
                             continue;
                         }
-                        let other = |q: usize| label[q] == OTHER;
-                        let touches = (x > 0 && other(i - 1))
-                            || (x + 1 < nx && other(i + 1))
-                            || (y > 0 && other(i - nx))
-                            || (y + 1 < ny && other(i + nx))
-                            || (z > 0 && other(i - nx * ny))
-                            || (z + 1 < nz && other(i + nx * ny));
-                        if touches {
+                        if super::any_face_neighbour(i, [x, y, z], cdims, |q| label[q] == OTHER) {
                             out.push([fine(0, x), fine(1, y), fine(2, z)]);
                         }
                     }

@@ -365,6 +365,24 @@ pub(crate) fn face_neighbours(i: usize, [nx, ny, nz]: [usize; 3]) -> [Option<usi
     ]
 }
 
+/// Whether a face neighbour of voxel `i` = (`x`, `y`, `z`) of a volume of
+/// `dims` (x fastest) satisfies `pred`: the bounds from the coordinates a
+/// row-by-row scan already has, no division per voxel as in
+/// [`face_neighbours`].
+pub(crate) fn any_face_neighbour(
+    i: usize,
+    [x, y, z]: [usize; 3],
+    [nx, ny, nz]: [usize; 3],
+    pred: impl Fn(usize) -> bool,
+) -> bool {
+    (x > 0 && pred(i - 1))
+        || (x + 1 < nx && pred(i + 1))
+        || (y > 0 && pred(i - nx))
+        || (y + 1 < ny && pred(i + nx))
+        || (z > 0 && pred(i - nx * ny))
+        || (z + 1 < nz && pred(i + nx * ny))
+}
+
 /// A grid coarsened 2 × 2 in-plane (the isolation's and the split's coarse
 /// path), its voxels paired in the patient's space
 /// ([`crate::volume::Grid::pair_offset`]): coarse voxel `c` along a halved

@@ -1481,6 +1481,22 @@ fn flood_priority(mask: &Mask, ct: &Volume<f32>, lo: [usize; 3], hu_per_mm: f64)
     prio
 }
 
+/// One more face of label `m` touched, in a piece's (label, faces) list.
+fn count_touch(touches: &mut Vec<(u8, usize)>, m: u8) {
+    match touches.iter_mut().find(|t| t.0 == m) {
+        Some(t) => t.1 += 1,
+        None => touches.push((m, 1)),
+    }
+}
+
+/// The label a piece touches over the most faces (on a tie, the lower).
+fn most_touched(touches: &[(u8, usize)]) -> Option<u8> {
+    touches
+        .iter()
+        .max_by_key(|t| (t.1, std::cmp::Reverse(t.0)))
+        .map(|t| t.0)
+}
+
 /// Gives each piece of a label of at most `max_voxels` voxels (6-connected)
 /// that touches other labels to the one it touches most (on a tie, the
 /// lower), all at once from the labels as they were; returns the voxels
@@ -1496,7 +1512,7 @@ fn merge_small_islands(
     max_voxels: usize,
     from: Option<&[u32]>,
 ) -> Vec<u32> {
-    let [nx, ny, nz] = dims;
+    let [nx, ny, _] = dims;
     let plane = nx * ny;
     // Voxels with a face neighbour of another label, row by row in
     // parallel (or the voxels given).
@@ -1513,18 +1529,12 @@ fn merge_small_islands(
                         continue;
                     }
                     let at = z * plane + y * nx;
-                    let other = |j: usize, l: u8| lab[j] != 0 && lab[j] != l;
                     for (x, &l) in row.iter().enumerate() {
-                        if l == 0 {
-                            continue;
-                        }
                         let i = at + x;
-                        if (x > 0 && other(i - 1, l))
-                            || (x + 1 < nx && other(i + 1, l))
-                            || (y > 0 && other(i - nx, l))
-                            || (y + 1 < ny && other(i + nx, l))
-                            || (z > 0 && other(i - plane, l))
-                            || (z + 1 < nz && other(i + plane, l))
+                        if l != 0
+                            && super::any_face_neighbour(i, [x, y, z], dims, |j| {
+                                lab[j] != 0 && lab[j] != l
+                            })
                         {
                             out.push(i as u32);
                         }
@@ -1567,10 +1577,7 @@ fn merge_small_islands(
                         stack.push(j);
                     }
                 } else if m != 0 {
-                    match touches.iter_mut().find(|t| t.0 == m) {
-                        Some(t) => t.1 += 1,
-                        None => touches.push((m, 1)),
-                    }
+                    count_touch(&mut touches, m);
                 }
             }
             if is_large || piece.len() + stack.len() > max_voxels {
@@ -1585,7 +1592,7 @@ fn merge_small_islands(
             stack.clear();
             continue;
         }
-        if let Some(&(other, _)) = touches.iter().max_by_key(|t| (t.1, std::cmp::Reverse(t.0))) {
+        if let Some(other) = most_touched(&touches) {
             islands.push((piece.iter().map(|&i| i as u32).collect(), other));
         }
     }
@@ -1639,10 +1646,7 @@ fn merge_islands(label: &mut [u8], dims: [usize; 3]) -> usize {
                         stack.push(j);
                     }
                 } else if m != 0 {
-                    match piece.touches.iter_mut().find(|t| t.0 == m) {
-                        Some(t) => t.1 += 1,
-                        None => piece.touches.push((m, 1)),
-                    }
+                    count_touch(&mut piece.touches, m);
                 }
             }
         }
@@ -1660,12 +1664,8 @@ fn merge_islands(label: &mut [u8], dims: [usize; 3]) -> usize {
         .enumerate()
         .map(|(id, p)| {
             let main = largest[p.label as usize].is_some_and(|(_, m)| m == id);
-            match p
-                .touches
-                .iter()
-                .max_by_key(|t| (t.1, std::cmp::Reverse(t.0)))
-            {
-                Some(&(other, _)) if !main => other,
+            match most_touched(&p.touches) {
+                Some(other) if !main => other,
                 _ => p.label,
             }
         })
